@@ -1,0 +1,93 @@
+# vmm - a tiny KVM virtual machine monitor with a built-in GDB stub.
+#
+#   make            build the vmm and every guest
+#   make run        boot the default long-mode hello guest
+#   make test       build everything and run every test (SANITIZE=1: ASan+UBSan)
+#   make bench      performance figures
+#   make debug      vmm --gdb on kernel64 and gdb attached with gdbinit
+#   make lint       cppcheck + clang-tidy
+#   make fuzz       libFuzzer targets (clang)
+#   make install    PREFIX=/usr/local
+#   make clean
+
+CC      ?= gcc
+PREFIX  ?= /usr/local
+VERSION := 0.1.0
+
+CFLAGS_BASE := -std=gnu11 -Wall -Wextra -Werror -O2 -g -D_GNU_SOURCE \
+	       -DVMM_VERSION='"$(VERSION)"' -fno-omit-frame-pointer -I.
+LDLIBS  := -lpthread
+
+ifeq ($(SANITIZE),1)
+B := build/asan
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all
+else ifeq ($(SANITIZE),thread)
+B := build/tsan
+SANFLAGS := -fsanitize=thread
+else
+B := build
+SANFLAGS :=
+endif
+
+CFLAGS  := $(CFLAGS_BASE) $(SANFLAGS) $(EXTRA_CFLAGS)
+LDFLAGS := $(SANFLAGS)
+
+STUB_SRC := $(wildcard stub/*.c)
+VMM_SRC  := $(filter-out vmm/main.c,$(wildcard vmm/*.c))
+STUB_OBJ := $(STUB_SRC:%.c=$(B)/%.o)
+VMM_OBJ  := $(VMM_SRC:%.c=$(B)/%.o)
+UNIT_SRC := $(wildcard tests/unit_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/%.c=$(B)/tests/%)
+TOOL_SRC := $(wildcard tests/tool_*.c)
+TOOL_BIN := $(TOOL_SRC:tests/%.c=$(B)/tests/%)
+
+.PHONY: all run test bench debug lint fuzz install clean guests
+all: $(B)/vmm $(UNIT_BIN) $(TOOL_BIN) guests
+
+$(B)/%.o: %.c $(wildcard stub/*.h vmm/*.h tests/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/libstub.a: $(STUB_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(B)/libvmm.a: $(VMM_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(B)/vmm: $(B)/vmm/main.o $(B)/libvmm.a $(B)/libstub.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/tests/%: $(B)/tests/%.o $(B)/libvmm.a $(B)/libstub.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+.SECONDARY:
+
+# Guests are freestanding and never sanitized: always in build/guest.
+include guest/guest.mk
+guests: $(GUEST_BINS)
+
+run: $(B)/vmm guests
+	$(B)/vmm build/guest/hello64.bin
+
+test: all
+	@bash tests/run.sh $(B)
+
+bench: all
+	@bash tests/bench.sh $(B)
+
+debug: all
+	@bash tests/debug.sh $(B)
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
+		--inline-suppr -I. --std=c11 stub vmm tests
+	clang-tidy --quiet $(STUB_SRC) vmm/*.c -- $(CFLAGS_BASE)
+
+install: $(B)/vmm
+	install -D -m 0755 $(B)/vmm $(DESTDIR)$(PREFIX)/bin/vmm
+	install -D -m 0644 vmm.1 $(DESTDIR)$(PREFIX)/share/man/man1/vmm.1
+
+clean:
+	rm -rf build

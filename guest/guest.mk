@@ -1,0 +1,2 @@
+# Guest programs: built by the top-level Makefile, outputs in build/guest.
+GUEST_BINS :=

@@ -1,0 +1,146 @@
+/* stub.h - the GDB Remote Serial Protocol engine and the target it drives.
+ *
+ * The stub knows packets, not KVM.  A target fills in struct stub_ops; a NULL
+ * operation means "unsupported" and the stub answers such packets with an
+ * empty reply.  Operations return 0 (or a byte count where said) on success
+ * and -errno on failure; the stub turns a failure into an "Exx" reply and the
+ * session goes on.
+ *
+ * Threads: gdb thread ids are 1..N (one per vCPU).  Every per-thread
+ * operation takes the thread id the client selected (Hg / Hc), already
+ * resolved by the stub (never 0 or -1).
+ *
+ * Execution model (all-stop): resume() starts the target and returns at once.
+ * The stub then waits on its socket and on stop_fd(); when stop_fd() becomes
+ * readable the stub calls get_stop() and sends the stop reply.  A 0x03 byte
+ * from the client calls interrupt(), which must make a stop appear soon.
+ */
+#ifndef STUB_STUB_H
+#define STUB_STUB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define STUB_PACKET_SIZE 0x20000 /* advertised PacketSize: 128 KiB */
+
+enum stub_bp_type { /* numbering of Z/z packets */
+	STUB_BP_SW = 0,
+	STUB_BP_HW = 1,
+	STUB_WP_WRITE = 2,
+	STUB_WP_READ = 3,
+	STUB_WP_ACCESS = 4,
+};
+
+enum stub_stop_kind {
+	STUB_STOP_SIGNAL,  /* T<signo>: step done, Ctrl-C, fault */
+	STUB_STOP_SWBREAK, /* T05 swbreak: */
+	STUB_STOP_HWBREAK, /* T05 hwbreak: */
+	STUB_STOP_WATCH,   /* T05 watch:addr */
+	STUB_STOP_RWATCH,  /* T05 rwatch:addr */
+	STUB_STOP_AWATCH,  /* T05 awatch:addr */
+	STUB_STOP_EXITED,  /* W<status> */
+};
+
+struct stub_stop {
+	enum stub_stop_kind kind;
+	int tid;        /* thread that stopped */
+	int signo;      /* for STUB_STOP_SIGNAL: 2 SIGINT, 5 SIGTRAP, 11 SIGSEGV ... */
+	uint64_t addr;  /* data address for watchpoints */
+	int status;     /* exit status for STUB_STOP_EXITED */
+	char message[256]; /* if non-empty, sent as an O packet before the stop reply */
+};
+
+enum stub_action { STUB_CONTINUE, STUB_STEP, STUB_STAY };
+
+/* What each thread does on resume; the stub fills one entry per thread id
+ * (index tid - 1) from c / s / vCont, STUB_STAY for threads left stopped. */
+struct stub_resume {
+	int nthreads;
+	enum stub_action action[64];
+};
+
+struct stub_ops {
+	/* Target description: the XML for an annex ("target.xml", or an include
+	 * it names).  Returns NULL for an unknown annex. */
+	const char *(*xml)(void *t, const char *annex);
+	/* Memory map XML for qXfer:memory-map:read, or NULL. */
+	const char *(*memory_map)(void *t);
+
+	/* Number of registers in the layout currently described, in the order
+	 * of the target description (regnum 0..n-1). */
+	int (*reg_count)(void *t);
+	/* Registers to send with every T stop reply (so a step costs one round
+	 * trip): fills regnos, returns how many (at most max). */
+	int (*expedite)(void *t, int *regnos, int max);
+	/* Read register regno of thread tid into buf (cap bytes, at least 64);
+	 * returns its size in bytes, 0 if unknown, -errno on error. */
+	int (*read_reg)(void *t, int tid, int regno, uint8_t *buf, size_t cap);
+	/* Write register regno from len bytes (len must equal its size). */
+	int (*write_reg)(void *t, int tid, int regno, const uint8_t *buf, size_t len);
+
+	/* Read guest-virtual memory as seen by thread tid.  Returns the number of
+	 * bytes read (may be fewer than len if a later page is unmapped) or
+	 * -errno (-EFAULT) if the first byte cannot be read. */
+	long (*read_mem)(void *t, int tid, uint64_t addr, uint8_t *buf, size_t len);
+	/* Write all len bytes or nothing: 0 or -errno. */
+	int (*write_mem)(void *t, int tid, uint64_t addr, const uint8_t *buf, size_t len);
+
+	int (*insert_bp)(void *t, enum stub_bp_type type, uint64_t addr, uint64_t kind);
+	int (*remove_bp)(void *t, enum stub_bp_type type, uint64_t addr, uint64_t kind);
+
+	int (*resume)(void *t, const struct stub_resume *r);
+	int (*interrupt)(void *t);
+	/* fd that is readable while a stop is pending (level-triggered is fine
+	 * as long as get_stop() consumes it). */
+	int (*stop_fd)(void *t);
+	/* Fetch the pending stop: 0, or -EAGAIN if none yet. */
+	int (*get_stop)(void *t, struct stub_stop *out);
+	/* Why the target is stopped now (for '?'). */
+	int (*current_stop)(void *t, struct stub_stop *out);
+
+	/* Thread ids currently alive, up to max; returns how many. */
+	int (*threads)(void *t, int *tids, int max);
+	/* Human-readable description for qThreadExtraInfo. */
+	int (*thread_info)(void *t, int tid, char *buf, size_t cap);
+
+	/* qRcmd: run a monitor command, write its text output (NUL-terminated)
+	 * into out.  Returns 0, or -ENOENT for an unknown command. */
+	int (*monitor)(void *t, const char *cmd, char *out, size_t cap);
+
+	/* Debugger went away (D or lost connection): remove every breakpoint and
+	 * watchpoint and let the target run on. */
+	void (*detach)(void *t);
+	/* k: end the target. */
+	void (*kill)(void *t);
+	/* A client attached: stop the target (if running) so the first '?' sees
+	 * a stopped target. */
+	void (*attach)(void *t);
+};
+
+struct stub;
+
+/* A stub bound to a target.  Owns nothing of the target. */
+struct stub *stub_new(const struct stub_ops *ops, void *target);
+void stub_free(struct stub *s);
+
+/* Serve one client on a connected fd until it detaches, kills, or vanishes.
+ * Returns 0 after a detach or disconnect, 1 after 'k' (target killed), or
+ * -errno on an internal error.  Does not close fd. */
+int stub_serve(struct stub *s, int fd);
+
+/* The whole life of a debug server: accept clients on a listening fd one at
+ * a time (a second client while one is attached gets a clear refusal and is
+ * closed), serve each, and go on after a detach or disconnect.  While no
+ * client is attached it still watches stop_fd(): a STUB_STOP_EXITED stop ends
+ * it.  Returns the exit status of the target (EXITED), or -1 after 'k'. */
+int stub_run(struct stub *s, int listen_fd);
+
+/* Listening: "[HOST:]PORT" or "unix:PATH".  Returns a listening fd or
+ * -errno and fills err with a one-line reason. */
+int stub_listen(const char *spec, char *err, size_t errlen);
+
+/* Send an O (console output) packet to the attached client, if any, from any
+ * thread.  Safe to call when no client is attached (no-op). */
+void stub_console(struct stub *s, const char *buf, size_t len);
+
+#endif
