@@ -34,8 +34,8 @@ LDFLAGS := $(SANFLAGS)
 
 STUB_SRC := $(wildcard stub/*.c)
 VMM_SRC  := $(filter-out vmm/main.c,$(wildcard vmm/*.c))
-STUB_OBJ := $(STUB_SRC:%.c=$(B)/%.o)
-VMM_OBJ  := $(VMM_SRC:%.c=$(B)/%.o)
+STUB_OBJ := $(STUB_SRC:%.c=$(B)/obj/%.o)
+VMM_OBJ  := $(VMM_SRC:%.c=$(B)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/%.c=$(B)/tests/%)
 TOOL_SRC := $(wildcard tests/tool_*.c)
@@ -44,7 +44,7 @@ TOOL_BIN := $(TOOL_SRC:tests/%.c=$(B)/tests/%)
 .PHONY: all run test bench debug lint fuzz install clean guests
 all: $(B)/vmm $(UNIT_BIN) $(TOOL_BIN) guests
 
-$(B)/%.o: %.c $(wildcard stub/*.h vmm/*.h tests/*.h)
+$(B)/obj/%.o: %.c $(wildcard stub/*.h vmm/*.h tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -56,10 +56,10 @@ $(B)/libvmm.a: $(VMM_OBJ)
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
 
-$(B)/vmm: $(B)/vmm/main.o $(B)/libvmm.a $(B)/libstub.a
+$(B)/vmm: $(B)/obj/vmm/main.o $(B)/libvmm.a $(B)/libstub.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/tests/%: $(B)/tests/%.o $(B)/libvmm.a $(B)/libstub.a
+$(B)/tests/%: $(B)/obj/tests/%.o $(B)/libvmm.a $(B)/libstub.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 .SECONDARY:

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# tests/run.sh BUILD_DIR - run every test and print one summary line.
+#
+# Every test program (build/tests/unit_*, tests/t_*.sh) prints lines
+# "ok NAME", "FAIL NAME: why" and "skip NAME: why"; this counts them.  A
+# program that exits non-zero without printing a FAIL line counts as one
+# failure, and so does one that runs past its time limit.
+set -u
+B=${1:-build}
+cd "$(dirname "$0")/.."
+export VMM=$PWD/$B/vmm BUILD=$PWD/$B GUESTS=$PWD/build/guest TESTS=$PWD/tests
+pass=0 fail=0 skip=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+run_one() {
+	local name=$1; shift
+	local limit=${TEST_TIMEOUT:-240}
+	timeout -k 5 "$limit" "$@" >"$log" 2>&1
+	local rc=$?
+	local p f s
+	p=$(grep -c '^ok ' "$log")
+	f=$(grep -c '^FAIL ' "$log")
+	s=$(grep -c '^skip ' "$log")
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+			echo "FAIL $name: timed out after ${limit}s" >>"$log"
+		else
+			echo "FAIL $name: exited with status $rc" >>"$log"
+		fi
+		f=1
+	fi
+	if [ "$f" -ne 0 ] || [ -n "${VERBOSE:-}" ]; then
+		sed "s/^/  [$name] /" "$log"
+	else
+		grep -E '^skip ' "$log" | sed "s/^/  [$name] /"
+	fi
+	printf '%-28s %3d passed, %d failed, %d skipped\n' "$name" "$p" "$f" "$s"
+	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
+}
+
+only=${ONLY:-}
+for t in "$B"/tests/unit_*; do
+	[ -x "$t" ] || continue
+	name=$(basename "$t")
+	[ -n "$only" ] && [[ $name != *$only* ]] && continue
+	run_one "$name" "$t"
+done
+for t in tests/t_*.sh; do
+	[ -f "$t" ] || continue
+	name=$(basename "$t" .sh)
+	[ -n "$only" ] && [[ $name != *$only* ]] && continue
+	run_one "$name" bash "$t"
+done
+
+if [ "$skip" -gt 0 ]; then
+	echo "$pass passed, $fail failed, $skip skipped"
+else
+	echo "$pass passed, $fail failed"
+fi
+[ "$fail" -eq 0 ]

@@ -1,0 +1,184 @@
+/* loader.c - load a flat binary or an ELF image into guest RAM. */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vmm/vm.h"
+
+/* Is [gpa, gpa+len) a place the image may occupy? */
+static int check_range(struct vm *vm, uint64_t gpa, uint64_t len, const char *what, char *err,
+		       size_t errlen)
+{
+	if (gpa >= vm->ram_size || len > vm->ram_size - gpa) {
+		snprintf(err, errlen,
+			 "%s at 0x%llx (%llu bytes) lies outside guest RAM (%llu MiB; see --mem)", what,
+			 (unsigned long long)gpa, (unsigned long long)len,
+			 (unsigned long long)(vm->ram_size >> 20));
+		return -E2BIG;
+	}
+	if (vm->mode != MODE_REAL && len && gpa < BOOT_END && gpa + len > BOOT_START) {
+		snprintf(err, errlen,
+			 "%s at 0x%llx-0x%llx overlaps the vmm's GDT and page tables at 0x%llx-0x%llx",
+			 what, (unsigned long long)gpa, (unsigned long long)(gpa + len - 1),
+			 (unsigned long long)BOOT_START, (unsigned long long)BOOT_END - 1);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+struct seg { uint64_t paddr, filesz, memsz, offset; };
+
+static int load_elf(struct vm *vm, const uint8_t *img, size_t size, char *err, size_t errlen)
+{
+	bool is64 = img[EI_CLASS] == ELFCLASS64;
+	uint64_t phoff, entry;
+	unsigned phnum, phentsize, machine;
+
+	if (img[EI_CLASS] != ELFCLASS32 && img[EI_CLASS] != ELFCLASS64) {
+		snprintf(err, errlen, "bad ELF class %u", img[EI_CLASS]);
+		return -ENOEXEC;
+	}
+	if (img[EI_DATA] != ELFDATA2LSB) {
+		snprintf(err, errlen, "ELF is not little-endian: not an x86 image");
+		return -ENOEXEC;
+	}
+	if (size < (is64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr))) {
+		snprintf(err, errlen, "ELF file truncated: %zu bytes is shorter than its header", size);
+		return -ENOEXEC;
+	}
+	if (is64) {
+		const Elf64_Ehdr *eh = (const Elf64_Ehdr *)img;
+
+		machine = eh->e_machine, phoff = eh->e_phoff, entry = eh->e_entry;
+		phnum = eh->e_phnum, phentsize = eh->e_phentsize;
+	} else {
+		const Elf32_Ehdr *eh = (const Elf32_Ehdr *)img;
+
+		machine = eh->e_machine, phoff = eh->e_phoff, entry = eh->e_entry;
+		phnum = eh->e_phnum, phentsize = eh->e_phentsize;
+	}
+	if (machine != EM_386 && machine != EM_X86_64) {
+		snprintf(err, errlen, "ELF machine %u is not x86 (EM_386 or EM_X86_64)", machine);
+		return -ENOEXEC;
+	}
+	if (phentsize != (is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr)) ||
+	    phoff > size || (uint64_t)phnum * phentsize > size - phoff) {
+		snprintf(err, errlen, "ELF file truncated or corrupt: program headers lie outside the file");
+		return -ENOEXEC;
+	}
+	int loaded = 0;
+
+	for (unsigned i = 0; i < phnum; i++) {
+		const uint8_t *ph = img + phoff + (uint64_t)i * phentsize;
+		struct seg s;
+		uint32_t type;
+		char what[48];
+		int r;
+
+		if (is64) {
+			const Elf64_Phdr *p = (const Elf64_Phdr *)ph;
+
+			type = p->p_type;
+			s = (struct seg){ p->p_paddr, p->p_filesz, p->p_memsz, p->p_offset };
+		} else {
+			const Elf32_Phdr *p = (const Elf32_Phdr *)ph;
+
+			type = p->p_type;
+			s = (struct seg){ p->p_paddr, p->p_filesz, p->p_memsz, p->p_offset };
+		}
+		if (type != PT_LOAD || s.memsz == 0)
+			continue;
+		if (s.filesz > s.memsz || s.offset > size || s.filesz > size - s.offset) {
+			snprintf(err, errlen, "ELF file truncated: segment %u needs bytes %llu-%llu of a %zu-byte file",
+				 i, (unsigned long long)s.offset,
+				 (unsigned long long)(s.offset + s.filesz), size);
+			return -ENOEXEC;
+		}
+		snprintf(what, sizeof(what), "ELF segment %u", i);
+		r = check_range(vm, s.paddr, s.memsz, what, err, errlen);
+		if (r)
+			return r;
+		memcpy(vm->ram + s.paddr, img + s.offset, s.filesz);
+		memset(vm->ram + s.paddr + s.filesz, 0, s.memsz - s.filesz);
+		loaded++;
+	}
+	if (!loaded) {
+		snprintf(err, errlen, "ELF has no loadable segment");
+		return -ENOEXEC;
+	}
+	vm->entry = entry;
+	return 0;
+}
+
+int vm_load_image(struct vm *vm, const char *path, uint64_t load_addr, char *err, size_t errlen)
+{
+	struct stat st;
+	uint8_t *img = NULL;
+	size_t size, done = 0;
+	int fd, r;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open image %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "image %s is not a regular file", path);
+		r = -EINVAL;
+		goto out;
+	}
+	size = st.st_size;
+	if (size == 0) {
+		snprintf(err, errlen, "image %s is empty", path);
+		r = -EINVAL;
+		goto out;
+	}
+	if ((uint64_t)st.st_size > vm->ram_size) {
+		snprintf(err, errlen, "image %s (%zu bytes) is larger than guest RAM (%llu bytes; see --mem)",
+			 path, size, (unsigned long long)vm->ram_size);
+		r = -E2BIG;
+		goto out;
+	}
+	img = malloc(size);
+	if (!img) {
+		snprintf(err, errlen, "out of memory reading %s", path);
+		r = -ENOMEM;
+		goto out;
+	}
+	while (done < size) {
+		ssize_t n = read(fd, img + done, size - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			snprintf(err, errlen, "cannot read image %s: %s", path,
+				 n < 0 ? strerror(errno) : "file shrank");
+			r = -EIO;
+			goto out;
+		}
+		done += n;
+	}
+	if (size >= 4 && !memcmp(img, ELFMAG, SELFMAG)) {
+		if (size < EI_NIDENT) {
+			snprintf(err, errlen, "ELF file truncated: %zu bytes", size);
+			r = -ENOEXEC;
+			goto out;
+		}
+		r = load_elf(vm, img, size, err, errlen);
+		goto out;
+	}
+	r = check_range(vm, load_addr, size, "image", err, errlen);
+	if (r)
+		goto out;
+	memcpy(vm->ram + load_addr, img, size);
+	vm->entry = load_addr;
+out:
+	free(img);
+	close(fd);
+	return r;
+}

@@ -1,0 +1,261 @@
+/* main.c - the vmm command line. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmm/gdb.h"
+#include "vmm/vm.h"
+
+static const char usage[] =
+"usage: vmm [options] IMAGE\n"
+"       vmm --probe\n"
+"\n"
+"Run IMAGE (a flat binary, or an ELF32/ELF64 file) in a KVM virtual machine.\n"
+"\n"
+"Modes:\n"
+"  -m, --mode MODE     real | protected | paged | long (default long)\n"
+"  -r, -s, -p, -l      short for --mode real, protected, paged, long\n"
+"Machine:\n"
+"      --mem SIZE      guest RAM, with K/M/G suffix (default 64M, at least 1M)\n"
+"      --load ADDR     guest-physical load address of a flat binary (default 0)\n"
+"      --cpus N        number of vCPUs, 1 to 64 (default 1)\n"
+"      --arg N         value given to the guest in RSI/ESI/SI at entry (default 0)\n"
+"      --dump-mem ADDR:LEN\n"
+"                      after the guest ends, print LEN bytes of guest-physical\n"
+"                      memory at ADDR on stderr as \"mem ADDR: hex bytes\"\n"
+"      --quiet-ports   no warnings for I/O to ports without a device\n"
+"Debugging:\n"
+"      --gdb [HOST:]PORT | unix:PATH\n"
+"                      serve the GDB remote protocol (HOST defaults to 127.0.0.1);\n"
+"                      the guest waits at its first instruction for gdb\n"
+"      --gdb-no-wait   run the guest at once; a later attach stops it\n"
+"      --gdb-arch ARCH auto | i8086 | i386 | x86-64 (default auto: follow the mode)\n"
+"Other:\n"
+"      --probe         print what this KVM offers, found by quick probes, and exit\n"
+"  -h, --help          this text\n"
+"  -V, --version       the version\n"
+"\n"
+"The guest's devices: bytes written to port 0xE9 go to stdout (reading it gives\n"
+"0xE9); a byte V written to port 0xF4 ends the vmm with status (V << 1) | 1.\n"
+"Other ports: one warning each, reads give all ones.\n"
+"\n"
+"Exit status: 0 the guest halted; odd: the guest's port-0xF4 exit; 2 usage or\n"
+"image error; 4 KVM unavailable or failing; 6 triple fault; 8 KVM internal error\n"
+"or failed entry; 10 access outside guest RAM; 12 this KVM refuses the mode;\n"
+"14 killed from the debugger.\n"
+"\n"
+"Boot contract (protected, paged, long): the vmm's GDT is at 0x1000 (0x08 code32,\n"
+"0x10 data, 0x18 code64) and its page tables at 0x2000-0x7fff; an image may not\n"
+"overlap them.  RDI = vCPU index, RSI = --arg, RSP = top of RAM - index * 64K,\n"
+"RFLAGS = 0x2, no IDT.  See README.md.\n";
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	if (!s || !*s || *s == '-')
+		return -EINVAL;
+	*out = strtoull(s, &end, 0);
+	return errno || *end ? -EINVAL : 0;
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	uint64_t v, mul = 1;
+
+	errno = 0;
+	if (!s || !*s || *s == '-')
+		return -EINVAL;
+	v = strtoull(s, &end, 0);
+	if (errno || end == s)
+		return -EINVAL;
+	switch (*end) {
+	case 'k': case 'K': mul = 1ULL << 10; end++; break;
+	case 'm': case 'M': mul = 1ULL << 20; end++; break;
+	case 'g': case 'G': mul = 1ULL << 30; end++; break;
+	}
+	if (*end == 'i' || *end == 'B' || *end == 'b')
+		end += *end == 'i' && end[1] == 'B' ? 2 : 1;
+	if (*end || v > UINT64_MAX / mul)
+		return -EINVAL;
+	*out = v * mul;
+	return 0;
+}
+
+static int fail(const char *fmt, const char *arg) __attribute__((format(printf, 1, 0)));
+static int fail(const char *fmt, const char *arg)
+{
+	fputs("vmm: ", stderr);
+	fprintf(stderr, fmt, arg);
+	fputc('\n', stderr);
+	return STATUS_USAGE;
+}
+
+static void dump_mem(struct vm *vm, uint64_t addr, uint64_t len)
+{
+	if (addr >= vm->ram_size || len > vm->ram_size - addr) {
+		fprintf(stderr, "vmm: --dump-mem range lies outside guest RAM\n");
+		return;
+	}
+	fprintf(stderr, "mem 0x%llx:", (unsigned long long)addr);
+	for (uint64_t i = 0; i < len; i++)
+		fprintf(stderr, " %02x", vm->ram[addr + i]);
+	fputc('\n', stderr);
+}
+
+enum { OPT_MEM = 256, OPT_LOAD, OPT_CPUS, OPT_ARG, OPT_DUMP, OPT_GDB, OPT_NOWAIT, OPT_ARCH,
+       OPT_PROBE, OPT_QUIET };
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "mode", required_argument, NULL, 'm' },
+		{ "mem", required_argument, NULL, OPT_MEM },
+		{ "load", required_argument, NULL, OPT_LOAD },
+		{ "cpus", required_argument, NULL, OPT_CPUS },
+		{ "arg", required_argument, NULL, OPT_ARG },
+		{ "dump-mem", required_argument, NULL, OPT_DUMP },
+		{ "gdb", required_argument, NULL, OPT_GDB },
+		{ "gdb-no-wait", no_argument, NULL, OPT_NOWAIT },
+		{ "gdb-arch", required_argument, NULL, OPT_ARCH },
+		{ "probe", no_argument, NULL, OPT_PROBE },
+		{ "quiet-ports", no_argument, NULL, OPT_QUIET },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	struct vm_config cfg = { .mode = MODE_LONG, .mem_size = 64ULL << 20, .ncpus = 1 };
+	struct gdb_config gcfg = { .wait = true, .arch = "auto" };
+	uint64_t load = 0, dump_addr = 0, dump_len = 0, v;
+	bool probe = false, quiet = false, dump = false;
+	char err[512];
+	struct vm *vm;
+	int opt, status;
+
+	while ((opt = getopt_long(argc, argv, "m:rsplhV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'm':
+			if (!strcmp(optarg, "real")) cfg.mode = MODE_REAL;
+			else if (!strcmp(optarg, "protected")) cfg.mode = MODE_PROTECTED;
+			else if (!strcmp(optarg, "paged")) cfg.mode = MODE_PAGED;
+			else if (!strcmp(optarg, "long")) cfg.mode = MODE_LONG;
+			else return fail("unknown mode '%s' (real, protected, paged or long)", optarg);
+			break;
+		case 'r': cfg.mode = MODE_REAL; break;
+		case 's': cfg.mode = MODE_PROTECTED; break;
+		case 'p': cfg.mode = MODE_PAGED; break;
+		case 'l': cfg.mode = MODE_LONG; break;
+		case OPT_MEM:
+			if (parse_size(optarg, &cfg.mem_size) || cfg.mem_size < (1 << 20) ||
+			    cfg.mem_size % 4096 || cfg.mem_size > (1ULL << 40))
+				return fail("bad --mem '%s': a size from 1M to 1T, a multiple of 4K (e.g. 64M)", optarg);
+			break;
+		case OPT_LOAD:
+			if (parse_u64(optarg, &load))
+				return fail("bad --load '%s': a guest-physical address such as 0x8000", optarg);
+			break;
+		case OPT_CPUS:
+			if (parse_u64(optarg, &v) || v < 1 || v > VM_MAX_CPUS)
+				return fail("bad --cpus '%s': a number from 1 to 64", optarg);
+			cfg.ncpus = v;
+			break;
+		case OPT_ARG:
+			if (parse_u64(optarg, &cfg.arg))
+				return fail("bad --arg '%s': a number", optarg);
+			break;
+		case OPT_DUMP: {
+			char *colon = strchr(optarg, ':');
+
+			if (!colon)
+				return fail("bad --dump-mem '%s': ADDR:LEN", optarg);
+			*colon = 0;
+			if (parse_u64(optarg, &dump_addr) || parse_size(colon + 1, &dump_len) ||
+			    dump_len == 0 || dump_len > 65536)
+				return fail("bad --dump-mem '%s': ADDR:LEN with LEN from 1 to 64K", optarg);
+			dump = true;
+			break;
+		}
+		case OPT_GDB: gcfg.spec = optarg; break;
+		case OPT_NOWAIT: gcfg.wait = false; break;
+		case OPT_ARCH:
+			if (strcmp(optarg, "auto") && strcmp(optarg, "i8086") && strcmp(optarg, "i386") &&
+			    strcmp(optarg, "x86-64"))
+				return fail("bad --gdb-arch '%s': auto, i8086, i386 or x86-64", optarg);
+			gcfg.arch = optarg;
+			break;
+		case OPT_PROBE: probe = true; break;
+		case OPT_QUIET: quiet = true; break;
+		case 'h': fputs(usage, stdout); return 0;
+		case 'V': printf("vmm %s\n", VMM_VERSION); return 0;
+		default:
+			fputs("vmm: see 'vmm --help'\n", stderr);
+			return STATUS_USAGE;
+		}
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (probe) {
+		struct kvm_features f;
+		struct vm_config pc = { .mode = MODE_LONG, .mem_size = 1 << 20, .ncpus = 1 };
+		struct vm *pv = calloc(1, sizeof(*pv));
+
+		if (!pv || vm_create(pv, &pc, err, sizeof(err))) {
+			fprintf(stderr, "vmm: %s\n", pv ? err : "out of memory");
+			free(pv);
+			return STATUS_KVM;
+		}
+		kvm_probe(pv->kvm_fd, &f);
+		vm_destroy(pv);
+		free(pv);
+		kvm_probe_print(&f, stdout);
+		return 0;
+	}
+	if (optind != argc - 1) {
+		fputs(optind >= argc ? "vmm: no image given (see 'vmm --help')\n"
+				     : "vmm: more than one image given (see 'vmm --help')\n", stderr);
+		return STATUS_USAGE;
+	}
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return STATUS_KVM;
+	if (vm_create(vm, &cfg, err, sizeof(err))) {
+		fprintf(stderr, "vmm: %s\n", err);
+		free(vm);
+		return STATUS_KVM;
+	}
+	vm->quiet_ports = quiet;
+	if (vm_load_image(vm, argv[optind], load, err, sizeof(err))) {
+		fprintf(stderr, "vmm: %s\n", err);
+		status = STATUS_USAGE;
+		goto out;
+	}
+	if (cfg.mode == MODE_PAGED) {
+		kvm_probe(vm->kvm_fd, &vm->feat);
+		if (!vm->feat.paged) {
+			fprintf(stderr, "vmm: this KVM (%s) refuses 32-bit paging: a vCPU with CR0.PG set "
+				"outside long mode cannot run here (see 'vmm --probe'); "
+				"--mode paged needs ordinary KVM (kvm_intel or kvm_amd)\n", kvm_flavour());
+			status = STATUS_REFUSED;
+			goto out;
+		}
+	}
+	if (vm_setup_cpus(vm, err, sizeof(err))) {
+		fprintf(stderr, "vmm: %s\n", err);
+		status = STATUS_KVM;
+		goto out;
+	}
+	if (gcfg.spec)
+		status = gdb_serve(vm, &gcfg);
+	else
+		status = vm_run(vm);
+	if (dump)
+		dump_mem(vm, dump_addr, dump_len);
+out:
+	vm_destroy(vm);
+	free(vm);
+	return status;
+}

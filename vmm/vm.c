@@ -1,0 +1,586 @@
+/* vm.c - VM and vCPU setup per mode, memory slots, the vCPU run loop. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "vmm/vm.h"
+
+#define CR0_PE (1ULL << 0)
+#define CR0_MP (1ULL << 1)
+#define CR0_ET (1ULL << 4)
+#define CR0_NE (1ULL << 5)
+#define CR0_WP (1ULL << 16)
+#define CR0_PG (1ULL << 31)
+#define CR4_PSE (1ULL << 4)
+#define CR4_PAE (1ULL << 5)
+#define CR4_OSFXSR (1ULL << 9)
+#define CR4_OSXMMEXCPT (1ULL << 10)
+#define EFER_LME (1ULL << 8)
+#define EFER_LMA (1ULL << 10)
+#define EFER_NXE (1ULL << 11)
+
+#define PAGE_SIZE 4096ULL
+
+static void seterr(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+}
+
+const char *vm_mode_name(enum vm_mode m)
+{
+	static const char *const names[] = { "real", "protected", "paged", "long" };
+
+	return (unsigned)m < 4 ? names[m] : "?";
+}
+
+struct kvm_cpuid2 *kvm_supported_cpuid(int kvm_fd)
+{
+	for (int n = 64; n <= 4096; n *= 2) {
+		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
+
+		if (!c)
+			return NULL;
+		c->nent = n;
+		if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
+			return c;
+		free(c);
+		if (errno != E2BIG)
+			return NULL;
+	}
+	return NULL;
+}
+
+/* reg: 0 eax, 1 ebx, 2 ecx, 3 edx */
+bool cpuid_has(const struct kvm_cpuid2 *c, uint32_t fn, uint32_t idx, int reg, int bit)
+{
+	if (!c)
+		return false;
+	for (uint32_t i = 0; i < c->nent; i++) {
+		const struct kvm_cpuid_entry2 *e = &c->entries[i];
+		uint32_t v;
+
+		if (e->function != fn || e->index != idx)
+			continue;
+		v = reg == 0 ? e->eax : reg == 1 ? e->ebx : reg == 2 ? e->ecx : e->edx;
+		return (v >> bit) & 1;
+	}
+	return false;
+}
+
+static int set_slot(struct vm *vm, int slot, uint64_t gpa, uint64_t size, bool ro)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = slot,
+		.flags = ro ? KVM_MEM_READONLY : 0,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uint64_t)(uintptr_t)(vm->ram + gpa),
+	};
+
+	return ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0 ? -errno : 0;
+}
+
+int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
+{
+	int r;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->kvm_fd = vm->vm_fd = -1;
+	vm->mode = cfg->mode;
+	vm->ncpus = cfg->ncpus;
+	vm->arg = cfg->arg;
+	vm->ram_size = cfg->mem_size;
+	pthread_mutex_init(&vm->out_lock, NULL);
+
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0) {
+		r = -errno;
+		if (errno == ENOENT)
+			seterr(err, errlen, "/dev/kvm does not exist: KVM is not available on this machine");
+		else if (errno == EACCES)
+			seterr(err, errlen, "no permission to open /dev/kvm (join the kvm group or run as root)");
+		else
+			seterr(err, errlen, "cannot open /dev/kvm: %s", strerror(errno));
+		return r;
+	}
+	if (ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
+		seterr(err, errlen, "unexpected KVM API version");
+		r = -EINVAL;
+		goto err_close;
+	}
+	do
+		vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	while (vm->vm_fd < 0 && errno == EINTR);
+	if (vm->vm_fd < 0) {
+		r = -errno;
+		seterr(err, errlen, "KVM_CREATE_VM failed: %s", strerror(errno));
+		goto err_close;
+	}
+	r = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (r <= 0) {
+		r = -errno;
+		seterr(err, errlen, "KVM_GET_VCPU_MMAP_SIZE failed: %s", strerror(errno));
+		goto err_close;
+	}
+	vm->run_size = r;
+	/* Needed by Intel for real mode; harmless elsewhere.  Above 4 GiB - 12 KiB. */
+	ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000UL);
+
+	vm->ram = mmap(NULL, vm->ram_size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (vm->ram == MAP_FAILED) {
+		r = -errno;
+		vm->ram = NULL;
+		seterr(err, errlen, "cannot allocate %llu bytes of guest RAM: %s",
+		       (unsigned long long)vm->ram_size, strerror(errno));
+		goto err_close;
+	}
+	madvise(vm->ram, vm->ram_size, MADV_MERGEABLE);
+	vm->mram.base = vm->ram;
+	vm->mram.size = vm->ram_size;
+	vm->slots[0] = (struct memslot){ 0, vm->ram_size, false };
+	vm->nslots = 1;
+	r = set_slot(vm, 0, 0, vm->ram_size, false);
+	if (r) {
+		seterr(err, errlen, "KVM_SET_USER_MEMORY_REGION failed: %s", strerror(-r));
+		goto err_close;
+	}
+	vm->cpuid = kvm_supported_cpuid(vm->kvm_fd);
+	if (!vm->cpuid) {
+		r = -EIO;
+		seterr(err, errlen, "KVM_GET_SUPPORTED_CPUID failed: %s", strerror(errno));
+		goto err_close;
+	}
+	vm->feat.gb_pages = cpuid_has(vm->cpuid, 0x80000001, 0, 3, 26);
+	vm->feat.la57 = cpuid_has(vm->cpuid, 7, 0, 2, 16);
+	vm->feat.nx = cpuid_has(vm->cpuid, 0x80000001, 0, 3, 20);
+	return 0;
+
+err_close:
+	vm_destroy(vm);
+	return r;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	for (int i = 0; i < VM_MAX_CPUS; i++) {
+		struct vcpu *c = &vm->cpus[i];
+
+		if (c->run)
+			munmap(c->run, vm->run_size);
+		if (c->fd > 0)
+			close(c->fd);
+		c->run = NULL;
+		c->fd = 0;
+	}
+	if (vm->ram)
+		munmap(vm->ram, vm->ram_size);
+	vm->ram = NULL;
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	vm->vm_fd = vm->kvm_fd = -1;
+	free(vm->cpuid);
+	vm->cpuid = NULL;
+}
+
+/* Rebuild the memory slots so that exactly the pages in [gpa, gpa+len) change
+ * to ro.  Slots are kept as an ordered list of runs covering all of RAM. */
+int vm_set_readonly(struct vm *vm, uint64_t gpa, uint64_t len, bool ro)
+{
+	struct memslot next[64];
+	int n = 0, r;
+	uint64_t lo = gpa & ~(PAGE_SIZE - 1), hi;
+
+	if (len == 0 || gpa >= vm->ram_size || len > vm->ram_size - gpa)
+		return -EFAULT;
+	hi = (gpa + len + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+	if (hi > vm->ram_size)
+		hi = vm->ram_size;
+	/* Split every old run at lo and hi, then set the flag inside. */
+	for (int i = 0; i < vm->nslots; i++) {
+		struct memslot s = vm->slots[i];
+		uint64_t cuts[4] = { s.gpa, s.gpa + s.size, lo, hi };
+		uint64_t pts[4];
+		int np = 0;
+
+		for (int k = 0; k < 4; k++)
+			if (cuts[k] >= s.gpa && cuts[k] <= s.gpa + s.size) {
+				bool dup = false;
+
+				for (int m = 0; m < np; m++)
+					dup |= pts[m] == cuts[k];
+				if (!dup)
+					pts[np++] = cuts[k];
+			}
+		for (int a = 0; a < np; a++) /* sort the few cut points */
+			for (int b = a + 1; b < np; b++)
+				if (pts[b] < pts[a]) {
+					uint64_t t = pts[a];
+
+					pts[a] = pts[b];
+					pts[b] = t;
+				}
+		for (int k = 0; k + 1 < np; k++) {
+			struct memslot p = { pts[k], pts[k + 1] - pts[k], s.readonly };
+
+			if (p.gpa >= lo && p.gpa + p.size <= hi)
+				p.readonly = ro;
+			if (n && next[n - 1].readonly == p.readonly &&
+			    next[n - 1].gpa + next[n - 1].size == p.gpa)
+				next[n - 1].size += p.size;
+			else if (n == 64)
+				return -ENOSPC;
+			else
+				next[n++] = p;
+		}
+	}
+	/* Remove the old slots, then install the new ones. */
+	for (int i = 0; i < vm->nslots; i++) {
+		r = set_slot(vm, i, vm->slots[i].gpa, 0, false);
+		if (r)
+			return r;
+	}
+	for (int i = 0; i < n; i++) {
+		r = set_slot(vm, i, next[i].gpa, next[i].size, next[i].readonly);
+		if (r)
+			return r;
+	}
+	memcpy(vm->slots, next, n * sizeof(next[0]));
+	vm->nslots = n;
+	return 0;
+}
+
+static void build_gdt(struct vm *vm)
+{
+	uint64_t *gdt = (uint64_t *)(vm->ram + BOOT_GDT);
+
+	gdt[0] = 0;
+	gdt[1] = 0x00cf9a000000ffffULL; /* 0x08: code, 32-bit, flat */
+	gdt[2] = 0x00cf92000000ffffULL; /* 0x10: data, flat */
+	gdt[3] = 0x00af9a000000ffffULL; /* 0x18: code, 64-bit */
+}
+
+static void build_tables(struct vm *vm)
+{
+	uint64_t *pml4 = (uint64_t *)(vm->ram + BOOT_PML4);
+	uint64_t *pdpt = (uint64_t *)(vm->ram + BOOT_PDPT);
+
+	if (vm->mode == MODE_PAGED) {
+		uint32_t *pd = (uint32_t *)(vm->ram + BOOT_PML4);
+
+		for (uint32_t i = 0; i < 1024; i++)
+			pd[i] = (i << 22) | 0x83; /* P RW PS: 4 MiB */
+		return;
+	}
+	memset(pml4, 0, 4096);
+	memset(pdpt, 0, 4096);
+	pml4[0] = BOOT_PDPT | 3;
+	for (uint64_t i = 0; i < 4; i++) {
+		uint64_t *pd = (uint64_t *)(vm->ram + BOOT_PD + i * 4096);
+
+		if (vm->feat.gb_pages) {
+			pdpt[i] = (i << 30) | 0x83; /* P RW PS: 1 GiB */
+			continue;
+		}
+		pdpt[i] = (BOOT_PD + i * 4096) | 3;
+		for (uint64_t j = 0; j < 512; j++)
+			pd[j] = (i << 30) | (j << 21) | 0x83; /* 2 MiB */
+	}
+}
+
+static void seg(struct kvm_segment *s, uint16_t sel, uint8_t type, bool code64)
+{
+	*s = (struct kvm_segment){
+		.base = 0, .limit = 0xffffffff, .selector = sel, .type = type,
+		.present = 1, .dpl = 0, .db = !code64, .s = 1, .l = code64, .g = 1,
+	};
+}
+
+static uint64_t stack_top(struct vm *vm, int index)
+{
+	uint64_t top = vm->ram_size < (4ULL << 30) ? vm->ram_size : (4ULL << 30);
+
+	return (top - index * CPU_STACK_SIZE) & ~0xfULL;
+}
+
+static int setup_regs(struct vcpu *c, char *err, size_t errlen)
+{
+	struct vm *vm = c->vm;
+	struct kvm_sregs sr;
+	struct kvm_regs regs = { .rflags = 2, .rdi = c->index, .rsi = vm->arg };
+	struct kvm_fpu fpu = { .fcw = 0x37f, .mxcsr = 0x1f80 };
+
+	if (ioctl(c->fd, KVM_GET_SREGS, &sr) < 0) {
+		seterr(err, errlen, "KVM_GET_SREGS failed: %s", strerror(errno));
+		return -errno;
+	}
+	if (vm->mode == MODE_REAL) {
+		uint16_t cs = vm->entry >> 4;
+
+		sr.cs.selector = cs;
+		sr.cs.base = (uint64_t)cs << 4;
+		sr.ds.selector = sr.es.selector = sr.ss.selector = 0;
+		sr.fs.selector = sr.gs.selector = 0;
+		sr.ds.base = sr.es.base = sr.ss.base = sr.fs.base = sr.gs.base = 0;
+		regs.rip = vm->entry & 0xf;
+		regs.rsp = 0xfff0 - c->index * 0x100;
+	} else {
+		struct kvm_segment data;
+
+		seg(&data, SEL_DATA, 3, false);
+		sr.ds = sr.es = sr.fs = sr.gs = sr.ss = data;
+		sr.gdt.base = BOOT_GDT;
+		sr.gdt.limit = 4 * 8 - 1;
+		sr.idt.base = 0;
+		sr.idt.limit = 0;
+		sr.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE;
+		sr.cr4 = 0;
+		sr.efer = 0;
+		regs.rip = vm->entry;
+		regs.rsp = stack_top(vm, c->index);
+		switch (vm->mode) {
+		case MODE_PROTECTED:
+			seg(&sr.cs, SEL_CODE32, 11, false);
+			break;
+		case MODE_PAGED:
+			seg(&sr.cs, SEL_CODE32, 11, false);
+			sr.cr3 = BOOT_PML4;
+			sr.cr4 = CR4_PSE;
+			sr.cr0 |= CR0_PG;
+			break;
+		case MODE_LONG:
+			seg(&sr.cs, SEL_CODE64, 11, true);
+			sr.cr3 = BOOT_PML4;
+			sr.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
+			sr.cr0 |= CR0_PG | CR0_WP;
+			sr.efer = EFER_LME | EFER_LMA | (vm->feat.nx ? EFER_NXE : 0);
+			break;
+		default:
+			break;
+		}
+	}
+	if (ioctl(c->fd, KVM_SET_SREGS, &sr) < 0) {
+		seterr(err, errlen, "KVM_SET_SREGS for %s mode failed: %s", vm_mode_name(vm->mode),
+		       strerror(errno));
+		return -errno;
+	}
+	if (ioctl(c->fd, KVM_SET_REGS, &regs) < 0) {
+		seterr(err, errlen, "KVM_SET_REGS failed: %s", strerror(errno));
+		return -errno;
+	}
+	if (ioctl(c->fd, KVM_SET_FPU, &fpu) < 0) {
+		seterr(err, errlen, "KVM_SET_FPU failed: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+int vm_setup_cpus(struct vm *vm, char *err, size_t errlen)
+{
+	int r;
+
+	if (vm->mode != MODE_REAL) {
+		build_gdt(vm);
+		build_tables(vm);
+	} else if (vm->entry >= 0x100000) {
+		seterr(err, errlen, "entry point 0x%llx is beyond real mode's 1 MiB",
+		       (unsigned long long)vm->entry);
+		return -EINVAL;
+	}
+	for (int i = 0; i < vm->ncpus; i++) {
+		struct vcpu *c = &vm->cpus[i];
+
+		c->vm = vm;
+		c->index = i;
+		c->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, i);
+		if (c->fd < 0) {
+			r = -errno;
+			c->fd = 0;
+			seterr(err, errlen, "KVM_CREATE_VCPU %d failed: %s", i, strerror(-r));
+			return r;
+		}
+		c->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, c->fd, 0);
+		if (c->run == MAP_FAILED) {
+			r = -errno;
+			c->run = NULL;
+			seterr(err, errlen, "mmap of vCPU %d failed: %s", i, strerror(-r));
+			return r;
+		}
+		if (ioctl(c->fd, KVM_SET_CPUID2, vm->cpuid) < 0) {
+			r = -errno;
+			seterr(err, errlen, "KVM_SET_CPUID2 failed: %s", strerror(-r));
+			return r;
+		}
+		r = setup_regs(c, err, errlen);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+static void write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return; /* stdout gone: the guest goes on regardless */
+		p += n;
+		len -= n;
+	}
+}
+
+/* Port I/O.  Returns true if the vCPU should go on. */
+static bool handle_io(struct vcpu *c)
+{
+	struct kvm_run *run = c->run;
+	struct vm *vm = c->vm;
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+	size_t len = (size_t)run->io.size * run->io.count;
+	uint16_t port = run->io.port;
+
+	if (run->io.direction == KVM_EXIT_IO_OUT && port == 0xe9) {
+		pthread_mutex_lock(&vm->out_lock);
+		write_all(1, data, len);
+		if (vm->hooks.console)
+			vm->hooks.console(vm->hooks.opaque, (const char *)data, len);
+		pthread_mutex_unlock(&vm->out_lock);
+		return true;
+	}
+	if (run->io.direction == KVM_EXIT_IO_OUT && port == 0xf4) {
+		c->exit_status = (data[0] << 1) | 1;
+		return false;
+	}
+	if (run->io.direction == KVM_EXIT_IO_IN) {
+		memset(data, port == 0xe9 ? 0xe9 : 0xff, len);
+		if (port == 0xe9)
+			return true;
+	}
+	uint64_t bit = 1ULL << (port % 64);
+	uint64_t seen = __atomic_fetch_or(&vm->warned_ports[port / 64], bit, __ATOMIC_RELAXED);
+
+	if (!vm->quiet_ports && !(seen & bit))
+		fprintf(stderr, "vmm: guest %s port 0x%x (%u bytes): no device there, ignored\n",
+			run->io.direction == KVM_EXIT_IO_OUT ? "wrote" : "read", port, run->io.size);
+	return true;
+}
+
+enum vcpu_event vcpu_run(struct vcpu *c)
+{
+	struct kvm_run *run = c->run;
+
+	for (;;) {
+		if (ioctl(c->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR) {
+				run->immediate_exit = 0;
+				return EV_INTR;
+			}
+			if (errno == EAGAIN)
+				continue;
+			c->err = errno;
+			return EV_ERROR;
+		}
+		switch (run->exit_reason) {
+		case KVM_EXIT_IO:
+			if (handle_io(c))
+				continue;
+			return EV_EXIT_PORT;
+		case KVM_EXIT_HLT:
+			return EV_HLT;
+		case KVM_EXIT_DEBUG:
+			return EV_DEBUG;
+		case KVM_EXIT_SHUTDOWN:
+			return EV_SHUTDOWN;
+		case KVM_EXIT_FAIL_ENTRY:
+			return EV_FAIL_ENTRY;
+		case KVM_EXIT_MMIO:
+			return EV_MMIO;
+		case KVM_EXIT_INTR:
+			return EV_INTR;
+		case KVM_EXIT_INTERNAL_ERROR:
+		default:
+			return EV_INTERNAL;
+		}
+	}
+}
+
+const char *vcpu_event_name(enum vcpu_event ev)
+{
+	switch (ev) {
+	case EV_HLT: return "halt";
+	case EV_DEBUG: return "debug exit";
+	case EV_EXIT_PORT: return "exit through port 0xf4";
+	case EV_SHUTDOWN: return "triple fault (KVM_EXIT_SHUTDOWN)";
+	case EV_INTERNAL: return "KVM internal error";
+	case EV_FAIL_ENTRY: return "failed VM entry";
+	case EV_MMIO: return "access outside guest RAM";
+	case EV_INTR: return "interrupted";
+	case EV_ERROR: return "KVM_RUN failed";
+	}
+	return "?";
+}
+
+/* The mode the vCPU is in now, from its control registers. */
+static const char *cpu_mode_name(const struct kvm_sregs *sr)
+{
+	if (!(sr->cr0 & CR0_PE))
+		return "real";
+	if (sr->efer & EFER_LMA)
+		return sr->cs.l ? "long (64-bit)" : "long (compatibility)";
+	if (sr->cr0 & CR0_PG)
+		return sr->cr4 & CR4_PAE ? "protected, PAE paging" : "protected, 32-bit paging";
+	return "protected";
+}
+
+void vcpu_report(struct vcpu *c, enum vcpu_event ev)
+{
+	struct kvm_regs regs;
+	struct kvm_sregs sr;
+	struct kvm_run *run = c->run;
+	char detail[160] = "";
+
+	if (ioctl(c->fd, KVM_GET_REGS, &regs) < 0 || ioctl(c->fd, KVM_GET_SREGS, &sr) < 0) {
+		fprintf(stderr, "vmm: vCPU %d: %s (registers unreadable: %s)\n", c->index,
+			vcpu_event_name(ev), strerror(errno));
+		return;
+	}
+	if (ev == EV_INTERNAL && run->exit_reason == KVM_EXIT_INTERNAL_ERROR)
+		snprintf(detail, sizeof(detail), " (suberror %u)", run->internal.suberror);
+	else if (ev == EV_INTERNAL)
+		snprintf(detail, sizeof(detail), " (exit reason %u)", run->exit_reason);
+	else if (ev == EV_FAIL_ENTRY)
+		snprintf(detail, sizeof(detail), " (hardware reason 0x%llx)",
+			 (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+	else if (ev == EV_MMIO)
+		snprintf(detail, sizeof(detail), " (%s of %u bytes at guest-physical 0x%llx, RAM ends at 0x%llx)",
+			 run->mmio.is_write ? "write" : "read", run->mmio.len,
+			 (unsigned long long)run->mmio.phys_addr, (unsigned long long)c->vm->ram_size);
+	else if (ev == EV_ERROR)
+		snprintf(detail, sizeof(detail), ": %s", strerror(c->err));
+	fprintf(stderr,
+		"vmm: vCPU %d stopped: %s%s\n"
+		"vmm:   mode %s, RIP=0x%llx RSP=0x%llx RFLAGS=0x%llx CS=0x%x\n"
+		"vmm:   CR0=0x%llx CR2=0x%llx CR3=0x%llx CR4=0x%llx EFER=0x%llx\n",
+		c->index, vcpu_event_name(ev), detail, cpu_mode_name(&sr),
+		(unsigned long long)regs.rip, (unsigned long long)regs.rsp,
+		(unsigned long long)regs.rflags, sr.cs.selector, (unsigned long long)sr.cr0,
+		(unsigned long long)sr.cr2, (unsigned long long)sr.cr3, (unsigned long long)sr.cr4,
+		(unsigned long long)sr.efer);
+}

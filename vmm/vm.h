@@ -1,0 +1,178 @@
+/* vm.h - a KVM virtual machine: guest RAM, vCPUs, the run loop, port I/O.
+ *
+ * No globals: everything hangs off struct vm, and each vCPU off struct vcpu,
+ * so the gdb target can drive several vCPUs of one VM.
+ */
+#ifndef VMM_VM_H
+#define VMM_VM_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "vmm/mmu.h"
+
+#define VM_MAX_CPUS 64
+
+enum vm_mode { MODE_REAL, MODE_PROTECTED, MODE_PAGED, MODE_LONG };
+
+/* Guest-physical layout of what the vmm builds (protected, paged, long). */
+#define BOOT_GDT   0x1000ULL /* GDT: 0x08 code32, 0x10 data, 0x18 code64 */
+#define BOOT_PML4  0x2000ULL /* long: PML4; paged: the page directory */
+#define BOOT_PDPT  0x3000ULL
+#define BOOT_PD    0x4000ULL /* four page directories, 0x4000-0x7fff */
+#define BOOT_START 0x1000ULL
+#define BOOT_END   0x8000ULL
+#define SEL_CODE32 0x08
+#define SEL_DATA   0x10
+#define SEL_CODE64 0x18
+#define CPU_STACK_SIZE 0x10000ULL /* vCPU i starts with RSP = top - i * 64 KiB */
+
+/* Exit statuses of the vmm.  Guests exiting through port 0xF4 give odd
+ * statuses (V << 1) | 1, so the vmm's own are even. */
+enum vm_status {
+	STATUS_OK = 0,         /* guest halted */
+	STATUS_USAGE = 2,      /* bad option, missing or bad image */
+	STATUS_KVM = 4,        /* /dev/kvm missing, or a KVM call failed */
+	STATUS_SHUTDOWN = 6,   /* triple fault */
+	STATUS_INTERNAL = 8,   /* KVM internal error or failed entry */
+	STATUS_MMIO = 10,      /* access outside guest RAM */
+	STATUS_REFUSED = 12,   /* this KVM refuses the mode asked for */
+	STATUS_KILLED = 14,    /* ended by the debugger */
+};
+
+/* What this KVM offers, found by probes (vmm/probe.c). */
+struct kvm_features {
+	bool probed;
+	bool real, protected_, paged, paging_by_guest, long_;
+	bool long_by_guest;
+	bool gb_pages, la57, nx;
+	bool int3_exit;      /* int3 with KVM_GUESTDBG_USE_SW_BP gives KVM_EXIT_DEBUG */
+	bool hw_exec_bp;     /* DR0-DR3 execution breakpoints fire */
+	bool data_bp;        /* DR0-DR3 data breakpoints fire */
+	bool readonly_slot;  /* KVM_MEM_READONLY: writes exit as MMIO */
+	bool single_step;
+	int max_vcpus;
+};
+
+/* Why vcpu_run returned. */
+enum vcpu_event {
+	EV_HLT,        /* HLT (regs.rip is after it) */
+	EV_DEBUG,      /* KVM_EXIT_DEBUG: breakpoint, step; see run->debug */
+	EV_EXIT_PORT,  /* OUT to 0xF4: status in vcpu.exit_status */
+	EV_SHUTDOWN,   /* triple fault */
+	EV_INTERNAL,   /* KVM internal error */
+	EV_FAIL_ENTRY, /* KVM could not enter the guest */
+	EV_MMIO,       /* MMIO access (outside RAM, or a write to a read-only slot) */
+	EV_INTR,       /* KVM_RUN returned EINTR (a kick) */
+	EV_ERROR,      /* KVM_RUN failed */
+};
+
+struct vm;
+
+/* Per-vCPU handlers a user of the VM can install: called from the vCPU's
+ * thread.  mmio returns true if it handled the access (e.g. a write to a
+ * watched read-only page) and the vCPU should go on. */
+struct vm_hooks {
+	void (*console)(void *opaque, const char *buf, size_t len);
+	void *opaque;
+};
+
+struct vcpu {
+	struct vm *vm;
+	int index;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool thread_started;
+	int exit_status;  /* for EV_EXIT_PORT */
+	int err;          /* errno for EV_ERROR */
+};
+
+struct memslot {
+	uint64_t gpa, size;
+	bool readonly;
+};
+
+struct vm {
+	int kvm_fd, vm_fd;
+	uint8_t *ram;
+	uint64_t ram_size;
+	struct mmu_ram mram;
+	size_t run_size;
+	struct kvm_cpuid2 *cpuid;
+	enum vm_mode mode;
+	int ncpus;
+	struct vcpu cpus[VM_MAX_CPUS];
+	uint64_t entry;
+	uint64_t arg;
+	struct kvm_features feat;
+	bool quiet_ports;
+	uint64_t warned_ports[65536 / 64];
+	pthread_mutex_t out_lock;
+	struct vm_hooks hooks;
+	void *runner; /* state of vm_run() */
+	struct memslot slots[64];
+	int nslots;
+};
+
+struct vm_config {
+	enum vm_mode mode;
+	uint64_t mem_size;
+	int ncpus;
+	uint64_t arg;
+};
+
+const char *vm_mode_name(enum vm_mode m);
+
+/* Open /dev/kvm, create the VM with its RAM.  On failure returns -errno and
+ * writes a one-line reason into err. */
+int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+void vm_destroy(struct vm *vm);
+
+/* Load an image (flat at load_addr, or ELF by PT_LOAD) into RAM and set
+ * vm->entry.  -errno with a reason in err. */
+int vm_load_image(struct vm *vm, const char *path, uint64_t load_addr, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Build the GDT and page tables for the mode, create the vCPUs and set
+ * their registers per the boot contract. */
+int vm_setup_cpus(struct vm *vm, char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* Run the vCPU until something the caller must handle.  Port I/O to 0xE9
+ * and unknown ports is handled inside. */
+enum vcpu_event vcpu_run(struct vcpu *c);
+
+/* Run every vCPU (one thread each) without a debugger until all have
+ * halted, one exits through port 0xF4, or one fails.  Returns the vmm's exit
+ * status (enum vm_status, or the guest's 0xF4 status). */
+int vm_run(struct vm *vm);
+/* Make a vCPU leave KVM_RUN soon (EV_INTR); safe from any thread. */
+void vcpu_kick(struct vcpu *c);
+/* SIGUSR1 handler that interrupts KVM_RUN (install once). */
+void vm_install_kick_handler(void);
+
+/* Write a one-paragraph report of the vCPU state after an event to stderr. */
+void vcpu_report(struct vcpu *c, enum vcpu_event ev);
+const char *vcpu_event_name(enum vcpu_event ev);
+
+/* Guest memory slots: RAM is mapped as runs of read-write and read-only
+ * pages.  Set pages [gpa, gpa+len) read-only or back to read-write. */
+int vm_set_readonly(struct vm *vm, uint64_t gpa, uint64_t len, bool ro)
+	__attribute__((warn_unused_result));
+
+/* Probes (vmm/probe.c): fill vm->feat using throwaway VMs. */
+int kvm_probe(int kvm_fd, struct kvm_features *f);
+void kvm_probe_print(const struct kvm_features *f, FILE *out);
+/* "kvm_pvm", "kvm_intel", "kvm_amd" or "kvm": names the cause of a refusal. */
+const char *kvm_flavour(void);
+
+/* Checked ioctl helpers. */
+struct kvm_cpuid2 *kvm_supported_cpuid(int kvm_fd);
+bool cpuid_has(const struct kvm_cpuid2 *c, uint32_t fn, uint32_t idx, int reg, int bit);
+
+#endif
