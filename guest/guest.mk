@@ -1,2 +1,57 @@
 # Guest programs: built by the top-level Makefile, outputs in build/guest.
-GUEST_BINS :=
+#
+# Freestanding, never sanitized, each one an ELF with full debug info
+# (build/guest/NAME.elf) and the flat image objcopy makes of it
+# (build/guest/NAME.bin).  guest/README.md says how to run each one.
+# The runtime (rt.c, pt.c) is one small library built for -m32 and -m64.
+
+GUEST_OUT     := build/guest
+GUEST_OBJCOPY ?= objcopy
+GUEST_CFLAGS  := -std=gnu11 -Wall -Wextra -Werror -g -Og -ffreestanding -nostdlib \
+		 -fno-pic -fno-pie -fno-stack-protector -fno-omit-frame-pointer \
+		 -fno-asynchronous-unwind-tables -fcf-protection=none -fno-builtin \
+		 -ffunction-sections -fdata-sections -mgeneral-regs-only -Iguest
+GUEST_CFLAGS_32 := $(GUEST_CFLAGS) -m32 -march=i686
+GUEST_CFLAGS_64 := $(GUEST_CFLAGS) -m64 -mno-red-zone -mcmodel=kernel
+GUEST_LDFLAGS := -nostdlib -static --gc-sections -z max-page-size=0x1000 \
+		 -z noexecstack --no-warn-rwx-segments --build-id=none
+GUEST_LD_32   := $(LD) -m elf_i386 $(GUEST_LDFLAGS)
+GUEST_LD_64   := $(LD) -m elf_x86_64 $(GUEST_LDFLAGS)
+GUEST_DEPS    := $(wildcard guest/*.h guest/*.inc) guest/guest.mk
+
+GUEST_NAMES := hello16 hello32 hellopg hello64
+GUEST_BINS  := $(foreach g,$(GUEST_NAMES),$(GUEST_OUT)/$(g).elf $(GUEST_OUT)/$(g).bin)
+
+# Objects: NAME.o32 / NAME.o64 from guest/NAME.c or guest/NAME.S.
+$(GUEST_OUT)/%.o32: guest/%.c $(GUEST_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(GUEST_CFLAGS_32) -c -o $@ $<
+$(GUEST_OUT)/%.o32: guest/%.S $(GUEST_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(GUEST_CFLAGS_32) -c -o $@ $<
+$(GUEST_OUT)/%.o64: guest/%.c $(GUEST_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(GUEST_CFLAGS_64) -c -o $@ $<
+$(GUEST_OUT)/%.o64: guest/%.S $(GUEST_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(GUEST_CFLAGS_64) -c -o $@ $<
+
+$(GUEST_OUT)/librt32.a: $(GUEST_OUT)/rt.o32 $(GUEST_OUT)/pt.o32
+	rm -f $@ && $(AR) rcs $@ $^
+$(GUEST_OUT)/librt64.a: $(GUEST_OUT)/rt.o64 $(GUEST_OUT)/pt.o64
+	rm -f $@ && $(AR) rcs $@ $^
+
+# link_flat LD, LOAD-ADDRESS: link the .o32/.o64/.a prerequisites with flat.ld.
+guest_link_flat = $(1) -T guest/flat.ld --defsym=__load=$(2) -o $@ $(filter %.o32 %.o64 %.a,$^)
+
+$(GUEST_OUT)/hello16.elf: $(GUEST_OUT)/hello16.o32 guest/flat.ld
+	$(call guest_link_flat,$(GUEST_LD_32),0)
+$(GUEST_OUT)/hello32.elf: $(GUEST_OUT)/hello.o32 $(GUEST_OUT)/librt32.a guest/flat.ld
+	$(call guest_link_flat,$(GUEST_LD_32),0)
+$(GUEST_OUT)/hellopg.elf: $(GUEST_OUT)/hellopg.o32 $(GUEST_OUT)/librt32.a guest/flat.ld
+	$(call guest_link_flat,$(GUEST_LD_32),0)
+$(GUEST_OUT)/hello64.elf: $(GUEST_OUT)/hello.o64 $(GUEST_OUT)/librt64.a guest/flat.ld
+	$(call guest_link_flat,$(GUEST_LD_64),0)
+
+$(GUEST_OUT)/%.bin: $(GUEST_OUT)/%.elf
+	$(GUEST_OBJCOPY) -O binary $< $@
