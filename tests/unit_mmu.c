@@ -724,6 +724,68 @@ static void test_walk_cycle_between_two_tables_terminates(void)
 	TEST_ASSERT_EQ(walk_ok(&r, 0x10).gpa, 0x2010);
 }
 
+/* xorshift64: a fixed sequence, so a failure reproduces. */
+static uint64_t rnd(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+static void test_walk_random_tables_stay_inside_ram(void)
+{
+	const uint64_t size = 64 * 1024 + 3; /* not a multiple of any entry size */
+	const int max_steps[] = { [MMU_OFF] = 0, [MMU_32] = 2, [MMU_PAE] = 3,
+				  [MMU_LONG4] = 4, [MMU_LONG5] = 5 };
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+	char text[1024];
+	uint8_t buf[64];
+
+	ram_new(size);
+	for (int round = 0; round < 20000; round++) {
+		/* Mostly present entries pointing into RAM, so walks go deep; some
+		 * point just past its end or set PS, XD or PAE-reserved bits. */
+		if (round % 1000 == 0) {
+			for (uint64_t i = 0; i + 8 <= size; i += 8) {
+				uint64_t a = rnd(&x), b = rnd(&x);
+				uint64_t e = (a & 0xf000) | (a & (P | RW | US)) | ((b & 3) ? P : 0);
+				if (!(b & 0x1c))
+					e |= 0x10000;
+				if (!(b & 0x3e0))
+					e |= PS;
+				if (!(b & 0x7c00))
+					e |= XD;
+				if (!(b & 0xf8000))
+					e |= 1ULL << 62;
+				put64(i, e);
+			}
+		}
+		struct mmu_regs r = { .cr0 = CR0_PG, .cr3 = rnd(&x) & 0x1ffe0,
+				      .cr4 = rnd(&x) & (CR4_PSE | CR4_PAE | CR4_LA57),
+				      .efer = rnd(&x) & (EFER_LMA | EFER_NXE) };
+		if (round % 7 == 0)
+			r.cr0 = 0;
+		uint64_t va = rnd(&x);
+		if (round % 3 == 0)
+			va &= 0xffffffffULL;
+		else if (round % 3 == 1)
+			va = (uint64_t)((int64_t)(va << 16) >> (round % 2 ? 16 : 7));
+		struct mmu_walk w;
+		int ret = mmu_translate(&ram, &r, va, &w);
+
+		TEST_ASSERT(ret == 0 || ret == -EFAULT);
+		TEST_ASSERT(w.nsteps <= max_steps[w.mode]);
+		for (int i = 0; i + 1 < w.nsteps; i++)
+			TEST_ASSERT(w.steps[i].entry_gpa < size);
+		if (!ret)
+			TEST_ASSERT(w.page_size == 4096 || w.page_size == 2 * MiB ||
+				    w.page_size == 4 * MiB || w.page_size == GiB);
+		(void)mmu_read(&ram, &r, va, buf, sizeof(buf));
+		TEST_ASSERT(mmu_format_walk(&ram, &r, va, text, sizeof(text)) < (int)sizeof(text));
+	}
+}
+
 static void test_host_bounds_are_overflow_safe(void)
 {
 	ram_new(1 * MiB);
@@ -988,6 +1050,7 @@ int main(void)
 	RUN_TEST(test_walk_cr3_outside_ram);
 	RUN_TEST(test_walk_self_referencing_pml4_is_a_recursive_map);
 	RUN_TEST(test_walk_cycle_between_two_tables_terminates);
+	RUN_TEST(test_walk_random_tables_stay_inside_ram);
 	RUN_TEST(test_host_bounds_are_overflow_safe);
 	RUN_TEST(test_read_across_page_boundary_joins_two_physical_pages);
 	RUN_TEST(test_read_stops_at_unmapped_page);

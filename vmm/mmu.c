@@ -163,8 +163,8 @@ static uint64_t read_entry(const uint8_t *p, unsigned size)
 {
 	uint64_t e = 0;
 
-	for (unsigned i = size; i-- > 0;)
-		e = e << 8 | p[i];
+	for (unsigned i = 0; i < size; i++)
+		e |= (uint64_t)p[i] << (8 * i);
 	return e;
 }
 
