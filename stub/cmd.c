@@ -1,0 +1,931 @@
+/* cmd.c - packet handlers and the table that dispatches to them.
+ *
+ * A handler gets the packet's arguments (the text after its name, NUL
+ * terminated, binary data possible for X) and builds its reply payload in
+ * out.  It never writes to the socket, except qRcmd's O packets.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+
+#include "stub/internal.h"
+
+#define REG_MAX 512 /* bytes of one register we can hold */
+
+void cmd_error(struct pkt_buf *out, int err)
+{
+	if (err < 0)
+		err = -err;
+	if (err <= 0 || err > 99)
+		err = EIO;
+	out->len = 0;
+	pkt_printf(out, "E%02d", err);
+}
+
+/* Parse a hex number that must end exactly at end or at the separator sep. */
+static int parse_num(const char **p, const char *end, char sep, uint64_t *v)
+{
+	int r = pkt_parse_hex(p, end, v);
+
+	if (r)
+		return r;
+	if (sep) {
+		if (*p >= end || **p != sep)
+			return -EINVAL;
+		(*p)++;
+	} else if (*p != end) {
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* A thread id: hex, or -1 for "all". */
+static int parse_tid(const char **p, const char *end, int *tid)
+{
+	uint64_t v;
+
+	if (end - *p >= 2 && (*p)[0] == '-' && (*p)[1] == '1') {
+		*p += 2;
+		*tid = -1;
+		return 0;
+	}
+	if (pkt_parse_hex(p, end, &v))
+		return -EINVAL;
+	if (v > INT_MAX)
+		return -EINVAL;
+	*tid = (int)v;
+	return 0;
+}
+
+static int thread_list(struct stub *s, int *tids, int max)
+{
+	int n;
+
+	if (!s->ops->threads) {
+		tids[0] = 1;
+		return 1;
+	}
+	n = s->ops->threads(s->t, tids, max);
+	if (n < 0)
+		return 0;
+	return n > max ? max : n;
+}
+
+static bool thread_alive(struct stub *s, int tid)
+{
+	int tids[STUB_MAX_THREADS];
+	int n = thread_list(s, tids, STUB_MAX_THREADS);
+
+	for (int i = 0; i < n; i++)
+		if (tids[i] == tid)
+			return true;
+	return false;
+}
+
+/* A memory range addr .. addr + len - 1 that does not wrap around. */
+static bool range_ok(uint64_t addr, uint64_t len)
+{
+	return len == 0 || len - 1 <= UINT64_MAX - addr;
+}
+
+void cmd_session_start(struct stub *s)
+{
+	struct stub_stop st;
+	int tids[STUB_MAX_THREADS];
+
+	s->stop_tid = 0;
+	memset(&st, 0, sizeof(st));
+	if (s->ops->current_stop && s->ops->current_stop(s->t, &st) == 0 && st.tid > 0)
+		s->stop_tid = st.tid;
+	if (s->stop_tid <= 0)
+		s->stop_tid = thread_list(s, tids, STUB_MAX_THREADS) > 0 ? tids[0] : 1;
+	s->g_tid = s->stop_tid;
+	s->c_tid = 0;
+}
+
+void cmd_stop_reply(struct stub *s, const struct stub_stop *st, struct pkt_buf *out)
+{
+	int tid = st->tid > 0 ? st->tid : s->g_tid;
+	int regnos[64];
+	uint8_t reg[REG_MAX];
+	int n = 0;
+
+	if (st->kind == STUB_STOP_EXITED) {
+		pkt_printf(out, "W%02x", st->status & 0xff);
+		return;
+	}
+	pkt_printf(out, "T%02x", st->kind == STUB_STOP_SIGNAL ? st->signo & 0xff : 5);
+	if (s->ops->expedite && s->ops->read_reg)
+		n = s->ops->expedite(s->t, regnos, 64);
+	for (int i = 0; i < n && i < 64; i++) {
+		int size = s->ops->read_reg(s->t, tid, regnos[i], reg, sizeof(reg));
+
+		if (size <= 0 || size > REG_MAX)
+			continue;
+		pkt_printf(out, "%02x:", regnos[i]);
+		pkt_put_hex(out, reg, (size_t)size);
+		pkt_puts(out, ";");
+	}
+	pkt_printf(out, "thread:%x;", tid);
+	switch (st->kind) {
+	case STUB_STOP_SWBREAK:
+		pkt_puts(out, "swbreak:;");
+		break;
+	case STUB_STOP_HWBREAK:
+		pkt_puts(out, "hwbreak:;");
+		break;
+	case STUB_STOP_WATCH:
+		pkt_printf(out, "watch:%llx;", (unsigned long long)st->addr);
+		break;
+	case STUB_STOP_RWATCH:
+		pkt_printf(out, "rwatch:%llx;", (unsigned long long)st->addr);
+		break;
+	case STUB_STOP_AWATCH:
+		pkt_printf(out, "awatch:%llx;", (unsigned long long)st->addr);
+		break;
+	default:
+		break;
+	}
+}
+
+typedef enum cmd_result (*cmd_fn)(struct stub *s, const char *a, const char *end,
+				  struct pkt_buf *out);
+
+/* ? */
+static enum cmd_result h_why(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
+{
+	struct stub_stop st;
+
+	(void)a, (void)end;
+	memset(&st, 0, sizeof(st));
+	st.kind = STUB_STOP_SIGNAL;
+	st.signo = 5;
+	st.tid = s->stop_tid;
+	if (s->ops->current_stop) {
+		int r = s->ops->current_stop(s->t, &st);
+
+		if (r) {
+			cmd_error(out, r);
+			return CMD_REPLY;
+		}
+	}
+	if (st.tid > 0 && st.kind != STUB_STOP_EXITED)
+		s->stop_tid = s->g_tid = st.tid;
+	/* No O packet here: gdb reads this reply outside its wait loop. */
+	cmd_stop_reply(s, &st, out);
+	return CMD_REPLY;
+}
+
+/* g */
+static enum cmd_result h_g(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
+{
+	uint8_t reg[REG_MAX];
+	int count;
+
+	(void)a, (void)end;
+	if (!s->ops->read_reg || !s->ops->reg_count)
+		return CMD_REPLY;
+	count = s->ops->reg_count(s->t);
+	for (int r = 0; r < count; r++) {
+		int size = s->ops->read_reg(s->t, s->g_tid, r, reg, sizeof(reg));
+
+		if (size < 0) {
+			cmd_error(out, size);
+			return CMD_REPLY;
+		}
+		/* An unknown register ends the packet; gdb marks the rest unavailable. */
+		if (size == 0 || size > REG_MAX)
+			break;
+		pkt_put_hex(out, reg, (size_t)size);
+	}
+	if (out->overflow)
+		cmd_error(out, EMSGSIZE);
+	return CMD_REPLY;
+}
+
+/* Size of each register up to the first unknown one; total in bytes or -errno. */
+static long reg_sizes(struct stub *s, int *sizes, int max, int *nregs)
+{
+	uint8_t reg[REG_MAX];
+	int count = s->ops->reg_count(s->t);
+	long total = 0;
+	int r;
+
+	for (r = 0; r < count && r < max; r++) {
+		int size = s->ops->read_reg(s->t, s->g_tid, r, reg, sizeof(reg));
+
+		if (size < 0)
+			return size;
+		if (size == 0 || size > REG_MAX)
+			break;
+		sizes[r] = size;
+		total += size;
+	}
+	*nregs = r;
+	return total;
+}
+
+/* G XX... */
+static enum cmd_result h_G(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
+{
+	int sizes[1024], nregs;
+	long total, n;
+	size_t off = 0;
+
+	if (!s->ops->read_reg || !s->ops->write_reg || !s->ops->reg_count)
+		return CMD_REPLY;
+	total = reg_sizes(s, sizes, 1024, &nregs);
+	if (total < 0) {
+		cmd_error(out, (int)total);
+		return CMD_REPLY;
+	}
+	if ((size_t)(end - a) != 2 * (size_t)total) {
+		cmd_error(out, EINVAL);
+		return CMD_REPLY;
+	}
+	n = pkt_hex_decode(s->scratch, s->scratch_cap, a, (size_t)(end - a));
+	if (n < 0) {
+		cmd_error(out, (int)n);
+		return CMD_REPLY;
+	}
+	for (int r = 0; r < nregs; r++) {
+		int e = s->ops->write_reg(s->t, s->g_tid, r, s->scratch + off, (size_t)sizes[r]);
+
+		if (e) {
+			cmd_error(out, e);
+			return CMD_REPLY;
+		}
+		off += (size_t)sizes[r];
+	}
+	pkt_puts(out, "OK");
+	return CMD_REPLY;
+}
+
+/* Register number n of the current layout, or -EINVAL. */
+static int parse_regno(struct stub *s, const char **p, const char *end, char sep)
+{
+	uint64_t n;
+
+	if (parse_num(p, end, sep, &n))
+		return -EINVAL;
+	if (n >= (uint64_t)s->ops->reg_count(s->t))
+		return -EINVAL;
+	return (int)n;
+}
+
+/* p n */
+static enum cmd_result h_p(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
+{
+	uint8_t reg[REG_MAX];
+	int regno, size;
+
+	if (!s->ops->read_reg || !s->ops->reg_count)
+		return CMD_REPLY;
+	regno = parse_regno(s, &a, end, 0);
+	if (regno < 0) {
+		cmd_error(out, regno);
+		return CMD_REPLY;
+	}
+	size = s->ops->read_reg(s->t, s->g_tid, regno, reg, sizeof(reg));
+	if (size <= 0 || size > REG_MAX) {
+		cmd_error(out, size < 0 ? size : EINVAL);
+		return CMD_REPLY;
+	}
+	pkt_put_hex(out, reg, (size_t)size);
+	return CMD_REPLY;
+}
+
+/* P n=value */
+static enum cmd_result h_P(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
+{
+	uint8_t reg[REG_MAX];
+	int regno, size, e;
+	long n;
+
+	if (!s->ops->read_reg || !s->ops->write_reg || !s->ops->reg_count)
+		return CMD_REPLY;
+	regno = parse_regno(s, &a, end, '=');
+	if (regno < 0) {
+		cmd_error(out, regno);
+		return CMD_REPLY;
+	}
+	size = s->ops->read_reg(s->t, s->g_tid, regno, reg, sizeof(reg));
+	if (size <= 0 || size > REG_MAX) {
+		cmd_error(out, size < 0 ? size : EINVAL);
+		return CMD_REPLY;
+	}
+	n = pkt_hex_decode(reg, sizeof(reg), a, (size_t)(end - a));
+	if (n != size) {
+		cmd_error(out, EINVAL);
+		return CMD_REPLY;
+	}
+	e = s->ops->write_reg(s->t, s->g_tid, regno, reg, (size_t)n);
+	if (e)
+		cmd_error(out, e);
+	else
+		pkt_puts(out, "OK");
+	return CMD_REPLY;
+}
+
+/* "addr,length" then sep (':' for M / X) or the end; checks the range. */
+static int parse_mem(const char **p, const char *end, char sep, uint64_t *addr, uint64_t *len)
+{
+	if (parse_num(p, end, ',', addr) || parse_num(p, end, sep, len))
+		return -EINVAL;
+	if (!range_ok(*addr, *len))
+		return -EINVAL;
+	return 0;
+}
+
+/* m addr,length */
+static enum cmd_result h_m(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
+{
+	uint64_t addr, len;
+	long n;
+
+	if (!s->ops->read_mem)
+		return CMD_REPLY;
+	if (parse_mem(&a, end, 0, &addr, &len) || len > STUB_PACKET_SIZE) {
+		cmd_error(out, EINVAL);
+		return CMD_REPLY;
+	}
+	if (len > pkt_room(out) / 2)
+		len = pkt_room(out) / 2;
+	if (len == 0)
+		return CMD_REPLY;
+	n = s->ops->read_mem(s->t, s->g_tid, addr, s->scratch, (size_t)len);
+	if (n <= 0) {
+		cmd_error(out, n < 0 ? (int)n : EFAULT);
+		return CMD_REPLY;
+	}
+	pkt_put_hex(out, s->scratch, (size_t)n > len ? (size_t)len : (size_t)n);
+	return CMD_REPLY;
+}
+
+static enum cmd_result write_mem(struct stub *s, uint64_t addr, size_t len, struct pkt_buf *out)
+{
+	int e = s->ops->write_mem(s->t, s->g_tid, addr, s->scratch, len);
+
+	if (e)
+		cmd_error(out, e);
+	else
+		pkt_puts(out, "OK");
+	return CMD_REPLY;
+}
+
+/* M addr,length:XX... */
+static enum cmd_result h_M(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
+{
+	uint64_t addr, len;
+	long n;
+
+	if (!s->ops->write_mem)
+		return CMD_REPLY;
+	if (parse_mem(&a, end, ':', &addr, &len) || len > s->scratch_cap ||
+	    (size_t)(end - a) != 2 * len) {
+		cmd_error(out, EINVAL);
+		return CMD_REPLY;
+	}
+	n = pkt_hex_decode(s->scratch, s->scratch_cap, a, (size_t)(end - a));
+	if (n < 0) {
+		cmd_error(out, (int)n);
+		return CMD_REPLY;
+	}
+	if (len == 0) {
+		pkt_puts(out, "OK");
+		return CMD_REPLY;
+	}
+	return write_mem(s, addr, (size_t)len, out);
+}
+
+/* X addr,length:binary */
+static enum cmd_result h_X(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
+{
+	uint64_t addr, len;
+	long n;
+
+	if (!s->ops->write_mem)
+		return CMD_REPLY;
+	if (parse_mem(&a, end, ':', &addr, &len) || len > s->scratch_cap) {
+		cmd_error(out, EINVAL);
+		return CMD_REPLY;
+	}
+	n = pkt_unescape(s->scratch, s->scratch_cap, a, (size_t)(end - a));
+	if (n < 0 || (uint64_t)n != len) {
+		cmd_error(out, EINVAL);
+		return CMD_REPLY;
+	}
+	if (len == 0) { /* gdb's probe for X support */
+		pkt_puts(out, "OK");
+		return CMD_REPLY;
+	}
+	return write_mem(s, addr, (size_t)len, out);
+}
+
+static enum cmd_result breakpoint(struct stub *s, const char *a, const char *end,
+				  struct pkt_buf *out, bool insert)
+{
+	int (*op)(void *, enum stub_bp_type, uint64_t, uint64_t) =
+		insert ? s->ops->insert_bp : s->ops->remove_bp;
+	uint64_t type, addr, kind;
+	int e;
+
+	if (!op)
+		return CMD_REPLY;
+	if (parse_num(&a, end, ',', &type) || parse_num(&a, end, ',', &addr)) {
+		cmd_error(out, EINVAL);
+		return CMD_REPLY;
+	}
+	/* kind may be followed by ";cond..." lists, which we do not support. */
+	if (pkt_parse_hex(&a, end, &kind) || a != end) {
+		cmd_error(out, EINVAL);
+		return CMD_REPLY;
+	}
+	if (type > STUB_WP_ACCESS)
+		return CMD_REPLY; /* unsupported type: empty */
+	e = op(s->t, (enum stub_bp_type)type, addr, kind);
+	if (e)
+		cmd_error(out, e);
+	else
+		pkt_puts(out, "OK");
+	return CMD_REPLY;
+}
+
+/* Z type,addr,kind */
+static enum cmd_result h_Z(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
+{
+	return breakpoint(s, a, end, out, true);
+}
+
+/* z type,addr,kind */
+static enum cmd_result h_z(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
+{
+	return breakpoint(s, a, end, out, false);
+}
+
+/* Every thread id slot STUB_STAY; returns the alive threads. */
+static int resume_reset(struct stub *s, int *tids)
+{
+	int n = thread_list(s, tids, STUB_MAX_THREADS);
+
+	memset(&s->resume, 0, sizeof(s->resume));
+	for (int i = 0; i < STUB_MAX_THREADS; i++)
+		s->resume.action[i] = STUB_STAY;
+	for (int i = 0; i < n; i++)
+		if (tids[i] > s->resume.nthreads && tids[i] <= STUB_MAX_THREADS)
+			s->resume.nthreads = tids[i];
+	return n;
+}
+
+/* c, s, C, S: an optional resume address we cannot honour (the stub does
+ * not know which register is the PC), so refuse it rather than ignore it. */
+static enum cmd_result legacy_resume(struct stub *s, const char *a, const char *end,
+				     struct pkt_buf *out, bool step, bool has_sig)
+{
+	int tids[STUB_MAX_THREADS];
+	int n = resume_reset(s, tids);
+	uint64_t sig;
+
+	if (has_sig && pkt_parse_hex(&a, end, &sig)) {
+		cmd_error(out, EINVAL);
+		return CMD_REPLY;
+	}
+	if (a != end) {
+		cmd_error(out, EINVAL);
+		return CMD_REPLY;
+	}
+	if (step) {
+		int tid = s->c_tid > 0 ? s->c_tid : s->g_tid;
+
+		if (tid < 1 || tid > STUB_MAX_THREADS) {
+			cmd_error(out, ESRCH);
+			return CMD_REPLY;
+		}
+		s->resume.action[tid - 1] = STUB_STEP;
+	} else if (s->c_tid > 0) {
+		s->resume.action[s->c_tid - 1] = STUB_CONTINUE;
+	} else {
+		for (int i = 0; i < n; i++)
+			if (tids[i] >= 1 && tids[i] <= STUB_MAX_THREADS)
+				s->resume.action[tids[i] - 1] = STUB_CONTINUE;
+	}
+	return CMD_RESUME;
+}
+
+/* c [addr] */
+static enum cmd_result h_c(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
+{
+	return legacy_resume(s, a, end, out, false, false);
+}
+
+/* s [addr] */
+static enum cmd_result h_s(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
+{
+	return legacy_resume(s, a, end, out, true, false);
+}
+
+/* C sig[;addr] */
+static enum cmd_result h_C(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
+{
+	return legacy_resume(s, a, end, out, false, true);
+}
+
+/* S sig[;addr] */
+static enum cmd_result h_S(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
+{
+	return legacy_resume(s, a, end, out, true, true);
+}
+
+/* vCont? */
+static enum cmd_result h_vcont_query(struct stub *s, const char *a, const char *end,
+				     struct pkt_buf *out)
+{
+	(void)s, (void)a, (void)end;
+	pkt_puts(out, "vCont;c;C;s;S");
+	return CMD_REPLY;
+}
+
+/* vCont[;action[:tid]]... : the leftmost action that names a thread wins. */
+static enum cmd_result h_vcont(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
+{
+	int tids[STUB_MAX_THREADS];
+	bool set[STUB_MAX_THREADS] = { false };
+	int n = resume_reset(s, tids);
+	int actions = 0;
+
+	while (a < end) {
+		enum stub_action act;
+		uint64_t sig;
+		int tid = -1;
+
+		if (*a++ != ';' || a >= end)
+			goto err;
+		switch (*a++) {
+		case 'c':
+			act = STUB_CONTINUE;
+			break;
+		case 's':
+			act = STUB_STEP;
+			break;
+		case 'C':
+			act = STUB_CONTINUE;
+			if (pkt_parse_hex(&a, end, &sig))
+				goto err;
+			break;
+		case 'S':
+			act = STUB_STEP;
+			if (pkt_parse_hex(&a, end, &sig))
+				goto err;
+			break;
+		default:
+			goto err;
+		}
+		if (a < end && *a == ':') {
+			a++;
+			if (parse_tid(&a, end, &tid) || tid == 0)
+				goto err;
+		}
+		if (a < end && *a != ';')
+			goto err;
+		actions++;
+		if (tid > 0) {
+			if (!thread_alive(s, tid) || tid > STUB_MAX_THREADS) {
+				cmd_error(out, ESRCH);
+				return CMD_REPLY;
+			}
+			if (!set[tid - 1]) {
+				set[tid - 1] = true;
+				s->resume.action[tid - 1] = act;
+			}
+			continue;
+		}
+		for (int i = 0; i < n; i++) {
+			int t = tids[i];
+
+			if (t >= 1 && t <= STUB_MAX_THREADS && !set[t - 1]) {
+				set[t - 1] = true;
+				s->resume.action[t - 1] = act;
+			}
+		}
+	}
+	if (!actions)
+		goto err;
+	return CMD_RESUME;
+
+err:
+	cmd_error(out, EINVAL);
+	return CMD_REPLY;
+}
+
+/* H op tid */
+static enum cmd_result h_H(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
+{
+	char op;
+	int tid;
+
+	if (a >= end) {
+		cmd_error(out, EINVAL);
+		return CMD_REPLY;
+	}
+	op = *a++;
+	if ((op != 'g' && op != 'c') || parse_tid(&a, end, &tid) || a != end) {
+		cmd_error(out, EINVAL);
+		return CMD_REPLY;
+	}
+	if (tid > 0 && !thread_alive(s, tid)) {
+		cmd_error(out, ESRCH);
+		return CMD_REPLY;
+	}
+	if (op == 'g')
+		s->g_tid = tid > 0 ? tid : s->stop_tid;
+	else
+		s->c_tid = tid > 0 ? tid : 0;
+	pkt_puts(out, "OK");
+	return CMD_REPLY;
+}
+
+/* T tid */
+static enum cmd_result h_T(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
+{
+	int tid;
+
+	if (parse_tid(&a, end, &tid) || a != end || tid <= 0 || !thread_alive(s, tid))
+		cmd_error(out, ESRCH);
+	else
+		pkt_puts(out, "OK");
+	return CMD_REPLY;
+}
+
+/* qC */
+static enum cmd_result h_qC(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
+{
+	(void)a, (void)end;
+	pkt_printf(out, "QC%x", s->g_tid);
+	return CMD_REPLY;
+}
+
+/* qAttached[:pid] */
+static enum cmd_result h_qattached(struct stub *s, const char *a, const char *end,
+				   struct pkt_buf *out)
+{
+	(void)s, (void)a, (void)end;
+	pkt_puts(out, "1");
+	return CMD_REPLY;
+}
+
+/* qfThreadInfo */
+static enum cmd_result h_qfthread(struct stub *s, const char *a, const char *end,
+				  struct pkt_buf *out)
+{
+	int tids[STUB_MAX_THREADS];
+	int n = thread_list(s, tids, STUB_MAX_THREADS);
+
+	(void)a, (void)end;
+	pkt_puts(out, "m");
+	for (int i = 0; i < n; i++)
+		pkt_printf(out, i ? ",%x" : "%x", tids[i]);
+	return CMD_REPLY;
+}
+
+/* qsThreadInfo */
+static enum cmd_result h_qsthread(struct stub *s, const char *a, const char *end,
+				  struct pkt_buf *out)
+{
+	(void)s, (void)a, (void)end;
+	pkt_puts(out, "l");
+	return CMD_REPLY;
+}
+
+/* qThreadExtraInfo,tid */
+static enum cmd_result h_qextra(struct stub *s, const char *a, const char *end,
+				struct pkt_buf *out)
+{
+	char info[256];
+	int tid, e;
+
+	if (!s->ops->thread_info)
+		return CMD_REPLY;
+	if (a >= end || *a++ != ',' || parse_tid(&a, end, &tid) || a != end || tid <= 0 ||
+	    !thread_alive(s, tid)) {
+		cmd_error(out, ESRCH);
+		return CMD_REPLY;
+	}
+	info[0] = '\0';
+	e = s->ops->thread_info(s->t, tid, info, sizeof(info));
+	if (e < 0) {
+		cmd_error(out, e);
+		return CMD_REPLY;
+	}
+	pkt_put_hex(out, (const uint8_t *)info, strnlen(info, sizeof(info)));
+	return CMD_REPLY;
+}
+
+/* qSupported[:feature;...] */
+static enum cmd_result h_qsupported(struct stub *s, const char *a, const char *end,
+				    struct pkt_buf *out)
+{
+	(void)a, (void)end;
+	pkt_printf(out, "PacketSize=%x;swbreak+;hwbreak+", STUB_PACKET_SIZE);
+	if (s->ops->xml)
+		pkt_puts(out, ";qXfer:features:read+");
+	if (s->ops->memory_map)
+		pkt_puts(out, ";qXfer:memory-map:read+");
+	pkt_puts(out, ";vContSupported+;QStartNoAckMode+");
+	return CMD_REPLY;
+}
+
+/* QStartNoAckMode */
+static enum cmd_result h_noack(struct stub *s, const char *a, const char *end,
+			       struct pkt_buf *out)
+{
+	(void)a, (void)end;
+	s->conn.noack = true; /* this packet's own '+' is still owed and sent */
+	pkt_puts(out, "OK");
+	return CMD_REPLY;
+}
+
+/* vMustReplyEmpty */
+static enum cmd_result h_empty(struct stub *s, const char *a, const char *end,
+			       struct pkt_buf *out)
+{
+	(void)s, (void)a, (void)end, (void)out;
+	return CMD_REPLY;
+}
+
+/* The "offset,length" tail of qXfer:...:read, served from a string. */
+static void xfer_reply(const char *doc, const char *a, const char *end, struct pkt_buf *out)
+{
+	uint64_t off, len;
+	size_t total = strlen(doc), n;
+
+	if (parse_num(&a, end, ',', &off) || parse_num(&a, end, 0, &len) || off > total) {
+		cmd_error(out, EINVAL);
+		return;
+	}
+	n = total - (size_t)off;
+	if (n > len)
+		n = (size_t)len;
+	if (n > pkt_room(out) - 1)
+		n = pkt_room(out) - 1;
+	pkt_puts(out, (size_t)off + n < total ? "m" : "l");
+	pkt_put(out, doc + off, n); /* escaped when framed */
+}
+
+/* qXfer:features:read:annex:offset,length */
+static enum cmd_result h_xfer_features(struct stub *s, const char *a, const char *end,
+				       struct pkt_buf *out)
+{
+	const char *colon, *doc;
+	char annex[128];
+
+	if (!s->ops->xml)
+		return CMD_REPLY;
+	colon = a < end && *a == ':' ? memchr(a + 1, ':', (size_t)(end - a - 1)) : NULL;
+	if (!colon || (size_t)(colon - a - 1) >= sizeof(annex)) {
+		cmd_error(out, EINVAL);
+		return CMD_REPLY;
+	}
+	memcpy(annex, a + 1, (size_t)(colon - a - 1));
+	annex[colon - a - 1] = '\0';
+	doc = s->ops->xml(s->t, annex);
+	if (!doc) {
+		cmd_error(out, ENOENT);
+		return CMD_REPLY;
+	}
+	xfer_reply(doc, colon + 1, end, out);
+	return CMD_REPLY;
+}
+
+/* qXfer:memory-map:read::offset,length */
+static enum cmd_result h_xfer_memmap(struct stub *s, const char *a, const char *end,
+				     struct pkt_buf *out)
+{
+	const char *doc;
+
+	if (!s->ops->memory_map)
+		return CMD_REPLY;
+	if (end - a < 2 || a[0] != ':' || a[1] != ':') {
+		cmd_error(out, ENOENT);
+		return CMD_REPLY;
+	}
+	doc = s->ops->memory_map(s->t);
+	if (!doc) {
+		cmd_error(out, ENOENT);
+		return CMD_REPLY;
+	}
+	xfer_reply(doc, a + 2, end, out);
+	return CMD_REPLY;
+}
+
+/* qRcmd,hex */
+static enum cmd_result h_qrcmd(struct stub *s, const char *a, const char *end,
+			       struct pkt_buf *out)
+{
+	static const char unknown[] = "unknown monitor command, try 'monitor help'\n";
+	size_t half = s->scratch_cap / 2;
+	char *cmd = (char *)s->scratch, *text = (char *)s->scratch + half;
+	long n;
+	int e;
+
+	if (!s->ops->monitor)
+		return CMD_REPLY;
+	if (a >= end || *a++ != ',') {
+		cmd_error(out, EINVAL);
+		return CMD_REPLY;
+	}
+	n = pkt_hex_decode(s->scratch, half - 1, a, (size_t)(end - a));
+	if (n < 0 || memchr(cmd, '\0', (size_t)n)) {
+		cmd_error(out, EINVAL);
+		return CMD_REPLY;
+	}
+	cmd[n] = '\0';
+	text[0] = '\0';
+	e = s->ops->monitor(s->t, cmd, text, half);
+	if (e == -ENOENT)
+		strcpy(text, unknown);
+	else if (e) {
+		cmd_error(out, e);
+		return CMD_REPLY;
+	}
+	if (conn_console(&s->conn, text, strnlen(text, half)))
+		return CMD_REPLY; /* the client is gone: so will the reply be */
+	pkt_puts(out, "OK");
+	return CMD_REPLY;
+}
+
+/* D[;pid] */
+static enum cmd_result h_D(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
+{
+	(void)s, (void)a, (void)end;
+	pkt_puts(out, "OK");
+	return CMD_DETACH;
+}
+
+/* k */
+static enum cmd_result h_k(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
+{
+	(void)s, (void)a, (void)end, (void)out;
+	return CMD_KILL;
+}
+
+/* One letter commands take their arguments right after the letter; named
+ * packets match when the name is followed by the end, ':', ',' or ';'. */
+static const struct {
+	const char *name;
+	bool letter;
+	cmd_fn fn;
+} cmds[] = {
+	{ "?", true, h_why },
+	{ "g", true, h_g },
+	{ "G", true, h_G },
+	{ "p", true, h_p },
+	{ "P", true, h_P },
+	{ "m", true, h_m },
+	{ "M", true, h_M },
+	{ "X", true, h_X },
+	{ "Z", true, h_Z },
+	{ "z", true, h_z },
+	{ "c", true, h_c },
+	{ "s", true, h_s },
+	{ "C", true, h_C },
+	{ "S", true, h_S },
+	{ "H", true, h_H },
+	{ "T", true, h_T },
+	{ "D", true, h_D },
+	{ "k", true, h_k },
+	{ "vCont?", false, h_vcont_query },
+	{ "vCont", false, h_vcont },
+	{ "vMustReplyEmpty", false, h_empty },
+	{ "qSupported", false, h_qsupported },
+	{ "QStartNoAckMode", false, h_noack },
+	{ "qC", false, h_qC },
+	{ "qAttached", false, h_qattached },
+	{ "qfThreadInfo", false, h_qfthread },
+	{ "qsThreadInfo", false, h_qsthread },
+	{ "qThreadExtraInfo", false, h_qextra },
+	{ "qXfer:features:read", false, h_xfer_features },
+	{ "qXfer:memory-map:read", false, h_xfer_memmap },
+	{ "qRcmd", false, h_qrcmd },
+};
+
+enum cmd_result cmd_dispatch(struct stub *s, char *pkt, size_t len, struct pkt_buf *out)
+{
+	const char *end = pkt + len;
+
+	if (len == 0)
+		return CMD_REPLY;
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		size_t n = strlen(cmds[i].name);
+
+		if (cmds[i].letter) {
+			if (pkt[0] == cmds[i].name[0])
+				return cmds[i].fn(s, pkt + 1, end, out);
+			continue;
+		}
+		if (n > len || memcmp(pkt, cmds[i].name, n))
+			continue;
+		if (n == len || pkt[n] == ':' || pkt[n] == ',' || pkt[n] == ';')
+			return cmds[i].fn(s, pkt + n, end, out);
+	}
+	return CMD_REPLY; /* unknown: empty reply */
+}

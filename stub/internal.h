@@ -1,0 +1,103 @@
+/* internal.h - what the stub's modules share; not part of the API.
+ *
+ * conn.c   the client connection: buffered reads, acks, framed writes, resend
+ * cmd.c    the packet handlers and their dispatch table
+ * stub.c   stub_new / stub_serve / stub_run / stub_console: the session loops
+ * net.c    stub_listen
+ */
+#ifndef STUB_INTERNAL_H
+#define STUB_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "stub/packet.h"
+#include "stub/stub.h"
+
+#define STUB_RX_CHUNK (64 * 1024)
+/* '+' slot, '$', every payload byte escaped, '#', two digits. */
+#define STUB_FRAME_SIZE (2 * STUB_PACKET_SIZE + 8)
+#define STUB_MAX_THREADS 64
+
+struct conn {
+	int fd;                /* -1: no client */
+	bool noack;            /* after QStartNoAckMode */
+	bool ack_pending;      /* a received packet still owes its '+' */
+	bool live;             /* target running: stub_console may write */
+	pthread_mutex_t lock;  /* fd as seen by stub_console, live, frames, writes */
+
+	uint8_t *in;           /* raw bytes read, not yet fed to rx */
+	size_t in_pos, in_len;
+	struct pkt_rx rx;
+	char *rxbuf;
+
+	/* Two frame buffers: one holds the last packet sent (for '-'), the
+	 * next reply is built in the other.  frame[k][0] is a slot for a '+'
+	 * owed to the client, so an ack and its reply leave in one write. */
+	char *frame[2];
+	int last;              /* frame holding the last packet, -1: none */
+	size_t last_len;       /* its length from frame[last] + 1 */
+	int building;          /* frame given out by conn_reply_begin */
+};
+
+int conn_init(struct conn *c) __attribute__((warn_unused_result));
+void conn_destroy(struct conn *c);
+void conn_open(struct conn *c, int fd);
+void conn_close(struct conn *c);
+
+/* Next event from bytes already read; PKT_NONE: call conn_fill. */
+enum pkt_event conn_next(struct conn *c);
+/* One read() of whatever is there: > 0 bytes, 0 at EOF, or -errno. */
+long conn_fill(struct conn *c) __attribute__((warn_unused_result));
+bool conn_has_input(const struct conn *c);
+
+/* Build a reply in b (payload only, unescaped), then send it framed. */
+void conn_reply_begin(struct conn *c, struct pkt_buf *b);
+int conn_reply_end(struct conn *c, struct pkt_buf *b) __attribute__((warn_unused_result));
+/* Send a payload given as a string. */
+int conn_reply_str(struct conn *c, const char *s) __attribute__((warn_unused_result));
+/* '-' for a bad packet; the owed '+' on its own (before a long wait). */
+int conn_nack(struct conn *c) __attribute__((warn_unused_result));
+int conn_flush_ack(struct conn *c) __attribute__((warn_unused_result));
+/* The last packet again, after the client's '-'. */
+int conn_resend(struct conn *c) __attribute__((warn_unused_result));
+/* Text as O packets, each within the packet size. */
+int conn_console(struct conn *c, const char *text, size_t len) __attribute__((warn_unused_result));
+/* The same from another thread: only while live, errors dropped. */
+void conn_console_async(struct conn *c, const char *text, size_t len);
+void conn_set_live(struct conn *c, bool live);
+
+enum cmd_result {
+	CMD_REPLY,   /* send the built reply */
+	CMD_RESUME,  /* s->resume is filled: start the target, wait for a stop */
+	CMD_DETACH,  /* send the reply, detach, end the session (0) */
+	CMD_KILL,    /* no reply, kill, end the session (1) */
+};
+
+struct stub {
+	const struct stub_ops *ops;
+	void *t;
+	int listen_fd;         /* refuse second clients on it; -1: none */
+	struct conn conn;
+	uint8_t *scratch;      /* decoded packet data, memory, registers */
+	size_t scratch_cap;
+
+	int g_tid;             /* Hg: thread for registers and memory */
+	int c_tid;             /* Hc: thread to step, 0: all */
+	int stop_tid;          /* thread of the last stop */
+	struct stub_resume resume;
+	/* A packet that arrived while the target ran: handled after the stop. */
+	enum pkt_event parked;
+
+	bool exited;           /* the target is gone: W was seen */
+	int exit_status;
+};
+
+enum cmd_result cmd_dispatch(struct stub *s, char *pkt, size_t len, struct pkt_buf *out);
+/* T.../W... for a stop (the message is sent by the caller). */
+void cmd_stop_reply(struct stub *s, const struct stub_stop *st, struct pkt_buf *out);
+void cmd_error(struct pkt_buf *out, int err);
+/* Session start: pick the threads Hg / Hc refer to. */
+void cmd_session_start(struct stub *s);
+
+#endif

@@ -1,0 +1,380 @@
+/* stub.c - a debug session: stub_serve's packet loop, the wait while the
+ * target runs, and stub_run's accept loop. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "stub/internal.h"
+
+#define SESSION_ON 2 /* internal: the session goes on */
+
+struct stub *stub_new(const struct stub_ops *ops, void *target)
+{
+	struct stub *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->ops = ops;
+	s->t = target;
+	s->listen_fd = -1;
+	s->parked = PKT_NONE;
+	s->scratch_cap = STUB_PACKET_SIZE;
+	s->scratch = malloc(s->scratch_cap);
+	if (!s->scratch)
+		goto err_free;
+	if (conn_init(&s->conn))
+		goto err_scratch;
+	return s;
+
+err_scratch:
+	free(s->scratch);
+err_free:
+	free(s);
+	return NULL;
+}
+
+void stub_free(struct stub *s)
+{
+	if (!s)
+		return;
+	conn_destroy(&s->conn);
+	free(s->scratch);
+	free(s);
+}
+
+void stub_console(struct stub *s, const char *buf, size_t len)
+{
+	conn_console_async(&s->conn, buf, len);
+}
+
+/* A second client: tell it why, in a packet gdb shows as an error. */
+static void refuse(struct stub *s)
+{
+	static const char why[] = "E.another debugger is already attached";
+	char frame[64];
+	int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	size_t n;
+
+	if (fd < 0)
+		return;
+	memcpy(frame + 1, why, sizeof(why) - 1);
+	n = pkt_frame(frame, sizeof(frame), sizeof(why) - 1);
+	(void)!send(fd, frame, n, MSG_NOSIGNAL);
+	shutdown(fd, SHUT_WR);
+	/* Unread input would turn our close into a reset that loses the reply. */
+	while (recv(fd, frame, sizeof(frame), 0) > 0)
+		;
+	close(fd);
+}
+
+/* The client is gone: the target runs on without breakpoints. */
+static int lost(struct stub *s)
+{
+	conn_set_live(&s->conn, false);
+	if (!s->exited && s->ops->detach)
+		s->ops->detach(s->t);
+	return 0;
+}
+
+static void note_stop(struct stub *s, const struct stub_stop *st)
+{
+	if (st->kind == STUB_STOP_EXITED) {
+		s->exited = true;
+		s->exit_status = st->status;
+	} else if (st->tid > 0) {
+		s->stop_tid = s->g_tid = st->tid;
+	}
+}
+
+/* Stops left from before this resume (say, the one attach() caused) are
+ * stale: the target was stopped and the client has seen why. */
+static void drain_stops(struct stub *s)
+{
+	struct pollfd p = { .fd = s->ops->stop_fd(s->t), .events = POLLIN };
+	struct stub_stop st;
+
+	while (poll(&p, 1, 0) == 1 && (p.revents & POLLIN)) {
+		memset(&st, 0, sizeof(st));
+		if (s->ops->get_stop(s->t, &st))
+			break;
+		if (st.kind == STUB_STOP_EXITED)
+			note_stop(s, &st);
+	}
+}
+
+static int send_stop(struct stub *s, const struct stub_stop *st)
+{
+	struct pkt_buf out;
+
+	if (st->message[0] && conn_console(&s->conn, st->message,
+					   strnlen(st->message, sizeof(st->message))))
+		return -EPIPE;
+	note_stop(s, st);
+	conn_reply_begin(&s->conn, &out);
+	cmd_stop_reply(s, st, &out);
+	return conn_reply_end(&s->conn, &out);
+}
+
+/* Target running: wait for its stop, serving 0x03 and acks meanwhile. */
+static int wait_stop(struct stub *s)
+{
+	struct conn *c = &s->conn;
+	struct stub_stop st;
+
+	for (;;) {
+		while (s->parked == PKT_NONE) {
+			enum pkt_event ev = conn_next(c);
+			int r = 0;
+
+			if (ev == PKT_NONE)
+				break;
+			if (ev == PKT_INTERRUPT && s->ops->interrupt)
+				s->ops->interrupt(s->t);
+			else if (ev == PKT_NACK)
+				r = conn_resend(c);
+			else if (ev == PKT_BAD)
+				r = conn_nack(c);
+			else if (ev == PKT_PACKET || ev == PKT_TOO_BIG) {
+				s->parked = ev;
+				r = conn_flush_ack(c);
+			}
+			if (r)
+				return lost(s);
+		}
+
+		struct pollfd p[3] = {
+			{ .fd = s->ops->stop_fd(s->t), .events = POLLIN },
+			/* A parked packet stops our reading until the stop. */
+			{ .fd = s->parked == PKT_NONE ? c->fd : -1, .events = POLLIN },
+			{ .fd = s->listen_fd, .events = POLLIN },
+		};
+
+		if (poll(p, 3, -1) < 0) {
+			int e = -errno;
+
+			if (e == -EINTR)
+				continue;
+			lost(s);
+			return e;
+		}
+		if (p[0].revents) {
+			int r;
+
+			memset(&st, 0, sizeof(st));
+			r = s->ops->get_stop(s->t, &st);
+			if (r == -EAGAIN)
+				continue;
+			conn_set_live(c, false);
+			if (r < 0) {
+				lost(s);
+				return r;
+			}
+			return send_stop(s, &st) ? lost(s) : SESSION_ON;
+		}
+		if (p[2].revents)
+			refuse(s);
+		if (p[1].revents) {
+			long n = conn_fill(c);
+
+			if (n <= 0)
+				return lost(s);
+		}
+	}
+}
+
+/* c / s / vCont: s->resume is filled in. */
+static int run_target(struct stub *s, struct pkt_buf *out)
+{
+	const struct stub_ops *o = s->ops;
+	int e;
+
+	if (!o->resume || !o->stop_fd || !o->get_stop)
+		return conn_reply_end(&s->conn, out) ? lost(s) : SESSION_ON;
+	drain_stops(s);
+	if (s->exited) {
+		struct stub_stop st = { .kind = STUB_STOP_EXITED, .status = s->exit_status };
+
+		return send_stop(s, &st) ? lost(s) : SESSION_ON;
+	}
+	if (conn_flush_ack(&s->conn))
+		return lost(s);
+	conn_set_live(&s->conn, true);
+	e = o->resume(s->t, &s->resume);
+	if (e) {
+		conn_set_live(&s->conn, false);
+		cmd_error(out, e);
+		return conn_reply_end(&s->conn, out) ? lost(s) : SESSION_ON;
+	}
+	return wait_stop(s);
+}
+
+static int handle_packet(struct stub *s)
+{
+	struct conn *c = &s->conn;
+	struct pkt_buf out;
+
+	conn_reply_begin(c, &out);
+	switch (cmd_dispatch(s, c->rx.buf, c->rx.len, &out)) {
+	case CMD_REPLY:
+		return conn_reply_end(c, &out) ? lost(s) : SESSION_ON;
+	case CMD_RESUME:
+		return run_target(s, &out);
+	case CMD_DETACH:
+		(void)!conn_reply_end(c, &out); /* detach whether or not OK arrived */
+		return lost(s);
+	case CMD_KILL:
+		(void)!conn_flush_ack(c);
+		if (!s->exited && s->ops->kill)
+			s->ops->kill(s->t);
+		return 1;
+	}
+	return SESSION_ON;
+}
+
+/* Target stopped: block until the client sends something. */
+static int wait_input(struct stub *s)
+{
+	struct conn *c = &s->conn;
+
+	for (;;) {
+		struct pollfd p[2] = {
+			{ .fd = c->fd, .events = POLLIN },
+			{ .fd = s->listen_fd, .events = POLLIN },
+		};
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (p[1].revents)
+			refuse(s);
+		if (p[0].revents)
+			return conn_fill(c) > 0 ? 1 : 0;
+	}
+}
+
+static int serve(struct stub *s)
+{
+	struct conn *c = &s->conn;
+
+	for (;;) {
+		enum pkt_event ev = s->parked;
+		int r = SESSION_ON;
+
+		s->parked = PKT_NONE;
+		if (ev == PKT_NONE)
+			ev = conn_next(c);
+		switch (ev) {
+		case PKT_NONE:
+			r = wait_input(s);
+			if (r < 0) {
+				lost(s);
+				return r;
+			}
+			r = r ? SESSION_ON : lost(s);
+			break;
+		case PKT_PACKET:
+			r = handle_packet(s);
+			break;
+		case PKT_TOO_BIG:
+			r = conn_reply_str(c, "E22") ? lost(s) : SESSION_ON;
+			break;
+		case PKT_BAD:
+			r = conn_nack(c) ? lost(s) : SESSION_ON;
+			break;
+		case PKT_NACK:
+			r = conn_resend(c) ? lost(s) : SESSION_ON;
+			break;
+		case PKT_ACK:
+		case PKT_INTERRUPT: /* nothing runs: nothing to interrupt */
+			break;
+		}
+		if (r != SESSION_ON)
+			return r;
+	}
+}
+
+int stub_serve(struct stub *s, int fd)
+{
+	int r;
+
+	conn_open(&s->conn, fd);
+	s->parked = PKT_NONE;
+	cmd_session_start(s);
+	r = serve(s);
+	conn_close(&s->conn);
+	return r;
+}
+
+static bool accept_error_transient(int err)
+{
+	return err == EINTR || err == EAGAIN || err == ECONNABORTED || err == EPROTO ||
+	       err == EPERM || err == ENETDOWN || err == EHOSTUNREACH || err == ENETUNREACH;
+}
+
+int stub_run(struct stub *s, int listen_fd)
+{
+	const struct stub_ops *o = s->ops;
+	int ret = -1;
+
+	s->listen_fd = listen_fd;
+	for (;;) {
+		struct pollfd p[2] = {
+			{ .fd = listen_fd, .events = POLLIN },
+			{ .fd = o->stop_fd && o->get_stop ? o->stop_fd(s->t) : -1, .events = POLLIN },
+		};
+		int fd, one = 1, r;
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "gdb stub: poll: %s\n", strerror(errno));
+			break;
+		}
+		if (p[1].revents) {
+			struct stub_stop st;
+
+			memset(&st, 0, sizeof(st));
+			/* A stop with no debugger stays for the next one's '?'. */
+			if (o->get_stop(s->t, &st) == 0 && st.kind == STUB_STOP_EXITED) {
+				ret = st.status;
+				break;
+			}
+		}
+		if (!p[0].revents)
+			continue;
+		fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (accept_error_transient(errno))
+				continue;
+			/* Out of fds or memory: say so and try again shortly. */
+			fprintf(stderr, "gdb stub: accept: %s\n", strerror(errno));
+			poll(NULL, 0, 100);
+			continue;
+		}
+		/* Fails harmlessly on AF_UNIX. */
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (o->attach)
+			o->attach(s->t);
+		r = stub_serve(s, fd);
+		close(fd);
+		if (r < 0)
+			fprintf(stderr, "gdb stub: session ended: %s\n", strerror(-r));
+		if (s->exited) {
+			ret = s->exit_status;
+			break;
+		}
+		if (r == 1)
+			break;
+	}
+	s->listen_fd = -1;
+	return ret;
+}
