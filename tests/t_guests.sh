@@ -64,6 +64,28 @@ for g in hello16 hello32 hellopg hello64; do
 	fi
 done
 
+# kernel64: entered at _start = 1 MiB; every segment loads at 1 MiB or above;
+# C code in the higher half (virtual != physical); the symbols README promises.
+k=$G/kernel64.elf
+if [ ! -f "$k" ]; then
+	fail kernel64-layout "$k missing (make guests)"
+else
+	why=
+	[ "$(elf_entry "$k")" = 0x100000 ] || why="entry $(elf_entry "$k"), want 0x100000"
+	[ "$(sym "$k" _start)" = 0x0000000000100000 ] || why="$why; _start at $(sym "$k" _start)"
+	for pa in $(readelf -lW "$k" | awk '$1 == "LOAD" { print $4 }'); do
+		[ $((pa)) -ge $((0x100000)) ] || why="$why; PT_LOAD with p_paddr $pa below 1 MiB"
+	done
+	for s in kmain level1 level2 level3 count_loop tick choose_path counter watched \
+		 read_me banner path exit_code spins ro_page stack_guard alias_a alias_b \
+		 split_va split_page_lo split_page_hi huge_2m huge_1g pml4 pdpt_low pd_low \
+		 pdpt_high pd_high pt_kernel stack_top boot_cr3 ap_main ap_ticks; do
+		[ -n "$(sym "$k" $s)" ] || why="$why; no symbol $s"
+	done
+	case $(sym "$k" kmain) in 0xffffffff8*) ;; *) why="$why; kmain at $(sym "$k" kmain), not in the higher half" ;; esac
+	if [ -z "$why" ]; then ok kernel64-layout; else fail kernel64-layout "${why#; }"; fi
+fi
+
 # --- Runs ------------------------------------------------------------------
 
 if [ ! -x "$VMM" ]; then
@@ -98,3 +120,48 @@ else
 $hello" --mode paged "${dump[@]}" "$G/hellopg.bin" &&
 		[ ${#dump[@]} -gt 0 ] && want_mem hellopg 0x400 "2a 00 00 00"
 fi
+
+# kernel64: the four paths, chosen with --arg.
+kpre="kernel64: paging on
+kernel64: 1G page not offered, skipped
+kernel64: mappings ok
+kernel64: hello from the higher half
+kernel64: count 10
+"
+if probe_says '1 GiB pages (pdpe1gb)' yes; then
+	kpre=${kpre/1G page not offered, skipped/1G page mapped at huge_1g}
+fi
+want_run kernel64-path0 0 "${kpre}kernel64: path 0
+kernel64: done
+" "${dump[@]}" "$G/kernel64.elf" &&
+	[ ${#dump[@]} -gt 0 ] && want_mem kernel64-path0 0x400 "2a 00 00 00"
+want_run kernel64-bin 0 "${kpre}kernel64: path 0
+kernel64: done
+" --load 0x100000 "$G/kernel64.bin"
+want_run kernel64-cpus3 0 "${kpre}kernel64: path 0
+kernel64: done
+" --cpus 3 "$G/kernel64.elf"
+want_run kernel64-path2-fault 6 "${kpre}kernel64: path 2
+kernel64: faulting on stack_guard
+" --arg 2 "$G/kernel64.elf"
+want_run kernel64-path3-exit 7 "${kpre}kernel64: path 3
+kernel64: exit 3
+" --arg 3 "$G/kernel64.elf"
+
+# Path 1 spins until killed.
+start_vmm --arg 1 "$G/kernel64.elf"
+for i in $(seq 100); do
+	grep -q 'kernel64: path 1' "$TMP/vmm.out" 2>/dev/null && break
+	kill -0 "$VMM_PID" 2>/dev/null || break
+	sleep 0.05
+done
+sleep 0.3
+if ! kill -0 "$VMM_PID" 2>/dev/null; then
+	wait "$VMM_PID"
+	fail kernel64-path1-spin "the vmm ended with status $?: $(tr '\n' '|' <"$TMP/vmm.err" | head -c 300)"
+elif [ "$(cat "$TMP/vmm.out")" != "${kpre}kernel64: path 1" ]; then
+	fail kernel64-path1-spin "stdout '$(tr '\n' '|' <"$TMP/vmm.out")'"
+else
+	ok kernel64-path1-spin
+fi
+kill "$VMM_PID" 2>/dev/null
