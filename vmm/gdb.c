@@ -1,11 +1,1335 @@
-/* gdb.c - placeholder until the target lands. */
+/* gdb.c - the vmm as a GDB remote target: struct stub_ops over KVM.
+ *
+ * This is the one file that sees both the stub and KVM.  Each vCPU has a
+ * host thread that runs it while gdb says so; the stub's thread calls the
+ * operations below only while every vCPU is stopped (except interrupt,
+ * stop_fd and get_stop), so vCPU state is cached per stop without locks.
+ *
+ * Mechanisms, chosen by probing this KVM (vmm --probe):
+ * - software breakpoints: int3 with KVM_GUESTDBG_USE_SW_BP where KVM
+ *   intercepts it, else HLT (0xF4): a KVM_EXIT_HLT whose RIP-1 holds one of
+ *   our breakpoints is a hit (kvm_pvm fails int3 with an internal error);
+ * - write watchpoints: the guest-physical pages under the watched range are
+ *   mapped read-only, guest writes there exit as MMIO, the vmm applies them
+ *   and stops only when the write touched the watched bytes;
+ * - hardware breakpoints, and read/access watchpoints where data breakpoints
+ *   fire: DR0-DR3 through KVM_SET_GUEST_DEBUG.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
+#include "stub/stub.h"
 #include "vmm/gdb.h"
+#include "vmm/tdesc.h"
+
+#define SIGINT_ 2
+#define SIGILL_ 4
+#define SIGTRAP_ 5
+#define SIGSEGV_ 11
+#define MSR_KERNEL_GS_BASE 0xc0000102
+#define EFER_LMA (1ULL << 10)
+#define DR6_BS (1ULL << 14)
+#define BP_BUCKETS 1024
+#define MAX_WATCH 32
+#define WATCH_PIECES 16
+
+enum tstate { TS_STOPPED, TS_RUNNING, TS_HALTED };
+
+struct tcpu {
+	struct gdb_target *t;
+	struct vcpu *c;
+	enum tstate state;
+	enum stub_action action;
+	bool stop_req;
+	bool has_event;
+	uint64_t seq;
+	struct stub_stop event;
+	int dead_status;          /* non-zero after a fault: resuming ends the guest */
+	struct cpu_state st;
+	unsigned valid, dirty;    /* DIRTY_* bits */
+	struct kvm_guest_debug dbg; /* last set */
+	bool dbg_set;
+	const char *why;          /* last stop, for qThreadExtraInfo */
+	pthread_cond_t go;
+};
+
+struct swbp {
+	struct swbp *next;
+	uint64_t addr, gpa;
+	uint8_t orig;
+};
+
+struct hwslot {
+	bool used;
+	enum stub_bp_type type;
+	uint64_t addr, len;
+};
+
+struct watch {
+	uint64_t addr, len;
+	int npieces;
+	uint64_t gpa[WATCH_PIECES], plen[WATCH_PIECES];
+};
+
+struct gdb_target {
+	struct vm *vm;
+	const struct gdb_config *cfg;
+	struct stub *stub;
+	pthread_mutex_t lock;
+	pthread_cond_t stopped;
+	int efd;
+	struct tcpu cpus[VM_MAX_CPUS];
+	enum tdesc_arch arch;
+	bool arch_fixed;
+	bool client, phys, hold, quit, killed;
+	bool interrupt_req;
+	bool exited;
+	int exit_status;
+	uint64_t seq;
+	int cur_tid;            /* thread of the last stop */
+	struct stub_stop last;
+	uint8_t bp_insn;
+	struct swbp *bps[BP_BUCKETS];
+	size_t nbp;
+	struct hwslot hw[4];
+	struct watch watches[MAX_WATCH];
+	int nwatch;
+	char memmap[256];
+};
+
+/* ---- vCPU state cache ------------------------------------------------------ */
+
+static int fetch(struct tcpu *tc, unsigned need)
+{
+	int fd = tc->c->fd;
+
+	need &= ~tc->valid;
+	if ((need & DIRTY_REGS) && ioctl(fd, KVM_GET_REGS, &tc->st.regs) < 0)
+		return -errno;
+	if ((need & DIRTY_SREGS) && ioctl(fd, KVM_GET_SREGS, &tc->st.sregs) < 0)
+		return -errno;
+	if ((need & DIRTY_FPU) && ioctl(fd, KVM_GET_FPU, &tc->st.fpu) < 0)
+		return -errno;
+	if (need & DIRTY_KGSBASE) {
+		struct { struct kvm_msrs h; struct kvm_msr_entry e; } m = {
+			.h.nmsrs = 1, .e.index = MSR_KERNEL_GS_BASE,
+		};
+
+		if (ioctl(fd, KVM_GET_MSRS, &m) != 1)
+			return -EIO;
+		tc->st.kgsbase = m.e.data;
+	}
+	tc->valid |= need;
+	return 0;
+}
+
+/* Put written state back before the vCPU runs; forget the cache. */
+static int flush(struct tcpu *tc)
+{
+	int fd = tc->c->fd, r = 0;
+
+	if ((tc->dirty & DIRTY_REGS) && ioctl(fd, KVM_SET_REGS, &tc->st.regs) < 0)
+		r = -errno;
+	if ((tc->dirty & DIRTY_SREGS) && ioctl(fd, KVM_SET_SREGS, &tc->st.sregs) < 0)
+		r = -errno;
+	if ((tc->dirty & DIRTY_FPU) && ioctl(fd, KVM_SET_FPU, &tc->st.fpu) < 0)
+		r = -errno;
+	if (tc->dirty & DIRTY_KGSBASE) {
+		struct { struct kvm_msrs h; struct kvm_msr_entry e; } m = {
+			.h.nmsrs = 1, .e.index = MSR_KERNEL_GS_BASE, .e.data = tc->st.kgsbase,
+		};
+
+		if (ioctl(fd, KVM_SET_MSRS, &m) != 1)
+			r = -EIO;
+	}
+	tc->dirty = 0;
+	tc->valid = 0;
+	return r;
+}
+
+static struct tcpu *cpu_of(struct gdb_target *t, int tid)
+{
+	if (tid < 1 || tid > t->vm->ncpus)
+		tid = t->cur_tid;
+	return &t->cpus[tid - 1];
+}
+
+static int mmu_regs_of(struct tcpu *tc, struct mmu_regs *mr)
+{
+	int r = fetch(tc, DIRTY_SREGS);
+
+	if (r)
+		return r;
+	*mr = (struct mmu_regs){ tc->st.sregs.cr0, tc->st.sregs.cr3, tc->st.sregs.cr4,
+				 tc->st.sregs.efer };
+	return 0;
+}
+
+static enum tdesc_arch arch_of_mode(const struct kvm_sregs *sr)
+{
+	if (!(sr->cr0 & 1))
+		return ARCH_I8086;
+	return (sr->efer & EFER_LMA) && sr->cs.l ? ARCH_X86_64 : ARCH_I386;
+}
+
+static const char *mode_name(const struct kvm_sregs *sr)
+{
+	if (!(sr->cr0 & 1))
+		return "real";
+	if (sr->efer & EFER_LMA)
+		return "long";
+	return sr->cr0 & (1U << 31) ? "paged" : "protected";
+}
+
+/* ---- breakpoints ------------------------------------------------------------ */
+
+static struct swbp **bp_slot(struct gdb_target *t, uint64_t addr)
+{
+	struct swbp **p = &t->bps[(addr ^ (addr >> 10)) % BP_BUCKETS];
+
+	while (*p && (*p)->addr != addr)
+		p = &(*p)->next;
+	return p;
+}
+
+static struct swbp *bp_find(struct gdb_target *t, uint64_t addr)
+{
+	return t->nbp ? *bp_slot(t, addr) : NULL;
+}
+
+static int sw_insert(struct gdb_target *t, uint64_t addr)
+{
+	struct tcpu *tc = cpu_of(t, t->cur_tid);
+	struct swbp **slot = bp_slot(t, addr), *bp;
+	struct mmu_regs mr;
+	struct mmu_walk w;
+	uint8_t *host;
+	int r;
+
+	if (*slot)
+		return 0;
+	r = mmu_regs_of(tc, &mr);
+	if (r)
+		return r;
+	if (t->phys)
+		w.gpa = addr;
+	else if (mmu_translate(&t->vm->mram, &mr, addr, &w))
+		return -EFAULT;
+	host = mmu_host(&t->vm->mram, w.gpa, 1);
+	if (!host)
+		return -EFAULT;
+	bp = calloc(1, sizeof(*bp));
+	if (!bp)
+		return -ENOMEM;
+	bp->addr = addr;
+	bp->gpa = w.gpa;
+	bp->orig = *host;
+	*host = t->bp_insn;
+	*slot = bp;
+	t->nbp++;
+	return 0;
+}
+
+static int sw_remove(struct gdb_target *t, uint64_t addr)
+{
+	struct swbp **slot = bp_slot(t, addr), *bp = *slot;
+	uint8_t *host;
+
+	if (!bp)
+		return -ENOENT;
+	host = mmu_host(&t->vm->mram, bp->gpa, 1);
+	if (host && *host == t->bp_insn)
+		*host = bp->orig;
+	*slot = bp->next;
+	free(bp);
+	t->nbp--;
+	return 0;
+}
+
+static unsigned hw_len_bits(uint64_t len)
+{
+	return len == 1 ? 0 : len == 2 ? 1 : len == 8 ? 2 : 3;
+}
+
+/* The debug-register part of KVM_SET_GUEST_DEBUG for our hw slots. */
+static void hw_debugregs(struct gdb_target *t, struct kvm_guest_debug *d)
+{
+	uint64_t dr7 = 0;
+
+	for (int i = 0; i < 4; i++) {
+		struct hwslot *h = &t->hw[i];
+		unsigned rw;
+
+		if (!h->used)
+			continue;
+		rw = h->type == STUB_BP_HW ? 0 : h->type == STUB_WP_WRITE ? 1 : 3;
+		d->arch.debugreg[i] = h->addr;
+		dr7 |= (1ULL << (2 * i)) | ((uint64_t)rw << (16 + 4 * i)) |
+		       ((uint64_t)(h->type == STUB_BP_HW ? 0 : hw_len_bits(h->len)) << (18 + 4 * i));
+	}
+	d->arch.debugreg[7] = dr7;
+	if (dr7)
+		d->control |= KVM_GUESTDBG_USE_HW_BP;
+}
+
+static int set_debug(struct tcpu *tc, bool step)
+{
+	struct gdb_target *t = tc->t;
+	struct kvm_guest_debug d;
+
+	memset(&d, 0, sizeof(d));
+	if (step)
+		d.control |= KVM_GUESTDBG_SINGLESTEP;
+	if (t->nbp && t->bp_insn == 0xcc)
+		d.control |= KVM_GUESTDBG_USE_SW_BP;
+	hw_debugregs(t, &d);
+	if (d.control)
+		d.control |= KVM_GUESTDBG_ENABLE;
+	if (tc->dbg_set && !memcmp(&d, &tc->dbg, sizeof(d)))
+		return 0;
+	if (ioctl(tc->c->fd, KVM_SET_GUEST_DEBUG, &d) < 0)
+		return -errno;
+	tc->dbg = d;
+	tc->dbg_set = true;
+	return 0;
+}
+
+static struct watch *watch_hit(struct gdb_target *t, uint64_t gpa, uint64_t len)
+{
+	for (int i = 0; i < t->nwatch; i++)
+		for (int k = 0; k < t->watches[i].npieces; k++) {
+			uint64_t g = t->watches[i].gpa[k], l = t->watches[i].plen[k];
+
+			if (gpa < g + l && g < gpa + len)
+				return &t->watches[i];
+		}
+	return NULL;
+}
+
+static bool page_watched(struct gdb_target *t, uint64_t gpa)
+{
+	uint64_t page = gpa & ~0xfffULL;
+
+	for (int i = 0; i < t->nwatch; i++)
+		for (int k = 0; k < t->watches[i].npieces; k++)
+			if ((t->watches[i].gpa[k] & ~0xfffULL) <= page &&
+			    page <= ((t->watches[i].gpa[k] + t->watches[i].plen[k] - 1) & ~0xfffULL))
+				return true;
+	return false;
+}
+
+/* Re-derive the read-only pages from the watch list. */
+static int watch_apply(struct gdb_target *t, const struct watch *gone)
+{
+	int r = 0;
+
+	if (gone)
+		for (int k = 0; k < gone->npieces && !r; k++)
+			r = vm_set_readonly(t->vm, gone->gpa[k], gone->plen[k], false);
+	for (int i = 0; i < t->nwatch && !r; i++)
+		for (int k = 0; k < t->watches[i].npieces && !r; k++)
+			r = vm_set_readonly(t->vm, t->watches[i].gpa[k], t->watches[i].plen[k], true);
+	return r;
+}
+
+static int watch_insert(struct gdb_target *t, uint64_t addr, uint64_t len)
+{
+	struct tcpu *tc = cpu_of(t, t->cur_tid);
+	struct watch w = { .addr = addr, .len = len };
+	struct mmu_regs mr;
+	int r;
+
+	if (!t->vm->feat.readonly_slot)
+		return -EOPNOTSUPP;
+	if (len == 0 || len > WATCH_PIECES * 4096ULL / 2 || addr + len < addr)
+		return -EINVAL;
+	if (t->nwatch == MAX_WATCH)
+		return -ENOSPC;
+	r = mmu_regs_of(tc, &mr);
+	if (r)
+		return r;
+	for (uint64_t va = addr; va < addr + len;) {
+		uint64_t chunk = 4096 - (va & 0xfff);
+		struct mmu_walk mw;
+
+		if (chunk > addr + len - va)
+			chunk = addr + len - va;
+		if (t->phys)
+			mw.gpa = va;
+		else if (mmu_translate(&t->vm->mram, &mr, va, &mw))
+			return -EFAULT;
+		if (!mmu_host(&t->vm->mram, mw.gpa, chunk) || w.npieces == WATCH_PIECES)
+			return -EFAULT;
+		w.gpa[w.npieces] = mw.gpa;
+		w.plen[w.npieces++] = chunk;
+		va += chunk;
+	}
+	t->watches[t->nwatch++] = w;
+	r = watch_apply(t, NULL);
+	if (r) {
+		t->nwatch--;
+		watch_apply(t, &w);
+	}
+	return r;
+}
+
+static int watch_remove(struct gdb_target *t, uint64_t addr, uint64_t len)
+{
+	for (int i = 0; i < t->nwatch; i++) {
+		if (t->watches[i].addr != addr || t->watches[i].len != len)
+			continue;
+		struct watch gone = t->watches[i];
+
+		t->watches[i] = t->watches[--t->nwatch];
+		return watch_apply(t, &gone);
+	}
+	return -ENOENT;
+}
+
+static void remove_all(struct gdb_target *t)
+{
+	for (int i = 0; i < BP_BUCKETS; i++)
+		while (t->bps[i])
+			sw_remove(t, t->bps[i]->addr);
+	memset(t->hw, 0, sizeof(t->hw));
+	while (t->nwatch) {
+		struct watch gone = t->watches[--t->nwatch];
+
+		if (watch_apply(t, &gone))
+			fprintf(stderr, "vmm: could not restore a watched page to read-write\n");
+	}
+}
+
+/* ---- running ---------------------------------------------------------------- */
+
+static void set_event(struct tcpu *tc, enum stub_stop_kind kind, int signo, uint64_t addr,
+		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void set_event(struct tcpu *tc, enum stub_stop_kind kind, int signo, uint64_t addr,
+		      const char *fmt, ...)
+{
+	va_list ap;
+
+	memset(&tc->event, 0, sizeof(tc->event));
+	tc->event.kind = kind;
+	tc->event.tid = tc->c->index + 1;
+	tc->event.signo = signo;
+	tc->event.addr = addr;
+	if (fmt) {
+		va_start(ap, fmt);
+		vsnprintf(tc->event.message, sizeof(tc->event.message), fmt, ap);
+		va_end(ap);
+	}
+	tc->has_event = true;
+}
+
+/* If RIP sits on one of our software breakpoints, run the original
+ * instruction once with the breakpoint lifted.  Returns true (and the event
+ * in *ev) if it did. */
+static bool step_over(struct tcpu *tc, enum vcpu_event *ev)
+{
+	struct gdb_target *t = tc->t;
+	struct swbp *bp;
+	uint8_t *host;
+
+	if (!t->nbp || fetch(tc, DIRTY_REGS))
+		return false;
+	bp = bp_find(t, tc->st.regs.rip);
+	if (!bp || !(host = mmu_host(&t->vm->mram, bp->gpa, 1)))
+		return false;
+	if (flush(tc) || set_debug(tc, true))
+		return false;
+	*host = bp->orig;
+	*ev = vcpu_run(tc->c);
+	*host = t->bp_insn;
+	return true;
+}
+
+/* Classify a vcpu_run result; returns true if it is a stop to report. */
+static bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping)
+{
+	struct gdb_target *t = tc->t;
+	struct kvm_run *run = tc->c->run;
+	struct swbp *bp;
+
+	tc->valid = 0;
+	switch (ev) {
+	case EV_INTR:
+		return false;
+	case EV_DEBUG: {
+		uint64_t dr6 = run->debug.arch.dr6;
+
+		if (run->debug.arch.exception == 3) {
+			if (fetch(tc, DIRTY_REGS) == 0 && !bp_find(t, tc->st.regs.rip) &&
+			    bp_find(t, tc->st.regs.rip - 1)) {
+				tc->st.regs.rip--;
+				tc->dirty |= DIRTY_REGS;
+			}
+			set_event(tc, STUB_STOP_SWBREAK, SIGTRAP_, 0, NULL);
+			tc->why = "breakpoint";
+			return true;
+		}
+		for (int i = 0; i < 4; i++) {
+			struct hwslot *h = &t->hw[i];
+
+			if (!(dr6 & (1ULL << i)) || !h->used)
+				continue;
+			if (h->type == STUB_BP_HW) {
+				set_event(tc, STUB_STOP_HWBREAK, SIGTRAP_, 0, NULL);
+				tc->why = "hardware breakpoint";
+			} else {
+				set_event(tc, h->type == STUB_WP_READ ? STUB_STOP_RWATCH : STUB_STOP_AWATCH,
+					  SIGTRAP_, h->addr, NULL);
+				tc->why = "watchpoint";
+			}
+			return true;
+		}
+		set_event(tc, STUB_STOP_SIGNAL, SIGTRAP_, 0, NULL);
+		tc->why = stepping || (dr6 & DR6_BS) ? "single step" : "debug trap";
+		return true;
+	}
+	case EV_HLT:
+		if (fetch(tc, DIRTY_REGS) == 0 && (bp = bp_find(t, tc->st.regs.rip - 1)) &&
+		    t->bp_insn == 0xf4) {
+			tc->st.regs.rip--;
+			tc->dirty |= DIRTY_REGS;
+			set_event(tc, STUB_STOP_SWBREAK, SIGTRAP_, 0, NULL);
+			tc->why = "breakpoint";
+			return true;
+		}
+		tc->why = "halted";
+		tc->state = TS_HALTED;
+		return false; /* the caller decides whether all have halted */
+	case EV_EXIT_PORT:
+		t->exited = true;
+		t->exit_status = tc->c->exit_status;
+		set_event(tc, STUB_STOP_EXITED, 0, 0, NULL);
+		tc->event.status = tc->c->exit_status;
+		return true;
+	case EV_MMIO: {
+		uint64_t gpa = run->mmio.phys_addr, len = run->mmio.len;
+		uint8_t *host = mmu_host(&t->vm->mram, gpa, len);
+		struct watch *w;
+
+		if (run->mmio.is_write && host && page_watched(t, gpa)) {
+			memcpy(host, run->mmio.data, len);
+			w = watch_hit(t, gpa, len);
+			if (!w)
+				return false; /* same page, other bytes: go on */
+			/* Let KVM finish the instruction without running another. */
+			run->immediate_exit = 1;
+			vcpu_run(tc->c);
+			run->immediate_exit = 0;
+			set_event(tc, STUB_STOP_WATCH, SIGTRAP_, w->addr, NULL);
+			tc->why = "watchpoint";
+			return true;
+		}
+		set_event(tc, STUB_STOP_SIGNAL, SIGSEGV_, 0,
+			  "vmm: vCPU %d: %s of %u bytes at guest-physical 0x%llx, outside guest RAM\n",
+			  tc->c->index, run->mmio.is_write ? "write" : "read", run->mmio.len,
+			  (unsigned long long)gpa);
+		tc->dead_status = STATUS_MMIO;
+		tc->why = "fault";
+		return true;
+	}
+	case EV_SHUTDOWN:
+		set_event(tc, STUB_STOP_SIGNAL, SIGSEGV_, 0,
+			  "vmm: vCPU %d: triple fault (KVM_EXIT_SHUTDOWN); continuing ends the guest\n",
+			  tc->c->index);
+		tc->dead_status = STATUS_SHUTDOWN;
+		tc->why = "triple fault";
+		return true;
+	default:
+		set_event(tc, STUB_STOP_SIGNAL, SIGILL_, 0, "vmm: vCPU %d: %s; continuing ends the guest\n",
+			  tc->c->index, vcpu_event_name(ev));
+		tc->dead_status = STATUS_INTERNAL;
+		tc->why = "KVM error";
+		return true;
+	}
+}
+
+static int nrunning(struct gdb_target *t)
+{
+	int n = 0;
+
+	for (int i = 0; i < t->vm->ncpus; i++)
+		n += t->cpus[i].state == TS_RUNNING;
+	return n;
+}
+
+static bool all_halted(struct gdb_target *t)
+{
+	for (int i = 0; i < t->vm->ncpus; i++)
+		if (t->cpus[i].state != TS_HALTED)
+			return false;
+	return true;
+}
+
+static void stop_all_locked(struct gdb_target *t)
+{
+	for (int i = 0; i < t->vm->ncpus; i++) {
+		struct tcpu *tc = &t->cpus[i];
+
+		if (tc->state == TS_RUNNING && !tc->stop_req) {
+			tc->stop_req = true;
+			vcpu_kick(tc->c);
+		}
+	}
+}
+
+static bool pending_locked(struct gdb_target *t)
+{
+	if (t->exited || t->interrupt_req)
+		return true;
+	for (int i = 0; i < t->vm->ncpus; i++)
+		if (t->cpus[i].has_event)
+			return true;
+	return false;
+}
+
+/* Called with the lock held whenever a vCPU stops. */
+static void check_stopped_locked(struct gdb_target *t)
+{
+	uint64_t one = 1;
+
+	if (nrunning(t))
+		return;
+	pthread_cond_broadcast(&t->stopped);
+	if (pending_locked(t) && t->efd >= 0 && write(t->efd, &one, sizeof(one)) < 0)
+		perror("vmm: eventfd");
+}
+
+static void *cpu_main(void *arg)
+{
+	struct tcpu *tc = arg;
+	struct gdb_target *t = tc->t;
+
+	pthread_mutex_lock(&t->lock);
+	for (;;) {
+		bool step, event = false;
+		enum vcpu_event ev;
+
+		while (tc->state != TS_RUNNING && !t->quit)
+			pthread_cond_wait(&tc->go, &t->lock);
+		if (t->quit)
+			break;
+		step = tc->action == STUB_STEP;
+		pthread_mutex_unlock(&t->lock);
+
+		if (step_over(tc, &ev) && (step || ev != EV_DEBUG)) {
+			event = classify(tc, ev, step);
+		} else if (flush(tc) || set_debug(tc, step)) {
+			set_event(tc, STUB_STOP_SIGNAL, SIGILL_, 0, "vmm: vCPU %d: cannot set its state: %s\n",
+				  tc->c->index, strerror(errno));
+			event = true;
+		} else {
+			ev = vcpu_run(tc->c);
+			event = classify(tc, ev, step);
+		}
+
+		pthread_mutex_lock(&t->lock);
+		if (event && !t->client && tc->event.kind != STUB_STOP_EXITED) {
+			/* No debugger: a fault ends the guest as it would without --gdb;
+			 * anything else (a stray debug trap) is not ours to report. */
+			tc->has_event = false;
+			if (tc->dead_status) {
+				pthread_mutex_unlock(&t->lock);
+				vcpu_report(tc->c, ev);
+				pthread_mutex_lock(&t->lock);
+				t->exited = true;
+				t->exit_status = tc->dead_status;
+			} else {
+				event = false;
+			}
+		}
+		if (event || t->exited) {
+			tc->seq = ++t->seq;
+			tc->state = TS_STOPPED;
+			stop_all_locked(t);
+		} else if (tc->state == TS_HALTED) {
+			if (all_halted(t) && !t->client) {
+				t->exited = true;
+				t->exit_status = 0;
+			} else if (all_halted(t)) {
+				tc->state = TS_HALTED;
+				set_event(tc, STUB_STOP_SIGNAL, SIGTRAP_, 0,
+					  "vmm: the guest halted (HLT); memory stays readable, continuing ends it\n");
+				tc->seq = ++t->seq;
+			}
+		} else if (tc->stop_req) {
+			tc->state = TS_STOPPED;
+		}
+		if (tc->state != TS_RUNNING)
+			tc->stop_req = false;
+		check_stopped_locked(t);
+	}
+	pthread_mutex_unlock(&t->lock);
+	return NULL;
+}
+
+/* Start the vCPUs per their actions (lock held). */
+static void start_locked(struct gdb_target *t)
+{
+	for (int i = 0; i < t->vm->ncpus; i++) {
+		struct tcpu *tc = &t->cpus[i];
+
+		if (tc->dead_status) {
+			t->exited = true;
+			t->exit_status = tc->dead_status;
+			set_event(tc, STUB_STOP_EXITED, 0, 0, NULL);
+			tc->event.status = tc->dead_status;
+			check_stopped_locked(t);
+			return;
+		}
+	}
+	for (int i = 0; i < t->vm->ncpus; i++) {
+		struct tcpu *tc = &t->cpus[i];
+
+		if (tc->action == STUB_STAY)
+			continue;
+		if (tc->state == TS_HALTED && !(tc->dirty & DIRTY_REGS))
+			continue; /* still halted: nothing wakes it */
+		tc->state = TS_RUNNING;
+		tc->stop_req = false;
+		tc->why = "running";
+		pthread_cond_signal(&tc->go);
+	}
+	if (!nrunning(t) && all_halted(t)) {
+		t->exited = true;
+		t->exit_status = 0;
+		set_event(&t->cpus[0], STUB_STOP_EXITED, 0, 0, NULL);
+		t->cpus[0].event.status = 0;
+	}
+	check_stopped_locked(t);
+}
+
+/* Stop everything and wait until it is stopped (lock held). */
+static void halt_all_locked(struct gdb_target *t)
+{
+	stop_all_locked(t);
+	while (nrunning(t))
+		pthread_cond_wait(&t->stopped, &t->lock);
+}
+
+/* ---- stub operations ---------------------------------------------------------- */
+
+static const char *op_xml(void *p, const char *annex)
+{
+	struct gdb_target *t = p;
+
+	return strcmp(annex, "target.xml") ? NULL : tdesc_xml(t->arch);
+}
+
+static const char *op_memory_map(void *p)
+{
+	struct gdb_target *t = p;
+
+	/* Guest RAM, and the rest of the address space too: through the guest's
+	 * page tables any virtual address may be RAM, and gdb refuses to touch
+	 * addresses a memory map leaves out. */
+	snprintf(t->memmap, sizeof(t->memmap),
+		 "<memory-map><memory type=\"ram\" start=\"0x0\" length=\"0x%llx\"/>"
+		 "<memory type=\"ram\" start=\"0x%llx\" length=\"0x%llx\"/></memory-map>",
+		 (unsigned long long)t->vm->ram_size, (unsigned long long)t->vm->ram_size,
+		 (unsigned long long)(0 - t->vm->ram_size));
+	return t->memmap;
+}
+
+static int op_reg_count(void *p)
+{
+	return tdesc_nregs(((struct gdb_target *)p)->arch);
+}
+
+static int op_expedite(void *p, int *regnos, int max)
+{
+	return tdesc_expedite(((struct gdb_target *)p)->arch, regnos, max);
+}
+
+static int op_read_reg(void *p, int tid, int regno, uint8_t *buf, size_t cap)
+{
+	struct gdb_target *t = p;
+	struct tcpu *tc = cpu_of(t, tid);
+	int r;
+
+	if (cap < 16 || regno < 0 || regno >= tdesc_nregs(t->arch))
+		return -EINVAL;
+	r = fetch(tc, tdesc_needs(t->arch, regno));
+	if (r)
+		return r;
+	return tdesc_read(t->arch, &tc->st, regno, buf);
+}
+
+static int op_write_reg(void *p, int tid, int regno, const uint8_t *buf, size_t len)
+{
+	struct gdb_target *t = p;
+	struct tcpu *tc = cpu_of(t, tid);
+	int r = fetch(tc, tdesc_needs(t->arch, regno));
+
+	if (r)
+		return r;
+	return tdesc_write(t->arch, &tc->st, regno, buf, len, &tc->dirty);
+}
+
+/* Show the original bytes under our breakpoints. */
+static void unpatch(struct gdb_target *t, uint64_t addr, uint8_t *buf, size_t len)
+{
+	if (!t->nbp)
+		return;
+	for (int i = 0; i < BP_BUCKETS; i++)
+		for (struct swbp *bp = t->bps[i]; bp; bp = bp->next) {
+			uint64_t a = t->phys ? bp->gpa : bp->addr;
+
+			if (a >= addr && a - addr < len)
+				buf[a - addr] = bp->orig;
+		}
+}
+
+static long op_read_mem(void *p, int tid, uint64_t addr, uint8_t *buf, size_t len)
+{
+	struct gdb_target *t = p;
+	struct mmu_regs mr = { 0 };
+	long n;
+
+	if (t->phys) {
+		uint64_t avail;
+
+		if (addr >= t->vm->ram_size)
+			return -EFAULT;
+		avail = t->vm->ram_size - addr;
+		n = len < avail ? (long)len : (long)avail;
+		memcpy(buf, t->vm->ram + addr, n);
+	} else {
+		int r = mmu_regs_of(cpu_of(t, tid), &mr);
+
+		if (r)
+			return r;
+		n = mmu_read(&t->vm->mram, &mr, addr, buf, len);
+	}
+	if (n > 0)
+		unpatch(t, addr, buf, n);
+	return n;
+}
+
+static int op_write_mem(void *p, int tid, uint64_t addr, const uint8_t *buf, size_t len)
+{
+	struct gdb_target *t = p;
+	struct mmu_regs mr;
+	int r;
+
+	if (t->phys) {
+		if (addr >= t->vm->ram_size || len > t->vm->ram_size - addr)
+			return -EFAULT;
+		memcpy(t->vm->ram + addr, buf, len);
+	} else {
+		r = mmu_regs_of(cpu_of(t, tid), &mr);
+		if (r)
+			return r;
+		r = mmu_write(&t->vm->mram, &mr, addr, buf, len);
+		if (r)
+			return r;
+	}
+	/* A write over one of our breakpoints changes what it hides. */
+	for (int i = 0; t->nbp && i < BP_BUCKETS; i++)
+		for (struct swbp *bp = t->bps[i]; bp; bp = bp->next) {
+			uint64_t a = t->phys ? bp->gpa : bp->addr;
+			uint8_t *host = mmu_host(&t->vm->mram, bp->gpa, 1);
+
+			if (a >= addr && a - addr < len && host) {
+				bp->orig = buf[a - addr];
+				*host = t->bp_insn;
+			}
+		}
+	return 0;
+}
+
+static int op_insert_bp(void *p, enum stub_bp_type type, uint64_t addr, uint64_t kind)
+{
+	struct gdb_target *t = p;
+
+	switch (type) {
+	case STUB_BP_SW:
+		return sw_insert(t, addr);
+	case STUB_WP_WRITE:
+		return watch_insert(t, addr, kind);
+	case STUB_WP_READ:
+	case STUB_WP_ACCESS:
+		if (!t->vm->feat.data_bp)
+			return -EOPNOTSUPP; /* data breakpoints never fire on this KVM */
+		if (kind != 1 && kind != 2 && kind != 4 && kind != 8)
+			return -EINVAL;
+		if (addr & (kind - 1))
+			return -EINVAL;
+		/* fall through */
+	case STUB_BP_HW:
+		for (int i = 0; i < 4; i++)
+			if (!t->hw[i].used) {
+				t->hw[i] = (struct hwslot){ true, type, addr, type == STUB_BP_HW ? 1 : kind };
+				return 0;
+			}
+		return -ENOSPC;
+	}
+	return -EINVAL;
+}
+
+static int op_remove_bp(void *p, enum stub_bp_type type, uint64_t addr, uint64_t kind)
+{
+	struct gdb_target *t = p;
+
+	switch (type) {
+	case STUB_BP_SW:
+		return sw_remove(t, addr);
+	case STUB_WP_WRITE:
+		return watch_remove(t, addr, kind);
+	default:
+		for (int i = 0; i < 4; i++)
+			if (t->hw[i].used && t->hw[i].type == type && t->hw[i].addr == addr) {
+				t->hw[i].used = false;
+				return 0;
+			}
+		return -ENOENT;
+	}
+}
+
+static int op_resume(void *p, const struct stub_resume *r)
+{
+	struct gdb_target *t = p;
+
+	pthread_mutex_lock(&t->lock);
+	if (pending_locked(t)) { /* an earlier simultaneous stop goes first */
+		check_stopped_locked(t);
+		pthread_mutex_unlock(&t->lock);
+		return 0;
+	}
+	for (int i = 0; i < t->vm->ncpus; i++)
+		t->cpus[i].action = i < r->nthreads ? r->action[i] : STUB_CONTINUE;
+	start_locked(t);
+	pthread_mutex_unlock(&t->lock);
+	return 0;
+}
+
+static int op_interrupt(void *p)
+{
+	struct gdb_target *t = p;
+
+	pthread_mutex_lock(&t->lock);
+	t->interrupt_req = true;
+	stop_all_locked(t);
+	check_stopped_locked(t);
+	pthread_mutex_unlock(&t->lock);
+	return 0;
+}
+
+static int op_stop_fd(void *p)
+{
+	return ((struct gdb_target *)p)->efd;
+}
+
+static int op_get_stop(void *p, struct stub_stop *out)
+{
+	struct gdb_target *t = p;
+	struct tcpu *best = NULL;
+	uint64_t v;
+
+	pthread_mutex_lock(&t->lock);
+	if (nrunning(t) || !pending_locked(t)) {
+		if (!nrunning(t) && read(t->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			perror("vmm: eventfd");
+		pthread_mutex_unlock(&t->lock);
+		return -EAGAIN;
+	}
+	for (int i = 0; i < t->vm->ncpus; i++) {
+		struct tcpu *tc = &t->cpus[i];
+
+		if (tc->has_event && (!best || tc->seq < best->seq))
+			best = tc;
+	}
+	if (t->exited) {
+		memset(out, 0, sizeof(*out));
+		out->kind = STUB_STOP_EXITED;
+		out->status = t->exit_status;
+		out->tid = t->cur_tid;
+		/* stay readable: whoever asks next learns the guest has ended */
+		pthread_mutex_unlock(&t->lock);
+		return 0;
+	}
+	if (best) {
+		*out = best->event;
+		best->has_event = false;
+	} else {
+		memset(out, 0, sizeof(*out));
+		out->kind = STUB_STOP_SIGNAL;
+		out->signo = SIGINT_;
+		out->tid = t->cur_tid;
+		cpu_of(t, t->cur_tid)->why = "interrupted";
+	}
+	t->interrupt_req = false;
+	if (!pending_locked(t) && read(t->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		perror("vmm: eventfd");
+	t->cur_tid = out->tid;
+	t->last = *out;
+	t->last.message[0] = 0;
+	pthread_mutex_unlock(&t->lock);
+
+	/* Tell the user when the guest left the mode the session describes. */
+	if (!t->arch_fixed && out->kind != STUB_STOP_EXITED && !out->message[0]) {
+		struct tcpu *tc = cpu_of(t, out->tid);
+
+		if (fetch(tc, DIRTY_SREGS) == 0 && arch_of_mode(&tc->st.sregs) != t->arch)
+			snprintf(out->message, sizeof(out->message),
+				 "vmm: vCPU %d is now in %s mode (%s); this session describes %s: "
+				 "reconnect to follow it (gdbinit does this; 'monitor hold' keeps the guest stopped)\n",
+				 tc->c->index, mode_name(&tc->st.sregs),
+				 tdesc_arch_name(arch_of_mode(&tc->st.sregs)), tdesc_arch_name(t->arch));
+	}
+	return 0;
+}
+
+static int op_current_stop(void *p, struct stub_stop *out)
+{
+	struct gdb_target *t = p;
+
+	*out = t->last;
+	if (t->exited) {
+		out->kind = STUB_STOP_EXITED;
+		out->status = t->exit_status;
+	}
+	return 0;
+}
+
+static int op_threads(void *p, int *tids, int max)
+{
+	struct gdb_target *t = p;
+	int n = 0;
+
+	for (int i = 0; i < t->vm->ncpus && n < max; i++)
+		tids[n++] = i + 1;
+	return n;
+}
+
+static int op_thread_info(void *p, int tid, char *buf, size_t cap)
+{
+	struct gdb_target *t = p;
+	struct tcpu *tc;
+
+	if (tid < 1 || tid > t->vm->ncpus)
+		return -ENOENT;
+	tc = &t->cpus[tid - 1];
+	if (fetch(tc, DIRTY_SREGS))
+		return -EIO;
+	snprintf(buf, cap, "vCPU %d, %s mode, %s", tid - 1, mode_name(&tc->st.sregs),
+		 tc->state == TS_HALTED ? "halted" : tc->why ? tc->why : "stopped");
+	return 0;
+}
+
+static void format_flags(char *out, size_t cap, uint64_t v, const char *const names[64])
+{
+	size_t n = 0;
+
+	out[0] = 0;
+	for (int i = 0; i < 64; i++)
+		if ((v >> i & 1) && names[i] && n < cap)
+			n += snprintf(out + n, cap - n, "%s%s", n ? " " : "", names[i]);
+}
+
+static int monitor_regs(struct gdb_target *t, char *out, size_t cap)
+{
+	static const char *const cr0n[64] = { [0] = "PE", [1] = "MP", [2] = "EM", [3] = "TS", [4] = "ET",
+		[5] = "NE", [16] = "WP", [18] = "AM", [29] = "NW", [30] = "CD", [31] = "PG" };
+	static const char *const cr4n[64] = { [0] = "VME", [1] = "PVI", [2] = "TSD", [3] = "DE",
+		[4] = "PSE", [5] = "PAE", [6] = "MCE", [7] = "PGE", [8] = "PCE", [9] = "OSFXSR",
+		[10] = "OSXMMEXCPT", [11] = "UMIP", [12] = "LA57", [13] = "VMXE", [16] = "FSGSBASE",
+		[17] = "PCIDE", [18] = "OSXSAVE", [20] = "SMEP", [21] = "SMAP", [22] = "PKE" };
+	static const char *const efern[64] = { [0] = "SCE", [8] = "LME", [10] = "LMA", [11] = "NXE",
+		[12] = "SVME", [14] = "FFXSR" };
+	struct tcpu *tc = cpu_of(t, t->cur_tid);
+	struct kvm_sregs *s = &tc->st.sregs;
+	struct mmu_regs mr;
+	char f0[128], f4[160], fe[64];
+
+	if (mmu_regs_of(tc, &mr))
+		return -EIO;
+	format_flags(f0, sizeof(f0), s->cr0, cr0n);
+	format_flags(f4, sizeof(f4), s->cr4, cr4n);
+	format_flags(fe, sizeof(fe), s->efer, efern);
+	snprintf(out, cap,
+		 "vCPU %d: %s mode, paging %s\n"
+		 "cr0  0x%016llx  %s\n"
+		 "cr2  0x%016llx\n"
+		 "cr3  0x%016llx\n"
+		 "cr4  0x%016llx  %s\n"
+		 "cr8  0x%016llx\n"
+		 "efer 0x%016llx  %s\n"
+		 "gdt  base 0x%llx limit 0x%x    idt  base 0x%llx limit 0x%x\n"
+		 "cs   0x%04x base 0x%llx %s\n",
+		 tc->c->index, mode_name(s), mmu_mode_name(mmu_mode(&mr)),
+		 (unsigned long long)s->cr0, f0, (unsigned long long)s->cr2,
+		 (unsigned long long)s->cr3, (unsigned long long)s->cr4, f4,
+		 (unsigned long long)s->cr8, (unsigned long long)s->efer, fe,
+		 (unsigned long long)s->gdt.base, s->gdt.limit, (unsigned long long)s->idt.base,
+		 s->idt.limit, s->cs.selector, (unsigned long long)s->cs.base,
+		 s->cs.l ? "64-bit" : s->cs.db ? "32-bit" : "16-bit");
+	return 0;
+}
+
+static const char monitor_help[] =
+	"vmm monitor commands:\n"
+	"  help            this list\n"
+	"  regs            control registers decoded: mode, paging, CR0/CR4/EFER flags\n"
+	"  walk ADDR       the page walk of a virtual address, level by level\n"
+	"  phys on|off     addresses are guest-physical (on) or virtual (off, default)\n"
+	"  mem             guest RAM layout and memory slots\n"
+	"  probe           what this KVM offers and which mechanisms are in use\n"
+	"  hold on|off     keep the guest stopped when gdb disconnects (for a reconnect)\n"
+	"  arch            the register layout of this session and of each vCPU's mode\n";
+
+static int op_monitor(void *p, const char *cmd, char *out, size_t cap)
+{
+	struct gdb_target *t = p;
+	char *end;
+
+	while (*cmd == ' ')
+		cmd++;
+	if (!strcmp(cmd, "help") || !*cmd) {
+		snprintf(out, cap, "%s", monitor_help);
+	} else if (!strcmp(cmd, "regs")) {
+		return monitor_regs(t, out, cap);
+	} else if (!strncmp(cmd, "walk", 4) && (cmd[4] == ' ' || !cmd[4])) {
+		struct mmu_regs mr;
+		uint64_t va;
+
+		errno = 0;
+		va = strtoull(cmd + 4, &end, 0);
+		if (errno || end == cmd + 4 || *end) {
+			snprintf(out, cap, "usage: monitor walk ADDR (e.g. monitor walk 0xffffffff80001000)\n");
+			return 0;
+		}
+		if (mmu_regs_of(cpu_of(t, t->cur_tid), &mr))
+			return -EIO;
+		mmu_format_walk(&t->vm->mram, &mr, va, out, cap);
+	} else if (!strcmp(cmd, "phys on") || !strcmp(cmd, "phys off") || !strcmp(cmd, "phys")) {
+		if (cmd[4])
+			t->phys = !strcmp(cmd, "phys on");
+		snprintf(out, cap, "addresses are guest-%s\n", t->phys ? "physical" : "virtual");
+	} else if (!strcmp(cmd, "hold on") || !strcmp(cmd, "hold off") || !strcmp(cmd, "hold")) {
+		if (cmd[4])
+			t->hold = !strcmp(cmd, "hold on");
+		snprintf(out, cap, "on disconnect the guest %s\n",
+			 t->hold ? "stays stopped" : "runs on");
+	} else if (!strcmp(cmd, "mem")) {
+		size_t n = snprintf(out, cap, "guest RAM: 0x0-0x%llx (%llu MiB), %d vCPU(s)\n",
+				    (unsigned long long)t->vm->ram_size - 1,
+				    (unsigned long long)(t->vm->ram_size >> 20), t->vm->ncpus);
+
+		for (int i = 0; i < t->vm->nslots && n < cap; i++)
+			n += snprintf(out + n, cap - n, "slot %d: 0x%llx-0x%llx %s\n", i,
+				      (unsigned long long)t->vm->slots[i].gpa,
+				      (unsigned long long)(t->vm->slots[i].gpa + t->vm->slots[i].size - 1),
+				      t->vm->slots[i].readonly ? "read-only (write watchpoints)" : "read-write");
+		if (n < cap && t->vm->mode != MODE_REAL)
+			snprintf(out + n, cap - n, "vmm boot area: GDT 0x1000, page tables 0x2000-0x7fff\n");
+	} else if (!strcmp(cmd, "probe")) {
+		FILE *f = fmemopen(out, cap, "w");
+
+		if (!f)
+			return -ENOMEM;
+		kvm_probe_print(&t->vm->feat, f);
+		fprintf(f, "software breakpoints use:      %s\n", t->bp_insn == 0xcc ? "int3" : "hlt");
+		fclose(f);
+	} else if (!strcmp(cmd, "arch")) {
+		size_t n = snprintf(out, cap, "session layout: %s%s\n", tdesc_arch_name(t->arch),
+				    t->arch_fixed ? " (fixed by --gdb-arch)" : "");
+
+		for (int i = 0; i < t->vm->ncpus && n < cap; i++)
+			if (fetch(&t->cpus[i], DIRTY_SREGS) == 0)
+				n += snprintf(out + n, cap - n, "vCPU %d: %s mode (%s)\n", i,
+					      mode_name(&t->cpus[i].st.sregs),
+					      tdesc_arch_name(arch_of_mode(&t->cpus[i].st.sregs)));
+	} else {
+		return -ENOENT;
+	}
+	return 0;
+}
+
+static void op_detach(void *p)
+{
+	struct gdb_target *t = p;
+
+	pthread_mutex_lock(&t->lock);
+	halt_all_locked(t);
+	remove_all(t);
+	t->client = false;
+	t->interrupt_req = false;
+	for (int i = 0; i < t->vm->ncpus; i++) {
+		t->cpus[i].has_event = false;
+		t->cpus[i].action = STUB_CONTINUE;
+	}
+	if (!t->hold && !t->exited)
+		start_locked(t);
+	pthread_mutex_unlock(&t->lock);
+}
+
+static void op_kill(void *p)
+{
+	struct gdb_target *t = p;
+
+	pthread_mutex_lock(&t->lock);
+	t->killed = true;
+	halt_all_locked(t);
+	pthread_mutex_unlock(&t->lock);
+}
+
+static void op_attach(void *p)
+{
+	struct gdb_target *t = p;
+	struct tcpu *tc;
+
+	pthread_mutex_lock(&t->lock);
+	t->client = true;
+	halt_all_locked(t);
+	pthread_mutex_unlock(&t->lock);
+	tc = cpu_of(t, t->cur_tid);
+	if (!t->arch_fixed && fetch(tc, DIRTY_SREGS) == 0)
+		t->arch = arch_of_mode(&tc->st.sregs);
+	if (!t->exited) {
+		memset(&t->last, 0, sizeof(t->last));
+		t->last.kind = STUB_STOP_SIGNAL;
+		t->last.signo = SIGTRAP_;
+		t->last.tid = t->cur_tid;
+	}
+}
+
+static const struct stub_ops gdb_ops = {
+	.xml = op_xml,
+	.memory_map = op_memory_map,
+	.reg_count = op_reg_count,
+	.expedite = op_expedite,
+	.read_reg = op_read_reg,
+	.write_reg = op_write_reg,
+	.read_mem = op_read_mem,
+	.write_mem = op_write_mem,
+	.insert_bp = op_insert_bp,
+	.remove_bp = op_remove_bp,
+	.resume = op_resume,
+	.interrupt = op_interrupt,
+	.stop_fd = op_stop_fd,
+	.get_stop = op_get_stop,
+	.current_stop = op_current_stop,
+	.threads = op_threads,
+	.thread_info = op_thread_info,
+	.monitor = op_monitor,
+	.detach = op_detach,
+	.kill = op_kill,
+	.attach = op_attach,
+};
+
+/* ---- the server ------------------------------------------------------------------ */
+
+static void describe(const char *spec, char *out, size_t cap)
+{
+	if (!strncmp(spec, "unix:", 5) || strchr(spec, ':'))
+		snprintf(out, cap, "%s", spec);
+	else
+		snprintf(out, cap, "127.0.0.1:%s", spec);
+}
 
 int gdb_serve(struct vm *vm, const struct gdb_config *cfg)
 {
-	(void)vm;
-	fprintf(stderr, "vmm: --gdb %s: the gdb stub is not built yet\n", cfg->spec);
-	return STATUS_USAGE;
+	struct gdb_target *t = calloc(1, sizeof(*t));
+	char err[256], where[300];
+	int lfd, status;
+
+	if (!t)
+		return STATUS_KVM;
+	t->vm = vm;
+	t->cfg = cfg;
+	t->cur_tid = 1;
+	t->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	pthread_mutex_init(&t->lock, NULL);
+	pthread_cond_init(&t->stopped, NULL);
+	if (t->efd < 0) {
+		perror("vmm: eventfd");
+		free(t);
+		return STATUS_KVM;
+	}
+	kvm_probe(vm->kvm_fd, &vm->feat);
+	t->bp_insn = vm->feat.int3_exit ? 0xcc : 0xf4;
+	t->arch_fixed = strcmp(cfg->arch, "auto") != 0;
+	t->arch = !strcmp(cfg->arch, "i8086") ? ARCH_I8086
+		  : !strcmp(cfg->arch, "i386") ? ARCH_I386 : ARCH_X86_64;
+	if (!t->arch_fixed)
+		t->arch = vm->mode == MODE_REAL ? ARCH_I8086 : vm->mode == MODE_LONG ? ARCH_X86_64 : ARCH_I386;
+	memset(&t->last, 0, sizeof(t->last));
+	t->last.kind = STUB_STOP_SIGNAL;
+	t->last.signo = SIGTRAP_;
+	t->last.tid = 1;
+
+	lfd = stub_listen(cfg->spec, err, sizeof(err));
+	if (lfd < 0) {
+		fprintf(stderr, "vmm: --gdb %s: %s\n", cfg->spec, err);
+		close(t->efd);
+		free(t);
+		return STATUS_USAGE;
+	}
+	t->stub = stub_new(&gdb_ops, t);
+	if (!t->stub) {
+		close(lfd);
+		close(t->efd);
+		free(t);
+		return STATUS_KVM;
+	}
+	vm_install_kick_handler();
+	for (int i = 0; i < vm->ncpus; i++) {
+		struct tcpu *tc = &t->cpus[i];
+
+		tc->t = t;
+		tc->c = &vm->cpus[i];
+		tc->state = TS_STOPPED;
+		tc->action = STUB_CONTINUE;
+		tc->why = "stopped at entry";
+		pthread_cond_init(&tc->go, NULL);
+		if (pthread_create(&tc->c->thread, NULL, cpu_main, tc) == 0)
+			tc->c->thread_started = true;
+	}
+	describe(cfg->spec, where, sizeof(where));
+	if (cfg->wait) {
+		fprintf(stderr, "vmm: waiting for gdb on %s (the guest is held at its first instruction)\n",
+			where);
+	} else {
+		fprintf(stderr, "vmm: listening for gdb on %s (the guest runs)\n", where);
+		pthread_mutex_lock(&t->lock);
+		start_locked(t);
+		pthread_mutex_unlock(&t->lock);
+	}
+	status = stub_run(t->stub, lfd);
+	if (status < 0) {
+		fprintf(stderr, "vmm: killed from gdb\n");
+		status = STATUS_OK;
+	} else if (t->exited && t->exit_status == STATUS_SHUTDOWN) {
+		fprintf(stderr, "vmm: the guest ended with a triple fault\n");
+	}
+
+	pthread_mutex_lock(&t->lock);
+	t->quit = true;
+	stop_all_locked(t);
+	for (int i = 0; i < vm->ncpus; i++)
+		pthread_cond_signal(&t->cpus[i].go);
+	pthread_mutex_unlock(&t->lock);
+	for (int i = 0; i < vm->ncpus; i++)
+		if (vm->cpus[i].thread_started) {
+			pthread_join(vm->cpus[i].thread, NULL);
+			vm->cpus[i].thread_started = false;
+		}
+	remove_all(t);
+	stub_free(t->stub);
+	close(lfd);
+	close(t->efd);
+	free(t);
+	return status;
 }
