@@ -822,8 +822,9 @@ static enum cmd_result h_qrcmd(struct stub *s, const char *a, const char *end,
 			       struct pkt_buf *out)
 {
 	static const char unknown[] = "unknown monitor command, try 'monitor help'\n";
-	size_t half = s->scratch_cap / 2;
-	char *cmd = (char *)s->scratch, *text = (char *)s->scratch + half;
+	/* The packet buffer is ours: decode the command in place (it shrinks),
+	 * leaving all of scratch for the output. */
+	char *cmd = (char *)a, *text = (char *)s->scratch;
 	long n;
 	int e;
 
@@ -833,21 +834,21 @@ static enum cmd_result h_qrcmd(struct stub *s, const char *a, const char *end,
 		cmd_error(out, EINVAL);
 		return CMD_REPLY;
 	}
-	n = pkt_hex_decode(s->scratch, half - 1, a, (size_t)(end - a));
+	n = pkt_hex_decode((uint8_t *)cmd, (size_t)(end - a), a, (size_t)(end - a));
 	if (n < 0 || memchr(cmd, '\0', (size_t)n)) {
 		cmd_error(out, EINVAL);
 		return CMD_REPLY;
 	}
 	cmd[n] = '\0';
 	text[0] = '\0';
-	e = s->ops->monitor(s->t, cmd, text, half);
+	e = s->ops->monitor(s->t, cmd, text, s->scratch_cap);
 	if (e == -ENOENT)
 		strcpy(text, unknown);
 	else if (e) {
 		cmd_error(out, e);
 		return CMD_REPLY;
 	}
-	if (conn_console(&s->conn, text, strnlen(text, half)))
+	if (conn_console(&s->conn, text, strnlen(text, s->scratch_cap)))
 		return CMD_REPLY; /* the client is gone: so will the reply be */
 	pkt_puts(out, "OK");
 	return CMD_REPLY;

@@ -178,14 +178,15 @@ static int wait_stop(struct stub *s)
 			}
 			return send_stop(s, &st) ? lost(s) : SESSION_ON;
 		}
-		if (p[2].revents)
-			refuse(s);
 		if (p[1].revents) {
 			long n = conn_fill(c);
 
 			if (n <= 0)
 				return lost(s);
+			continue;
 		}
+		if (p[2].revents)
+			refuse(s);
 	}
 }
 
@@ -203,9 +204,10 @@ static int run_target(struct stub *s, struct pkt_buf *out)
 
 		return send_stop(s, &st) ? lost(s) : SESSION_ON;
 	}
+	/* Live before the '+': once the client sees it, console output flows. */
+	conn_set_live(&s->conn, true);
 	if (conn_flush_ack(&s->conn))
 		return lost(s);
-	conn_set_live(&s->conn, true);
 	e = o->resume(s->t, &s->resume);
 	if (e) {
 		conn_set_live(&s->conn, false);
@@ -254,10 +256,11 @@ static int wait_input(struct stub *s)
 				continue;
 			return -errno;
 		}
-		if (p[1].revents)
-			refuse(s);
+		/* A client that left makes room for the next one: see it first. */
 		if (p[0].revents)
 			return conn_fill(c) > 0 ? 1 : 0;
+		if (p[1].revents)
+			refuse(s);
 	}
 }
 
