@@ -56,6 +56,8 @@ struct fake {
 	int bp_type;
 	uint64_t bp_addr, bp_kind;
 	int bp_calls;
+	int reg_writes, mem_writes;
+	size_t last_read_len;
 };
 
 static struct fake F;
@@ -147,6 +149,7 @@ static int f_read_reg(void *t, int tid, int regno, uint8_t *buf, size_t cap)
 static int f_write_reg(void *t, int tid, int regno, const uint8_t *buf, size_t len)
 {
 	(void)t;
+	F.reg_writes++;
 	if (tid < 1 || tid > NTHREADS || regno < 0 || regno >= NREGS || !reg_size[regno])
 		return -EINVAL;
 	if (len != (size_t)reg_size[regno])
@@ -158,6 +161,7 @@ static int f_write_reg(void *t, int tid, int regno, const uint8_t *buf, size_t l
 static long f_read_mem(void *t, int tid, uint64_t addr, uint8_t *buf, size_t len)
 {
 	(void)t, (void)tid;
+	F.last_read_len = len;
 	if (addr >= RAM_SIZE)
 		return -EFAULT;
 	if (len > RAM_SIZE - addr)
@@ -169,6 +173,7 @@ static long f_read_mem(void *t, int tid, uint64_t addr, uint8_t *buf, size_t len
 static int f_write_mem(void *t, int tid, uint64_t addr, const uint8_t *buf, size_t len)
 {
 	(void)t, (void)tid;
+	F.mem_writes++;
 	if (addr >= RAM_SIZE || len > RAM_SIZE - addr)
 		return -EFAULT;
 	memcpy(F.ram + addr, buf, len);
@@ -188,10 +193,12 @@ static int f_bp(void *t, enum stub_bp_type type, uint64_t addr, uint64_t kind)
 static int f_resume(void *t, const struct stub_resume *r)
 {
 	(void)t;
+	pthread_mutex_lock(&F.lock);
 	F.last_resume = *r;
 	F.resumes++;
 	F.running = true;
 	F.interrupt_posted = false;
+	pthread_mutex_unlock(&F.lock);
 	for (int i = 0; i < r->nthreads; i++) {
 		if (r->action[i] == STUB_STEP && F.stop_on_step) {
 			struct stub_stop st = { .kind = STUB_STOP_SIGNAL, .signo = 5, .tid = i + 1 };
@@ -768,6 +775,7 @@ static void test_read_memory_length_capped_to_packet(void)
 	cl_cmd(&S.c, "m0,20000");
 	/* Half the packet of hex: all 64 KiB of the fake's RAM. */
 	TEST_ASSERT_EQ(strlen(reply), STUB_PACKET_SIZE);
+	TEST_ASSERT_EQ(F.last_read_len, STUB_PACKET_SIZE / 2);
 	TEST_ASSERT(!memcmp(reply, hex_of(F.ram, 256), 512));
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "m0,20001"), "E22");
 	session_end();
@@ -817,6 +825,7 @@ static void test_write_memory_M_malformed_writes_nothing(void)
 			TEST_FAIL("%s -> \"%s\", want E22", bad[i], r);
 		check_still_sane(ram_copy, regs_copy);
 	}
+	TEST_ASSERT_EQ(F.mem_writes, 0);
 	/* Runs past the end of RAM: the target refuses, nothing written. */
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Mfffe,4:01020304"), "E14");
 	check_still_sane(ram_copy, regs_copy);
@@ -871,6 +880,7 @@ static void test_write_memory_X_malformed_writes_nothing(void)
 			TEST_FAIL("%s -> \"%s\", want E22", bad[i].pkt, reply);
 		check_still_sane(ram_copy, regs_copy);
 	}
+	TEST_ASSERT_EQ(F.mem_writes, 0);
 	session_end();
 }
 
@@ -900,6 +910,7 @@ static void test_G_writes_all_or_nothing(void)
 	pkt[5] = 'x';
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, pkt), "E22");
 	check_still_sane(ram_copy, regs_copy);
+	TEST_ASSERT_EQ(F.reg_writes, 0);
 
 	memset(hex, 'c', 60);
 	hex[60] = '\0';
@@ -929,6 +940,7 @@ static void test_p_and_P(void)
 		if (cl_cmd(&S.c, bad_P[i])[0] != 'E')
 			TEST_FAIL("%s -> \"%s\", want an error", bad_P[i], reply);
 	check_still_sane(ram_copy, regs_copy);
+	TEST_ASSERT_EQ(F.reg_writes, 0); /* refused before the target saw them */
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "P1=aabbccdd"), "OK");
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "p1"), "aabbccdd");
 	TEST_ASSERT_EQ(F.regs[1][1][0], 0xaa);
@@ -1142,7 +1154,10 @@ static void test_ctrl_c_interrupts_a_running_target(void)
 	session_start();
 	cl_send(&S.c, "vCont;c");
 	cl_expect_silence(&S.c, 50);
-	TEST_ASSERT(F.running);
+	pthread_mutex_lock(&F.lock);
+	bool running = F.running;
+	pthread_mutex_unlock(&F.lock);
+	TEST_ASSERT(running);
 	cl_write(&S.c, "\x03\x03\x03", 3);
 	cl_recv(&S.c, reply, sizeof(reply));
 	TEST_ASSERT_STREQ(reply, stop_reply(2, 1, ""));
