@@ -1,0 +1,139 @@
+# tests/gdb/lib.sh - helpers for the scripted gdb tests (tests/t_gdb_*.sh),
+# on top of tests/lib.sh.
+#
+#   gdb_session NAME ELF VMM-ARGS... <<'EOF' ... EOF
+#       start the vmm with --gdb on a free port, run gdb -batch on the script
+#       (after "target remote"; ELF may be "" for none), output in $OUT
+#       (gdb's stdout and stderr), gdb's status in GDB_RC; the vmm's stdout
+#       and stderr end up in $VOUT and $VERR once vmm_end has run
+#   vmm_end [SECONDS]
+#       wait (bounded) for that vmm to exit, else end it; status in VMM_RC
+#       ("running" if it had to be ended); a sanitizer report is a FAIL
+#   want NAME SECTION LINE...      every LINE is a whole line of SECTION
+#   want_re NAME SECTION ERE...    every ERE matches a whole line of SECTION
+#   want_seq NAME SECTION LINE...  the LINEs are whole lines, in this order
+#   want_not NAME SECTION ERE      no line of SECTION matches ERE
+# A SECTION is the output after a gdb "echo @@ SECTION\n" up to the next
+# "@@ " line; "-" is the whole output.  In gdb scripts, helpers.py adds
+# "try CMD", "pv[/FMT] EXPR", "interrupt-after SEC" and "frames".
+GDBDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$GDBDIR/../lib.sh"
+SRC=$(cd "$GDBDIR/../.." && pwd)
+KERNEL=$GUESTS/kernel64.elf
+
+# gdb_preflight: skip the whole script where it cannot run.
+gdb_preflight() {
+	local name=$1
+	if ! have_kvm; then skip "$name" "no usable /dev/kvm on this machine"; exit 0; fi
+	if ! command -v gdb >/dev/null; then skip "$name" "gdb is not installed"; exit 0; fi
+	if ! gdb -batch -nx -ex 'python print("py-ok")' 2>/dev/null | grep -qx py-ok; then
+		skip "$name" "this gdb has no Python"; exit 0
+	fi
+}
+
+gdb_session() {
+	local name=$1 elf=$2 port
+	shift 2
+	SESSION=$name OUT=$TMP/$name.out VOUT=$TMP/$name.vmm.out VERR=$TMP/$name.vmm.err
+	port=$(free_port)
+	start_vmm --gdb "127.0.0.1:$port" "$@"
+	if ! wait_listen; then
+		echo "vmm did not listen for gdb: $(head -c 300 "$TMP/vmm.err")" >"$OUT"
+		cat >/dev/null
+		GDB_RC=255
+		return 1
+	fi
+	{
+		echo "set pagination off"
+		echo "set width 0"
+		echo "source $GDBDIR/helpers.py"
+		echo "target remote 127.0.0.1:$port"
+		sed "s/@PORT@/$port/g"
+	} >"$TMP/$name.gdb"
+	timeout -k 2 "${GDB_TIMEOUT:-60}" gdb -batch -nx -x "$TMP/$name.gdb" ${elf:+"$elf"} \
+		</dev/null >"$OUT" 2>&1
+	GDB_RC=$?
+}
+
+vmm_end() {
+	local i n=$((${1:-5} * 20))
+	for ((i = 0; i < n; i++)); do
+		kill -0 "$VMM_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	if kill -0 "$VMM_PID" 2>/dev/null; then
+		kill -TERM "$VMM_PID" 2>/dev/null	# timeout(1) passes it on to the vmm
+		for ((i = 0; i < 40; i++)); do kill -0 "$VMM_PID" 2>/dev/null || break; sleep 0.05; done
+		kill -KILL "$VMM_PID" 2>/dev/null
+		wait "$VMM_PID" 2>/dev/null
+		VMM_RC=running
+	else
+		wait "$VMM_PID" 2>/dev/null
+		VMM_RC=$?
+	fi
+	cp "$TMP/vmm.out" "$VOUT" 2>/dev/null
+	cp "$TMP/vmm.err" "$VERR" 2>/dev/null
+	if grep -qE 'Sanitizer|runtime error:' "$VERR"; then
+		fail "${SESSION}_sanitizer" "$(grep -m1 -E 'Sanitizer|runtime error:' "$VERR")"
+	fi
+}
+
+# section NAME: the file holding that section of $OUT
+section() {
+	if [ "$1" = - ]; then echo "$OUT"; return; fi
+	awk -v s="@@ $1" '$0 == s { on = 1; next } /^@@ / { on = 0 } on' "$OUT" >"$TMP/section"
+	echo "$TMP/section"
+}
+
+# show_out: the end of the gdb output, for a FAIL
+show_out() {
+	echo "    gdb status $GDB_RC; output ($OUT), last 25 lines:"
+	tail -n 25 "$OUT" | sed 's/^/    | /'
+}
+
+want() {
+	local name=$1 f l miss=""
+	f=$(section "$2"); shift 2
+	for l; do grep -qxF -- "$l" "$f" || miss+=" [$l]"; done
+	if [ -z "$miss" ]; then ok "$name"; else fail "$name" "missing line(s)$miss"; show_out; fi
+}
+
+want_re() {
+	local name=$1 f l miss=""
+	f=$(section "$2"); shift 2
+	for l; do grep -qxE -- "$l" "$f" || miss+=" /$l/"; done
+	if [ -z "$miss" ]; then ok "$name"; else fail "$name" "no line matching$miss"; show_out; fi
+}
+
+want_seq() {
+	local name=$1 f
+	f=$(section "$2"); shift 2
+	if printf '%s\n' "$@" | awk 'NR == FNR { want[n++] = $0; next } i < n && $0 == want[i] { i++ }
+				    END { exit i < n }' - "$f"; then ok "$name"
+	else fail "$name" "lines not all there in this order: $(printf '[%s] ' "$@")"; show_out; fi
+}
+
+want_not() {
+	local name=$1 f
+	f=$(section "$2")
+	if grep -qE -- "$3" "$f"; then fail "$name" "unexpected line: $(grep -E -- "$3" "$f" | head -1)"; show_out
+	else ok "$name"; fi
+}
+
+# check_eq NAME GOT WANT
+check_eq() {
+	if [ "$2" = "$3" ]; then ok "$1"; else fail "$1" "got '$2', want '$3'"; fi
+}
+
+# sym NAME: the address of a kernel64 symbol, as 0x... (from the ELF)
+sym() {
+	local a
+	a=$(nm "$KERNEL" | awk -v s="$1" '$3 == s { print $1; exit }')
+	[ -n "$a" ] && printf '0x%x\n' "0x$a"
+}
+
+# hex EXPR: bash arithmetic printed as 0x... (64-bit wraparound)
+hex() { printf '0x%x\n' "$(($1))"; }
+
+# line_of FILE TEXT: the number of the first line of guest/FILE holding TEXT
+line_of() { grep -nF -- "$2" "$SRC/guest/$1" | head -1 | cut -d: -f1; }
