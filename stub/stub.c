@@ -93,22 +93,6 @@ static void note_stop(struct stub *s, const struct stub_stop *st)
 	}
 }
 
-/* Stops left from before this resume (say, the one attach() caused) are
- * stale: the target was stopped and the client has seen why. */
-static void drain_stops(struct stub *s)
-{
-	struct pollfd p = { .fd = s->ops->stop_fd(s->t), .events = POLLIN };
-	struct stub_stop st;
-
-	while (poll(&p, 1, 0) == 1 && (p.revents & POLLIN)) {
-		memset(&st, 0, sizeof(st));
-		if (s->ops->get_stop(s->t, &st))
-			break;
-		if (st.kind == STUB_STOP_EXITED)
-			note_stop(s, &st);
-	}
-}
-
 static int send_stop(struct stub *s, const struct stub_stop *st)
 {
 	struct pkt_buf out;
@@ -198,7 +182,8 @@ static int run_target(struct stub *s, struct pkt_buf *out)
 
 	if (!o->resume || !o->stop_fd || !o->get_stop)
 		return conn_reply_end(&s->conn, out) ? lost(s) : SESSION_ON;
-	drain_stops(s);
+	/* Stops already pending are the target's to report on this resume
+	 * (several vCPUs can stop at once): never drain them here. */
 	if (s->exited) {
 		struct stub_stop st = { .kind = STUB_STOP_EXITED, .status = s->exit_status };
 
