@@ -85,38 +85,38 @@ section() {
 	echo "$TMP/section"
 }
 
-# show_out: the end of the gdb output, for a FAIL
+# show_out FILE: what a FAIL looked at (at most 30 lines)
 show_out() {
-	echo "    gdb status $GDB_RC; output ($OUT), last 25 lines:"
-	tail -n 25 "$OUT" | sed 's/^/    | /'
+	echo "    gdb status $GDB_RC; the section of $OUT checked:"
+	head -n 30 "$1" | sed 's/^/    | /'
 }
 
 want() {
 	local name=$1 f l miss=""
 	f=$(section "$2"); shift 2
 	for l; do grep -qxF -- "$l" "$f" || miss+=" [$l]"; done
-	if [ -z "$miss" ]; then ok "$name"; else fail "$name" "missing line(s)$miss"; show_out; fi
+	if [ -z "$miss" ]; then ok "$name"; else fail "$name" "missing line(s)$miss"; show_out "$f"; fi
 }
 
 want_re() {
 	local name=$1 f l miss=""
 	f=$(section "$2"); shift 2
 	for l; do grep -qxE -- "$l" "$f" || miss+=" /$l/"; done
-	if [ -z "$miss" ]; then ok "$name"; else fail "$name" "no line matching$miss"; show_out; fi
+	if [ -z "$miss" ]; then ok "$name"; else fail "$name" "no line matching$miss"; show_out "$f"; fi
 }
 
 want_seq() {
 	local name=$1 f
 	f=$(section "$2"); shift 2
-	if printf '%s\n' "$@" | awk 'NR == FNR { want[n++] = $0; next } i < n && $0 == want[i] { i++ }
-				    END { exit i < n }' - "$f"; then ok "$name"
-	else fail "$name" "lines not all there in this order: $(printf '[%s] ' "$@")"; show_out; fi
+	if printf '%s\n' "$@" | awk 'BEGIN { i = n = 0 } NR == FNR { want[n++] = $0; next } i < n && $0 == want[i] { i++ }
+				    END { exit (i < n) }' - "$f"; then ok "$name"
+	else fail "$name" "lines not all there in this order: $(printf '[%s] ' "$@")"; show_out "$f"; fi
 }
 
 want_not() {
 	local name=$1 f
 	f=$(section "$2")
-	if grep -qE -- "$3" "$f"; then fail "$name" "unexpected line: $(grep -E -- "$3" "$f" | head -1)"; show_out
+	if grep -qE -- "$3" "$f"; then fail "$name" "unexpected line: $(grep -E -- "$3" "$f" | head -1)"; show_out "$f"
 	else ok "$name"; fi
 }
 
