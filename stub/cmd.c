@@ -660,7 +660,7 @@ static enum cmd_result h_T(struct stub *s, const char *a, const char *end, struc
 static enum cmd_result h_qC(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
 {
 	(void)a, (void)end;
-	pkt_printf(out, "QC%x", s->g_tid);
+	pkt_printf(out, "QC%x", s->stop_tid);
 	return CMD_REPLY;
 }
 

@@ -6,11 +6,10 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char hexdig[] = "0123456789abcdef";
-
 /* Byte -> its two hex digits: one table load per byte on the g / m path. */
 static const char hexpair[256][2] = {
-#define P(x) { hexdig[(x) >> 4], hexdig[(x) & 15] }
+#define D(n) ((n) < 10 ? '0' + (n) : 'a' + (n) - 10)
+#define P(x) { D((x) >> 4), D((x) & 15) }
 #define P4(x) P(x), P((x) + 1), P((x) + 2), P((x) + 3)
 #define P16(x) P4(x), P4((x) + 4), P4((x) + 8), P4((x) + 12)
 #define P64(x) P16(x), P16((x) + 16), P16((x) + 32), P16((x) + 48)
@@ -19,6 +18,7 @@ static const char hexpair[256][2] = {
 #undef P16
 #undef P4
 #undef P
+#undef D
 };
 
 static const int8_t hexval_tab[256] = {

@@ -746,6 +746,36 @@ static void test_qsupported_without_memory_map(void)
 	session_end();
 }
 
+static void test_null_ops_answer_empty(void)
+{
+	static const struct stub_ops none;
+	static const char *const empty[] = {
+		"g", "G00", "p0", "P0=00", "m0,4", "M0,1:00", "X0,0:", "Z0,0,1", "z0,0,1",
+		"c", "s", "vCont;c", "qXfer:features:read:target.xml:0,10",
+		"qXfer:memory-map:read::0,10", "qRcmd,68656c70", "qThreadExtraInfo,1",
+	};
+	char want[256];
+
+	session_start_ops(&none);
+	for (size_t i = 0; i < sizeof(empty) / sizeof(empty[0]); i++)
+		if (strcmp(cl_cmd(&S.c, empty[i]), ""))
+			TEST_FAIL("%s -> \"%s\", want empty", empty[i], reply);
+	snprintf(want, sizeof(want), "PacketSize=%x;swbreak+;hwbreak+;vContSupported+;"
+		 "QStartNoAckMode+", STUB_PACKET_SIZE);
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qSupported"), want);
+	/* With no thread list there is one thread, 1. */
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "?"), "T05thread:1;");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qfThreadInfo"), "m1");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Hg1"), "OK");
+	cl_write(&S.c, "\x03", 1);
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "D"), "OK");
+	TEST_ASSERT_EQ(session_wait(), 0);
+
+	session_start_ops(&none);
+	cl_send(&S.c, "k");
+	TEST_ASSERT_EQ(session_wait(), 1);
+}
+
 /* ---- memory ------------------------------------------------------------- */
 
 static void test_read_memory(void)
@@ -1613,6 +1643,7 @@ int main(void)
 	RUN_TEST(test_empty_and_unknown_packets_get_empty_reply);
 	RUN_TEST(test_qsupported);
 	RUN_TEST(test_qsupported_without_memory_map);
+	RUN_TEST(test_null_ops_answer_empty);
 	RUN_TEST(test_read_memory);
 	RUN_TEST(test_read_memory_partial_and_fault);
 	RUN_TEST(test_read_memory_length_capped_to_packet);
