@@ -137,3 +137,15 @@ hex() { printf '0x%x\n' "$(($1))"; }
 
 # line_of FILE TEXT: the number of the first line of guest/FILE holding TEXT
 line_of() { grep -nF -- "$2" "$SRC/guest/$1" | head -1 | cut -d: -f1; }
+
+# insn_addr FUNC N: the address of instruction N (from 0) of kernel64's FUNC
+insn_addr() {
+	objdump -d --no-show-raw-insn --disassemble="$1" "$KERNEL" |
+		awk -v n="$2" '/^ *[0-9a-f]+:\t/ { if (i++ == n) { sub(":", "", $1); print "0x" $1; exit } }'
+}
+
+# elf_byte ELF ADDR: the byte the ELF file holds at ADDR, as 0x..
+elf_byte() {
+	objdump -s --start-address="$2" --stop-address="$(hex "$2 + 1")" "$1" |
+		awk '/^ [0-9a-f]+ [0-9a-f]+ / { print "0x" substr($2, 1, 2); exit }'
+}

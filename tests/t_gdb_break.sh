@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# gdb against the vmm: software breakpoints (HLT or int3, whichever this
+# KVM allows), hit counts, ignore counts and conditions, stepping off a
+# breakpoint, the original bytes under a breakpoint, hardware breakpoints
+# and their limit of four, all on kernel64.
+. "$(dirname "$0")/gdb/lib.sh"
+gdb_preflight gdb_break
+
+voff=0xffffffff7ff00000
+level3=$(sym level3) level3_p=$(hex "$(sym level3) - $voff")
+orig=$(elf_byte "$KERNEL" "$level3")
+l_level3=$(line_of kernel64.c 'watched = 2;')
+l_level2=$(line_of kernel64.c 'return level3(x + 2) + 1;')
+l_level1=$(($(line_of kernel64.c 'unsigned long level1(unsigned long x)') + 1))
+l_tick=$(line_of kernel64.c 'last_tick = i;')
+
+gdb_session break "$KERNEL" "$KERNEL" <<EOF2
+echo @@ hbreak\n
+hbreak level1
+continue
+pv/x \$pc
+echo @@ shadow\n
+set breakpoint always-inserted on
+break level3
+monitor phys on
+x/xb $level3_p
+monitor phys off
+x/xb level3
+set breakpoint always-inserted off
+echo @@ bt\n
+continue
+frames
+bt
+pv x
+echo @@ tick\n
+delete
+break tick
+continue
+pv i
+ignore 3 3
+continue
+pv i
+pv counter
+pv last_tick
+info breakpoints
+echo @@ stepoff\n
+stepi
+pv/x \$pc
+pv last_tick
+continue
+pv i
+info breakpoints
+echo @@ cond\n
+condition 3 i == 8
+continue
+pv i
+pv counter
+echo @@ limit\n
+delete
+hbreak choose_path
+hbreak finish
+hbreak rt_halt
+hbreak rt_store32
+hbreak say_num
+try continue
+pv/x \$pc
+pv i
+echo @@ four\n
+delete 8
+continue
+pv/x \$pc
+continue
+continue
+pv addr
+continue
+pv/x \$pc
+continue
+echo @@ removed\n
+monitor phys on
+x/xb $level3_p
+EOF2
+vmm_end 5
+
+want_seq hbreak_before_mapped hbreak "Hardware assisted breakpoint 1 at $(sym level1): file guest/kernel64.c, line $l_level1." \
+	"Breakpoint 1, level1 (x=x@entry=1) at guest/kernel64.c:$l_level1" "\$pc = $(sym level1)"
+want original_byte_under_breakpoint shadow "$level3_p:	$orig" "$level3 <level3>:	$orig"
+want break_level3 bt "Breakpoint 2, level3 (x=x@entry=4) at guest/kernel64.c:$l_level3" 'x = 4'
+want_seq backtrace_names bt 'frame level3' 'frame level2' 'frame level1' 'frame kmain' 'frame _start'
+want_re backtrace_lines bt "^#0  level3 \\(x=x@entry=4\\) at guest/kernel64.c:$l_level3\$" \
+	"^#1  0x[0-9a-f]+ in level2 \\(x=x@entry=2\\) at guest/kernel64.c:$l_level2\$" \
+	'^#2  0x[0-9a-f]+ in level1 \(x=x@entry=1\) at guest/kernel64.c:[0-9]+$' \
+	'^#3  0x[0-9a-f]+ in kmain \(.*\) at guest/kernel64.c:[0-9]+$' '^#4  0x0*100137 in _start \(\) at guest/kernel64_boot.S:[0-9]+$'
+want_seq break_tick_first tick "Breakpoint 3, tick (i=i@entry=0) at guest/kernel64.c:$l_tick" 'i = 0'
+want_seq ignore_count tick \
+	"Breakpoint 3, tick (i=i@entry=4) at guest/kernel64.c:$l_tick" 'i = 4' 'counter = 5' 'last_tick = 3' \
+	'	breakpoint already hit 5 times'
+want_seq step_off_breakpoint stepoff "\$pc = $(insn_addr tick 1)" 'last_tick = 4' \
+	"Breakpoint 3, tick (i=i@entry=5) at guest/kernel64.c:$l_tick" 'i = 5' '	breakpoint already hit 6 times'
+want_seq condition cond "Breakpoint 3, tick (i=i@entry=8) at guest/kernel64.c:$l_tick" 'i = 8' 'counter = 9'
+want_seq fifth_hbreak_refused limit 'Could not insert hardware breakpoints:' \
+	'You may have requested too many hardware breakpoints/watchpoints.' 'error: Command aborted.' \
+	"\$pc = $(sym tick)" 'i = 8'
+want_seq four_hbreaks_fire four "\$pc = $(sym choose_path)" 'Breakpoint 5, finish () at guest/kernel64.c:197' \
+	'addr = 1024' "\$pc = $(sym rt_halt)" 'vmm: the guest halted (HLT); memory stays readable, continuing ends it'
+want_re four_hbreaks_stops four '^Breakpoint 4, choose_path \(\) at .*' '^Breakpoint 5, finish \(\) at .*' \
+	'^Breakpoint 7, rt_store32 \(addr=addr@entry=1024, v=v@entry=42\) at .*' '^Breakpoint 6, rt_halt \(\) at .*'
+want breakpoint_removed removed "$level3_p:	$orig"
+grep -qx 'kernel64: done' "$VOUT" && [ "$VMM_RC" = 0 ] && ok guest_ends_normally ||
+	fail guest_ends_normally "status $VMM_RC, stdout $(tr '\n' '|' <"$VOUT")"
