@@ -69,11 +69,6 @@ void conn_set_live(struct conn *c, bool live)
 	pthread_mutex_unlock(&c->lock);
 }
 
-bool conn_has_input(const struct conn *c)
-{
-	return c->in_pos < c->in_len;
-}
-
 enum pkt_event conn_next(struct conn *c)
 {
 	enum pkt_event ev;

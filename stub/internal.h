@@ -49,7 +49,6 @@ void conn_close(struct conn *c);
 enum pkt_event conn_next(struct conn *c);
 /* One read() of whatever is there: > 0 bytes, 0 at EOF, or -errno. */
 long conn_fill(struct conn *c) __attribute__((warn_unused_result));
-bool conn_has_input(const struct conn *c);
 
 /* Build a reply in b (payload only, unescaped), then send it framed. */
 void conn_reply_begin(struct conn *c, struct pkt_buf *b);
