@@ -7,11 +7,9 @@
 . "$(dirname "$0")/gdb/lib.sh"
 gdb_preflight gdb_watch
 
-# after_write FUNC N: the address after FUNC's Nth (from 1) write to watched
-after_write() {
-	objdump -d --no-show-raw-insn --disassemble="$1" "$KERNEL" |
-		awk -v n="$2" 'f { sub(":", "", $1); print "0x" $1; exit } /<watched>$/ && /^ *[0-9a-f]+:\tmov/ && ++k == n { f = 1 }'
-}
+# the addresses after kmain's writes of 1 and 3 to watched
+pc1=$(insn_after kmain 'movq +\$0x1,.*<watched>$')
+pc3=$(insn_after kmain 'movq +\$0x3,.*<watched>$')
 l_after1=$(line_of kernel64.c 'if (level1(1) != 3 * 4 + 0x1234abcd + 2)')
 l_after2=$(line_of kernel64.c 'return x * 3 + read_me;')
 probe=$("$VMM" --probe 2>&1 | grep '^hw data breakpoints:' | tr -s ' ')
@@ -78,13 +76,13 @@ vmm_end 5
 want_seq watch_makes_page_readonly slots 'Hardware watchpoint 2: watched' "slot 0: 0x0-$(hex "$page_p - 1") read-write" \
 	"slot 1: $page_p-$(hex "$page_p + 0xfff") read-only (write watchpoints)" "slot 2: $(hex "$page_p + 0x1000")-0x3ffffff read-write"
 want_seq watch_first_write first 'Hardware watchpoint 2: watched' 'Old value = 0' 'New value = 1' \
-	"kmain (cpu=<optimized out>, arg=<optimized out>) at guest/kernel64.c:$l_after1" "\$pc = $(after_write kmain 1)"
+	"kmain (cpu=<optimized out>, arg=<optimized out>) at guest/kernel64.c:$l_after1" "\$pc = $pc1"
 if [ $data_bp = no ]; then
 	skip read_watch_fires "this KVM's probe says '$probe'"
 	want_seq rwatch_refused rwatch 'Hardware read watchpoint 3: read_me' 'Could not insert hardware watchpoint 3.' \
-		'error: Command aborted.' "\$pc = $(after_write kmain 1)"
+		'error: Command aborted.' "\$pc = $pc1"
 	want_seq awatch_refused rwatch 'Hardware access (read/write) watchpoint 4: read_me' \
-		'Could not insert hardware watchpoint 4.' 'error: Command aborted.' "\$pc = $(after_write kmain 1)"
+		'Could not insert hardware watchpoint 4.' 'error: Command aborted.' "\$pc = $pc1"
 	want_seq session_goes_on_after_refusal rwatch 'Hardware watchpoint 2: watched' 'Old value = 1' 'New value = 2' \
 		"level3 (x=x@entry=4) at guest/kernel64.c:$l_after2" "\$pc = $(insn_addr level3 1)"
 else
@@ -95,7 +93,7 @@ else
 fi
 want_seq watch_condition cond 'Hardware watchpoint 5: counter' 'Old value = 6' 'New value = 7' 'last_tick = 5'
 want_seq watch_third_write third 'Hardware watchpoint 2: watched' 'Old value = 2' 'New value = 3' \
-	"\$pc = $(after_write kmain 2)" 'counter = 10' '	breakpoint already hit 3 times'
+	"\$pc = $pc3" 'counter = 10' '	breakpoint already hit 3 times'
 want_seq watch_removed gone 'slot 0: 0x0-0x3ffffff read-write' 'watched = 3' \
 	'vmm: the guest halted (HLT); memory stays readable, continuing ends it'
 want_not watch_removed_slots gone 'read-only'

@@ -149,3 +149,10 @@ elf_byte() {
 	objdump -s --start-address="$2" --stop-address="$(hex "$2 + 1")" "$1" |
 		awk '/^ [0-9a-f]+ [0-9a-f]+ / { print "0x" substr($2, 1, 2); exit }'
 }
+
+# insn_after FUNC ERE: the address of the instruction after the first one of
+# kernel64's FUNC that matches ERE (in objdump's disassembly)
+insn_after() {
+	objdump -d --no-show-raw-insn --disassemble="$1" "$KERNEL" |
+		awk -v re="$2" '/^ *[0-9a-f]+:\t/ { if (f) { sub(":", "", $1); print "0x" $1; exit } if ($0 ~ re) f = 1 }'
+}
