@@ -5,7 +5,10 @@
 #       start the vmm with --gdb on a free port, run gdb -batch on the script
 #       (after "target remote"; ELF may be "" for none), output in $OUT
 #       (gdb's stdout and stderr), gdb's status in GDB_RC; the vmm's stdout
-#       and stderr end up in $VOUT and $VERR once vmm_end has run
+#       and stderr end up in $VOUT and $VERR once vmm_end has run; "@PORT@"
+#       in the script is the port
+#   gdb_attach NAME ELF <<'EOF' ... EOF
+#       the same with another gdb, to the vmm gdb_session started
 #   vmm_end [SECONDS]
 #       wait (bounded) for that vmm to exit, else end it; status in VMM_RC
 #       ("running" if it had to be ended); a sanitizer report is a FAIL
@@ -32,23 +35,29 @@ gdb_preflight() {
 }
 
 gdb_session() {
-	local name=$1 elf=$2 port
+	local name=$1 elf=$2
 	shift 2
-	SESSION=$name OUT=$TMP/$name.out VOUT=$TMP/$name.vmm.out VERR=$TMP/$name.vmm.err
-	port=$(free_port)
-	start_vmm --gdb "127.0.0.1:$port" "$@"
+	GDB_PORT=$(free_port)
+	start_vmm --gdb "127.0.0.1:$GDB_PORT" "$@"
 	if ! wait_listen; then
+		SESSION=$name OUT=$TMP/$name.out VOUT=$TMP/$name.vmm.out VERR=$TMP/$name.vmm.err
 		echo "vmm did not listen for gdb: $(head -c 300 "$TMP/vmm.err")" >"$OUT"
 		cat >/dev/null
 		GDB_RC=255
 		return 1
 	fi
+	gdb_attach "$name" "$elf"
+}
+
+gdb_attach() {
+	local name=$1 elf=$2
+	SESSION=$name OUT=$TMP/$name.out VOUT=$TMP/$name.vmm.out VERR=$TMP/$name.vmm.err
 	{
 		echo "set pagination off"
 		echo "set width 0"
 		echo "source $GDBDIR/helpers.py"
-		echo "target remote 127.0.0.1:$port"
-		sed "s/@PORT@/$port/g"
+		echo "target remote 127.0.0.1:$GDB_PORT"
+		sed "s/@PORT@/$GDB_PORT/g"
 	} >"$TMP/$name.gdb"
 	timeout -k 2 "${GDB_TIMEOUT:-60}" gdb -batch -nx -x "$TMP/$name.gdb" ${elf:+"$elf"} \
 		</dev/null >"$OUT" 2>&1
