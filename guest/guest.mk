@@ -19,7 +19,7 @@ GUEST_LD_32   := $(LD) -m elf_i386 $(GUEST_LDFLAGS)
 GUEST_LD_64   := $(LD) -m elf_x86_64 $(GUEST_LDFLAGS)
 GUEST_DEPS    := $(wildcard guest/*.h guest/*.inc) guest/guest.mk
 
-GUEST_NAMES := hello16 hello32 hellopg hello64 kernel64 boot16to64 paged32
+GUEST_NAMES := hello16 hello32 hellopg hello64 kernel64 boot16to64 paged32 loop64
 GUEST_BINS  := $(foreach g,$(GUEST_NAMES),$(GUEST_OUT)/$(g).elf $(GUEST_OUT)/$(g).bin)
 
 # Objects: NAME.o32 / NAME.o64 from guest/NAME.c or guest/NAME.S.
@@ -55,6 +55,8 @@ $(GUEST_OUT)/hello64.elf: $(GUEST_OUT)/hello.o64 $(GUEST_OUT)/librt64.a guest/fl
 
 $(GUEST_OUT)/%.bin: $(GUEST_OUT)/%.elf
 	$(GUEST_OBJCOPY) -O binary $< $@
+$(GUEST_OUT)/loop64.elf: $(GUEST_OUT)/loop64.o64 $(GUEST_OUT)/librt64.a guest/flat.ld
+	$(call guest_link_flat,$(GUEST_LD_64),0)
 $(GUEST_OUT)/boot16to64.elf: $(GUEST_OUT)/boot16to64.o64 guest/flat.ld
 	$(call guest_link_flat,$(GUEST_LD_64),0x8000)
 $(GUEST_OUT)/paged32.elf: $(GUEST_OUT)/paged32.o32 $(GUEST_OUT)/librt32.a guest/flat.ld

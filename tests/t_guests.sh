@@ -48,7 +48,7 @@ probe_says() {
 elf_entry() { readelf -h "$1" | awk '/Entry point/ { print $4 }'; }
 sym() { nm "$1" | awk -v s="$2" '$3 == s { print "0x" $1; exit }'; }
 
-for g in hello16 hello32 hellopg hello64; do
+for g in hello16 hello32 hellopg hello64 loop64; do
 	if [ ! -f "$G/$g.elf" ] || [ ! -f "$G/$g.bin" ]; then
 		fail "$g-layout" "$G/$g.elf or .bin missing (make guests)"
 		continue
@@ -266,3 +266,7 @@ PY
 else
 	fail paged32-tables "$why"
 fi
+
+# loop64: --arg iterations.
+want_run loop64 0 "loop64: 100000 iterations
+" --arg 100000 "$G/loop64.bin"
