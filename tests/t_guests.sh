@@ -270,3 +270,5 @@ fi
 # loop64: --arg iterations.
 want_run loop64 0 "loop64: 100000 iterations
 " --arg 100000 "$G/loop64.bin"
+
+exit 0
