@@ -104,8 +104,8 @@ static const struct reg regs32[] = {
 	X87(0),
 	XMM(0), XMM(1), XMM(2), XMM(3), XMM(4), XMM(5), XMM(6), XMM(7),
 	{ "mxcsr", 32, S_MXCSR, 0, "i386_mxcsr", "vector" },
-	{ "fs_base", 32, S_BASE, 4, "int32", "system" },
-	{ "gs_base", 32, S_BASE, 5, "int32", "system" },
+	/* org.vmm.x86.system (gdb 13's i386 code asserts on a 32-bit
+	 * org.gnu.gdb.i386.segments feature, so the bases stay out) */
 	{ "cr0", 32, S_CR, 0, "x86_cr0", "system" },
 	{ "cr2", 32, S_CR, 2, "int32", "system" },
 	{ "cr3", 32, S_CR, 3, "int32", "system" },
@@ -116,8 +116,7 @@ static const struct reg regs32[] = {
 static const struct feature feats32[] = {
 	{ "org.gnu.gdb.i386.core", 0, 32 },
 	{ "org.gnu.gdb.i386.sse", 32, 9 },
-	{ "org.gnu.gdb.i386.segments", 41, 2 },
-	{ "org.vmm.x86.system", 43, 5 },
+	{ "org.vmm.x86.system", 41, 5 },
 };
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
