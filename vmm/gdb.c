@@ -222,10 +222,18 @@ static int sw_insert(struct gdb_target *t, uint64_t addr)
 	if (t->phys)
 		w.gpa = addr;
 	else if (mmu_translate(&t->vm->mram, &mr, addr, &w))
-		return -EFAULT;
+		w.gpa = UINT64_MAX;
 	host = mmu_host(&t->vm->mram, w.gpa, 1);
-	if (!host)
+	if (!host) {
+		/* Not mapped yet (a kernel's higher half before it loads its own
+		 * CR3): a debug register watches the linear address instead. */
+		for (int i = 0; i < 4 && !t->phys; i++)
+			if (!t->hw[i].used) {
+				t->hw[i] = (struct hwslot){ true, STUB_BP_SW, addr, 1 };
+				return 0;
+			}
 		return -EFAULT;
+	}
 	bp = calloc(1, sizeof(*bp));
 	if (!bp)
 		return -ENOMEM;
@@ -243,8 +251,14 @@ static int sw_remove(struct gdb_target *t, uint64_t addr)
 	struct swbp **slot = bp_slot(t, addr), *bp = *slot;
 	uint8_t *host;
 
-	if (!bp)
+	if (!bp) {
+		for (int i = 0; i < 4; i++)
+			if (t->hw[i].used && t->hw[i].type == STUB_BP_SW && t->hw[i].addr == addr) {
+				t->hw[i].used = false;
+				return 0;
+			}
 		return -ENOENT;
+	}
 	host = mmu_host(&t->vm->mram, bp->gpa, 1);
 	if (host && *host == t->bp_insn)
 		*host = bp->orig;
@@ -270,10 +284,10 @@ static void hw_debugregs(struct gdb_target *t, struct kvm_guest_debug *d)
 
 		if (!h->used)
 			continue;
-		rw = h->type == STUB_BP_HW ? 0 : h->type == STUB_WP_WRITE ? 1 : 3;
+		rw = h->type <= STUB_BP_HW ? 0 : h->type == STUB_WP_WRITE ? 1 : 3;
 		d->arch.debugreg[i] = h->addr;
 		dr7 |= (1ULL << (2 * i)) | ((uint64_t)rw << (16 + 4 * i)) |
-		       ((uint64_t)(h->type == STUB_BP_HW ? 0 : hw_len_bits(h->len)) << (18 + 4 * i));
+		       ((uint64_t)(h->type <= STUB_BP_HW ? 0 : hw_len_bits(h->len)) << (18 + 4 * i));
 	}
 	d->arch.debugreg[7] = dr7;
 	if (dr7)
@@ -481,9 +495,10 @@ static bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping)
 
 			if (!(dr6 & (1ULL << i)) || !h->used)
 				continue;
-			if (h->type == STUB_BP_HW) {
-				set_event(tc, STUB_STOP_HWBREAK, SIGTRAP_, 0, NULL);
-				tc->why = "hardware breakpoint";
+			if (h->type <= STUB_BP_HW) {
+				set_event(tc, h->type == STUB_BP_SW ? STUB_STOP_SWBREAK : STUB_STOP_HWBREAK,
+					  SIGTRAP_, 0, NULL);
+				tc->why = "breakpoint";
 			} else {
 				set_event(tc, h->type == STUB_WP_READ ? STUB_STOP_RWATCH : STUB_STOP_AWATCH,
 					  SIGTRAP_, h->addr, NULL);
