@@ -64,12 +64,20 @@ static void refuse(struct stub *s)
 
 	if (fd < 0)
 		return;
-	memcpy(frame + 1, why, sizeof(why) - 1);
-	n = pkt_frame(frame, sizeof(frame), sizeof(why) - 1);
-	(void)!send(fd, frame, n, MSG_NOSIGNAL);
+	/* gdb shows the reply only as the answer to its first packet: wait for
+	 * that briefly (the attached client waits meanwhile), ack it, answer. */
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char in[512];
+
+	if (poll(&p, 1, 500) > 0)
+		(void)!recv(fd, in, sizeof(in), 0);
+	frame[0] = '+';
+	memcpy(frame + 2, why, sizeof(why) - 1);
+	n = pkt_frame(frame + 1, sizeof(frame) - 1, sizeof(why) - 1);
+	(void)!send(fd, frame, n + 1, MSG_NOSIGNAL);
 	shutdown(fd, SHUT_WR);
 	/* Unread input would turn our close into a reset that loses the reply. */
-	while (recv(fd, frame, sizeof(frame), 0) > 0)
+	while (poll(&p, 1, 200) > 0 && recv(fd, in, sizeof(in), 0) > 0)
 		;
 	close(fd);
 }

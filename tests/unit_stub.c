@@ -1471,6 +1471,7 @@ static void test_run_refuses_a_second_client(void)
 	TEST_ASSERT_EQ(F.attaches, 1);
 
 	b.fd = connect_to(r.lfd);
+	cl_send(&b, "qSupported"); /* as gdb does; acked, then refused */
 	cl_recv(&b, reply, sizeof(reply));
 	TEST_ASSERT_STREQ(reply, "E.another debugger is already attached");
 	TEST_ASSERT_EQ(cl_getc(&b, TIMEOUT_MS), -2); /* closed */
@@ -1481,6 +1482,7 @@ static void test_run_refuses_a_second_client(void)
 	/* Also while its target runs. */
 	cl_send(&a, "c");
 	b.fd = connect_to(r.lfd);
+	cl_send(&b, "qSupported");
 	cl_recv(&b, reply, sizeof(reply));
 	TEST_ASSERT(reply[0] == 'E');
 	close(b.fd);

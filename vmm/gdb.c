@@ -680,6 +680,7 @@ static void *cpu_main(void *arg)
 			}
 		} else if (tc->stop_req) {
 			tc->state = TS_STOPPED;
+			tc->why = "stopped";
 		}
 		if (tc->state != TS_RUNNING)
 			tc->stop_req = false;
@@ -1325,7 +1326,7 @@ int gdb_serve(struct vm *vm, const struct gdb_config *cfg)
 	status = stub_run(t->stub, lfd);
 	if (status < 0) {
 		fprintf(stderr, "vmm: killed from gdb\n");
-		status = STATUS_OK;
+		status = STATUS_KILLED;
 	} else if (t->exited && t->exit_status == STATUS_SHUTDOWN) {
 		fprintf(stderr, "vmm: the guest ended with a triple fault\n");
 	}

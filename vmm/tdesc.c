@@ -232,7 +232,9 @@ const char *tdesc_xml(enum tdesc_arch a)
 		return buf;
 	p += snprintf(p, end - p,
 		      "<?xml version=\"1.0\"?><!DOCTYPE target SYSTEM \"gdb-target.dtd\">"
-		      "<target version=\"1.0\"><architecture>%s</architecture>",
+		      "<target version=\"1.0\"><architecture>%s</architecture>"
+		      /* bare metal: gdb's default GNU/Linux ABI would want fewer registers */
+		      "<osabi>none</osabi>",
 		      tdesc_arch_name(a));
 	for (int i = 0; i < nf; i++) {
 		p += snprintf(p, end - p, "<feature name=\"%s\">", f[i].name);
