@@ -107,3 +107,21 @@ want_re four_hbreaks_stops four '^Breakpoint 4, choose_path \(\) at .*' '^Breakp
 want breakpoint_removed removed "$level3_p:	$orig"
 grep -qx 'kernel64: done' "$VOUT" && [ "$VMM_RC" = 0 ] && ok guest_ends_normally ||
 	fail guest_ends_normally "status $VMM_RC, stdout $(tr '\n' '|' <"$VOUT")"
+
+# --- every hit of tick, with its argument and the counter of the moment --------------
+gdb_session ticks "$KERNEL" "$KERNEL" <<'EOF2'
+break tick
+python
+for k in range(10):
+    gdb.execute("continue", to_string=True)
+    print("hit i=%d counter=%d last_tick=%d" % (int(gdb.parse_and_eval("i")),
+          int(gdb.parse_and_eval("counter")), int(gdb.parse_and_eval("last_tick"))))
+end
+info breakpoints
+continue
+EOF2
+vmm_end 5
+hits=()
+for k in 0 1 2 3 4 5 6 7 8 9; do hits+=("hit i=$k counter=$((k + 1)) last_tick=$((k - 1))"); done
+want_seq every_tick_hit - "${hits[@]}" '	breakpoint already hit 10 times' \
+	'vmm: the guest halted (HLT); memory stays readable, continuing ends it'
