@@ -79,7 +79,7 @@ bench: all
 	@bash tests/bench.sh $(B)
 
 debug: all
-	@bash tests/debug.sh $(B)
+	@GUEST="$(GUEST)" VMM_ARGS="$(VMM_ARGS)" bash tests/debug.sh $(B)
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \

@@ -1,0 +1,203 @@
+# gdbinit - debug a guest of the vmm:  gdb -x gdbinit
+#
+# Environment (all optional):
+#   VMM_GDB_PORT   port the vmm listens on (vmm --gdb PORT), default 1234
+#   VMM_GDB_HOST   its host, default 127.0.0.1; or VMM_GDB_PORT=unix:/path
+#   VMM_ELF        the guest's ELF twin, for symbols (e.g. build/guest/kernel64.elf)
+#   VMM_FOLLOW     1 (default) reconnects by itself when the guest switches
+#                  modes, so registers and disassembly stay right; 0 = off
+#
+# Commands (each has `help NAME`): vmm-regs, vmm-walk, vmm-phys, vmm-mem,
+# vmm-follow, vmm-reconnect, vmm-x16.
+
+set pagination off
+set confirm off
+
+python
+import os
+import re
+
+import gdb
+
+
+def _vmm_target():
+    port = os.environ.get("VMM_GDB_PORT", "1234")
+    if port.startswith("unix:"):
+        return port[5:]
+    return "%s:%s" % (os.environ.get("VMM_GDB_HOST", "127.0.0.1"), port)
+
+
+def _vmm_connect():
+    gdb.execute("target remote " + _vmm_target())
+
+
+def _vmm_wanted_arch():
+    """The layout the stopped vCPU's mode wants, from registers gdb already
+    has (no extra round trip): CR0.PE and EFER.LMA."""
+    try:
+        cr0 = int(gdb.parse_and_eval("$cr0"))
+        efer = int(gdb.parse_and_eval("$efer"))
+    except (gdb.error, TypeError, ValueError):
+        return None
+    if not cr0 & 1:
+        return "i8086"
+    return "i386:x86-64" if efer & (1 << 10) else "i386"
+
+
+def _vmm_arch_mismatch():
+    want = _vmm_wanted_arch()
+    try:
+        have = gdb.selected_frame().architecture().name()
+    except gdb.error:
+        return False
+    return want is not None and want != have
+
+
+def _vmm_reconnect():
+    # hold keeps the guest stopped while gdb is away; breakpoints are
+    # re-inserted by gdb when it resumes.
+    gdb.execute("monitor hold on", to_string=True)
+    gdb.execute("disconnect")
+    _vmm_connect()
+    gdb.execute("monitor hold off", to_string=True)
+
+
+_vmm_follow = os.environ.get("VMM_FOLLOW", "1") != "0"
+
+
+def _vmm_follow_now():
+    global _vmm_follow
+    print("vmm: the guest changed modes; reconnecting for its registers")
+    _vmm_reconnect()
+    gdb.execute("show architecture")
+    if _vmm_arch_mismatch():  # the layout is fixed (vmm --gdb-arch)
+        print("vmm: the vmm keeps its layout (--gdb-arch); vmm-follow off")
+        _vmm_follow = False
+
+
+def _vmm_check_follow():
+    if _vmm_follow and gdb.selected_inferior().pid and _vmm_arch_mismatch():
+        _vmm_follow_now()
+
+_elf = os.environ.get("VMM_ELF")
+if _elf:
+    if os.path.exists(_elf):
+        gdb.execute("file " + _elf)
+    else:
+        print("vmm: VMM_ELF=%s does not exist; going on without symbols" % _elf)
+try:
+    _vmm_connect()
+except gdb.error as e:
+    print("vmm: cannot connect to %s: %s (is `vmm --gdb` running?)" % (_vmm_target(), e))
+
+
+class VmmFollow(gdb.Command):
+    """Follow the guest's mode: vmm-follow on|off.
+With it on (the default), a stop in a new mode (real, protected, long)
+reconnects so that gdb picks up the matching register layout."""
+
+    def __init__(self):
+        super().__init__("vmm-follow", gdb.COMMAND_USER)
+
+    def invoke(self, arg, from_tty):
+        global _vmm_follow
+        if arg.strip() in ("on", "off"):
+            _vmm_follow = arg.strip() == "on"
+        print("vmm-follow is %s" % ("on" if _vmm_follow else "off"))
+
+
+class VmmReconnect(gdb.Command):
+    """Reconnect to the vmm now, keeping the guest stopped (picks up a new
+register layout after a mode switch)."""
+
+    def __init__(self):
+        super().__init__("vmm-reconnect", gdb.COMMAND_USER)
+
+    def invoke(self, arg, from_tty):
+        _vmm_reconnect()
+
+
+class VmmWalk(gdb.Command):
+    """Show the page walk of a virtual address: vmm-walk EXPR.
+Each level of the guest's page tables for the current vCPU: the entry,
+its flags, and the physical address (or the fault) at the end."""
+
+    def __init__(self):
+        super().__init__("vmm-walk", gdb.COMMAND_DATA, gdb.COMPLETE_EXPRESSION)
+
+    def invoke(self, arg, from_tty):
+        if not arg.strip():
+            raise gdb.GdbError("usage: vmm-walk ADDRESS-EXPRESSION")
+        addr = int(gdb.parse_and_eval(arg).cast(gdb.lookup_type("unsigned long long")))
+        gdb.execute("monitor walk 0x%x" % addr)
+
+
+VmmFollow()
+VmmReconnect()
+VmmWalk()
+end
+
+# After each command that runs the guest (not from a stop handler: gdb is
+# still printing the stop then, and a reconnect would pull the thread away).
+define hookpost-continue
+  python _vmm_check_follow()
+end
+define hookpost-stepi
+  python _vmm_check_follow()
+end
+define hookpost-nexti
+  python _vmm_check_follow()
+end
+define hookpost-step
+  python _vmm_check_follow()
+end
+define hookpost-next
+  python _vmm_check_follow()
+end
+define hookpost-finish
+  python _vmm_check_follow()
+end
+define hookpost-until
+  python _vmm_check_follow()
+end
+define hookpost-advance
+  python _vmm_check_follow()
+end
+define hookpost-jump
+  python _vmm_check_follow()
+end
+
+define vmm-regs
+  monitor regs
+end
+document vmm-regs
+Print the control registers decoded: the mode, the paging mode, CR0, CR2,
+CR3, CR4, CR8 and EFER with their flag names, GDT, IDT and CS.
+end
+
+define vmm-phys
+  if $argc == 0
+    monitor phys
+  else
+    monitor phys $arg0
+  end
+end
+document vmm-phys
+vmm-phys on|off: make gdb's addresses guest-physical (on) or virtual (off,
+the default).  With no argument, says which.
+end
+
+define vmm-mem
+  monitor mem
+end
+document vmm-mem
+Show the guest's RAM layout and memory slots (read-only ones back write
+watchpoints).
+end
+
+define vmm-x16
+  x/10i $cs * 16 + $pc
+end
+document vmm-x16
+Disassemble at CS:IP in real mode (gdb's own $pc is only IP).
+end
