@@ -94,7 +94,7 @@ want_seq interrupt_stops_guest - 'Program received signal SIGINT, Interrupt.' 's
 want_re interrupt_where - '^(0x[0-9a-f]+ in )?spin \(\) at guest/kernel64.c:[0-9]+$' \
 	'^\* 1 +Thread 1 \(vCPU 0, long mode, interrupted\) .*'
 want interrupt_again - 'spins increased: True'
-[ "$VMM_RC" != running ] && ok kill_ends_vmm || fail kill_ends_vmm "the vmm still ran 3 s after gdb's kill"
+check_eq kill_status_14 "$VMM_RC" 14
 grep -qx 'kernel64: path 1' "$VOUT" && ok interrupt_e9_output || fail interrupt_e9_output "$(tr '\n' '|' <"$VOUT")"
 
 # --- triple fault --------------------------------------------------------------------
