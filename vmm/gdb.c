@@ -90,6 +90,7 @@ struct gdb_target {
 	enum tdesc_arch arch;
 	bool arch_fixed;
 	bool client, phys, hold, quit, killed;
+	bool console_gdb;       /* forward 0xE9 output to gdb as O packets */
 	bool interrupt_req;
 	bool exited;
 	int exit_status;
@@ -1103,7 +1104,9 @@ static const char monitor_help[] =
 	"  mem             guest RAM layout and memory slots\n"
 	"  probe           what this KVM offers and which mechanisms are in use\n"
 	"  hold on|off     keep the guest stopped when gdb disconnects (for a reconnect)\n"
-	"  arch            the register layout of this session and of each vCPU's mode\n";
+	"  arch            the register layout of this session and of each vCPU's mode\n"
+	"  console stdout|gdb|both\n"
+	"                  where the guest's port-0xE9 output goes (default stdout)\n";
 
 static int op_monitor(void *p, const char *cmd, char *out, size_t cap)
 {
@@ -1138,6 +1141,20 @@ static int op_monitor(void *p, const char *cmd, char *out, size_t cap)
 			t->hold = !strcmp(cmd, "hold on");
 		snprintf(out, cap, "on disconnect the guest %s\n",
 			 t->hold ? "stays stopped" : "runs on");
+	} else if (!strncmp(cmd, "console", 7) && (cmd[7] == ' ' || !cmd[7])) {
+		const char *how = cmd[7] ? cmd + 8 : "";
+
+		if (!strcmp(how, "stdout") || !strcmp(how, "gdb") || !strcmp(how, "both")) {
+			pthread_mutex_lock(&t->vm->out_lock);
+			t->console_gdb = strcmp(how, "stdout") != 0;
+			t->vm->console_off = !strcmp(how, "gdb");
+			pthread_mutex_unlock(&t->vm->out_lock);
+		} else if (*how) {
+			snprintf(out, cap, "usage: monitor console stdout|gdb|both\n");
+			return 0;
+		}
+		snprintf(out, cap, "guest console (port 0xE9) goes to %s\n",
+			 t->vm->console_off ? "gdb" : t->console_gdb ? "stdout and gdb" : "stdout");
 	} else if (!strcmp(cmd, "mem")) {
 		size_t n = snprintf(out, cap, "guest RAM: 0x0-0x%llx (%llu MiB), %d vCPU(s)\n",
 				    (unsigned long long)t->vm->ram_size - 1,
@@ -1221,6 +1238,15 @@ static void op_attach(void *p)
 	}
 }
 
+/* Port 0xE9 output, from a vCPU thread (vm->out_lock held). */
+static void forward_console(void *p, const char *buf, size_t len)
+{
+	struct gdb_target *t = p;
+
+	if (t->console_gdb && t->client)
+		stub_console(t->stub, buf, len);
+}
+
 static const struct stub_ops gdb_ops = {
 	.xml = op_xml,
 	.memory_map = op_memory_map,
@@ -1301,6 +1327,8 @@ int gdb_serve(struct vm *vm, const struct gdb_config *cfg)
 		return STATUS_KVM;
 	}
 	vm_install_kick_handler();
+	vm->hooks.console = forward_console;
+	vm->hooks.opaque = t;
 	for (int i = 0; i < vm->ncpus; i++) {
 		struct tcpu *tc = &t->cpus[i];
 
@@ -1343,6 +1371,8 @@ int gdb_serve(struct vm *vm, const struct gdb_config *cfg)
 			vm->cpus[i].thread_started = false;
 		}
 	remove_all(t);
+	vm->hooks.console = NULL;
+	vm->console_off = false;
 	stub_free(t->stub);
 	close(lfd);
 	close(t->efd);

@@ -458,7 +458,8 @@ static bool handle_io(struct vcpu *c)
 
 	if (run->io.direction == KVM_EXIT_IO_OUT && port == 0xe9) {
 		pthread_mutex_lock(&vm->out_lock);
-		write_all(1, data, len);
+		if (!vm->console_off)
+			write_all(1, data, len);
 		if (vm->hooks.console)
 			vm->hooks.console(vm->hooks.opaque, (const char *)data, len);
 		pthread_mutex_unlock(&vm->out_lock);

@@ -111,6 +111,7 @@ struct vm {
 	uint64_t arg;
 	struct kvm_features feat;
 	bool quiet_ports;
+	bool console_off;   /* 0xE9 output not written to stdout (monitor console gdb) */
 	uint64_t warned_ports[65536 / 64];
 	pthread_mutex_t out_lock;
 	struct vm_hooks hooks;
