@@ -125,3 +125,17 @@ hits=()
 for k in 0 1 2 3 4 5 6 7 8 9; do hits+=("hit i=$k counter=$((k + 1)) last_tick=$((k - 1))"); done
 want_seq every_tick_hit - "${hits[@]}" '	breakpoint already hit 10 times' \
 	'vmm: the guest halted (HLT); memory stays readable, continuing ends it'
+
+# --- a breakpoint set before kernel64 maps its higher half (at _start, on the
+# vmm's identity map) still stops there once the kernel runs ----------------------------
+gdb_session early "$KERNEL" "$KERNEL" <<'EOF2'
+try x/xb level3
+break level3
+continue
+pv watched
+continue
+EOF2
+vmm_end 5
+want_seq break_before_mapped - "$level3 <level3>:	error: Cannot access memory at address $level3" \
+	"Breakpoint 1, level3 (x=x@entry=4) at guest/kernel64.c:$l_level3" 'watched = 1' \
+	'vmm: the guest halted (HLT); memory stays readable, continuing ends it'

@@ -99,3 +99,44 @@ want_seq watch_removed gone 'slot 0: 0x0-0x3ffffff read-write' 'watched = 3' \
 want_not watch_removed_slots gone 'read-only'
 grep -qx 'kernel64: done' "$VOUT" && [ "$VMM_RC" = 0 ] && ok guest_ends_normally ||
 	fail guest_ends_normally "status $VMM_RC, stdout $(tr '\n' '|' <"$VOUT")"
+
+# --- single steps onto a watched write; stepping off a breakpoint onto one --------------
+mov1=$(objdump -d --no-show-raw-insn --disassemble=kmain "$KERNEL" |
+	awk '/movq +\$0x1,.*<watched>$/ { sub(":", "", $1); sub(/^ */, "", $1); print "0x" $1; exit }')
+gdb_session stepwatch "$KERNEL" "$KERNEL" <<EOF2
+break kmain
+continue
+delete
+watch watched
+echo @@ step\n
+advance *$mov1
+pv/x \$pc
+stepi
+pv/x \$pc
+echo @@ stepoff\n
+break level3
+continue
+stepi
+pv/x \$pc
+EOF2
+vmm_end 5
+want_seq stepi_onto_watched_write step "\$pc = $mov1" 'Hardware watchpoint 2: watched' 'Old value = 0' \
+	'New value = 1' "\$pc = $pc1"
+want_seq step_off_breakpoint_onto_watched_write stepoff 'Breakpoint 3, level3 (x=x@entry=4) at guest/kernel64.c:'"$(line_of kernel64.c 'watched = 2;')" \
+	'Hardware watchpoint 2: watched' 'Old value = 1' 'New value = 2' "\$pc = $(insn_addr level3 1)"
+
+# --- detach with a watchpoint in place: the pages are writable again ------------------------
+gdb_session detachwatch "$KERNEL" "$KERNEL" <<'EOF2'
+break kmain
+continue
+delete
+set breakpoint always-inserted on
+watch watched
+monitor mem
+detach
+EOF2
+vmm_end 5
+want_re detach_with_watch - '^slot 1: 0x[0-9a-f]+-0x[0-9a-f]+ read-only \(write watchpoints\)$' \
+	'^\[Inferior 1 \(Remote target\) detached\]$'
+grep -qx 'kernel64: done' "$VOUT" && [ "$VMM_RC" = 0 ] && ok detach_restores_watched_pages ||
+	fail detach_restores_watched_pages "status $VMM_RC, stdout $(tr '\n' '|' <"$VOUT"), stderr $(tr '\n' '|' <"$VERR")"
