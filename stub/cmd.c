@@ -540,8 +540,8 @@ static enum cmd_result h_S(struct stub *s, const char *a, const char *end, struc
 static enum cmd_result h_vcont_query(struct stub *s, const char *a, const char *end,
 				     struct pkt_buf *out)
 {
-	(void)s, (void)a, (void)end;
-	pkt_puts(out, "vCont;c;C;s;S");
+	(void)a, (void)end;
+	pkt_puts(out, s->ops->range_step ? "vCont;c;C;s;S;r" : "vCont;c;C;s;S");
 	return CMD_REPLY;
 }
 
@@ -555,7 +555,7 @@ static enum cmd_result h_vcont(struct stub *s, const char *a, const char *end, s
 
 	while (a < end) {
 		enum stub_action act;
-		uint64_t sig;
+		uint64_t sig, lo = 0, hi = 0;
 		int tid = -1;
 
 		if (*a++ != ';' || a >= end)
@@ -577,6 +577,12 @@ static enum cmd_result h_vcont(struct stub *s, const char *a, const char *end, s
 			if (pkt_parse_hex(&a, end, &sig))
 				goto err;
 			break;
+		case 'r': /* r start,end */
+			act = STUB_RANGE;
+			if (!s->ops->range_step || pkt_parse_hex(&a, end, &lo) || a >= end ||
+			    *a++ != ',' || pkt_parse_hex(&a, end, &hi))
+				goto err;
+			break;
 		default:
 			goto err;
 		}
@@ -596,6 +602,8 @@ static enum cmd_result h_vcont(struct stub *s, const char *a, const char *end, s
 			if (!set[tid - 1]) {
 				set[tid - 1] = true;
 				s->resume.action[tid - 1] = act;
+				s->resume.range_start[tid - 1] = lo;
+				s->resume.range_end[tid - 1] = hi;
 			}
 			continue;
 		}
@@ -605,6 +613,8 @@ static enum cmd_result h_vcont(struct stub *s, const char *a, const char *end, s
 			if (t >= 1 && t <= STUB_MAX_THREADS && !set[t - 1]) {
 				set[t - 1] = true;
 				s->resume.action[t - 1] = act;
+				s->resume.range_start[t - 1] = lo;
+				s->resume.range_end[t - 1] = hi;
 			}
 		}
 	}

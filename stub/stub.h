@@ -18,6 +18,7 @@
 #ifndef STUB_STUB_H
 #define STUB_STUB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,16 +51,22 @@ struct stub_stop {
 	char message[256]; /* if non-empty, sent as an O packet before the stop reply */
 };
 
-enum stub_action { STUB_CONTINUE, STUB_STEP, STUB_STAY };
+/* STUB_RANGE (vCont;r): step, and keep stepping while the thread's pc stays
+ * in [range_start, range_end), then report it like a step. */
+enum stub_action { STUB_CONTINUE, STUB_STEP, STUB_STAY, STUB_RANGE };
 
 /* What each thread does on resume; the stub fills one entry per thread id
  * (index tid - 1) from c / s / vCont, STUB_STAY for threads left stopped. */
 struct stub_resume {
 	int nthreads;
 	enum stub_action action[64];
+	uint64_t range_start[64], range_end[64]; /* for STUB_RANGE */
 };
 
 struct stub_ops {
+	/* The target implements STUB_RANGE (advertised as vCont;r). */
+	bool range_step;
+
 	/* Target description: the XML for an annex ("target.xml", or an include
 	 * it names).  Returns NULL for an unknown annex. */
 	const char *(*xml)(void *t, const char *annex);

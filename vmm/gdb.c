@@ -48,6 +48,8 @@ struct tcpu {
 	struct vcpu *c;
 	enum tstate state;
 	enum stub_action action;
+	uint64_t range_lo, range_hi; /* STUB_RANGE: keep stepping while RIP is in it */
+	bool stepped;                /* the last event was a plain single step */
 	bool stop_req;
 	bool has_event;
 	uint64_t seq;
@@ -508,7 +510,8 @@ static bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping)
 			return true;
 		}
 		set_event(tc, STUB_STOP_SIGNAL, SIGTRAP_, 0, NULL);
-		tc->why = stepping || (dr6 & DR6_BS) ? "single step" : "debug trap";
+		tc->stepped = stepping || (dr6 & DR6_BS);
+		tc->why = tc->stepped ? "single step" : "debug trap";
 		return true;
 	}
 	case EV_HLT:
@@ -636,7 +639,8 @@ static void *cpu_main(void *arg)
 			pthread_cond_wait(&tc->go, &t->lock);
 		if (t->quit)
 			break;
-		step = tc->action == STUB_STEP;
+		step = tc->action == STUB_STEP || tc->action == STUB_RANGE;
+		tc->stepped = false;
 		pthread_mutex_unlock(&t->lock);
 
 		if (step_over(tc, &ev) && (step || ev != EV_DEBUG)) {
@@ -651,6 +655,13 @@ static void *cpu_main(void *arg)
 		}
 
 		pthread_mutex_lock(&t->lock);
+		/* Range stepping: steps inside the range are not stops. */
+		if (event && tc->stepped && tc->action == STUB_RANGE && !tc->stop_req &&
+		    fetch(tc, DIRTY_REGS) == 0 && tc->st.regs.rip >= tc->range_lo &&
+		    tc->st.regs.rip < tc->range_hi) {
+			tc->has_event = false;
+			event = false;
+		}
 		if (event && !t->client && tc->event.kind != STUB_STOP_EXITED) {
 			/* No debugger: a fault ends the guest as it would without --gdb;
 			 * anything else (a stray debug trap) is not ours to report. */
@@ -924,8 +935,11 @@ static int op_resume(void *p, const struct stub_resume *r)
 		pthread_mutex_unlock(&t->lock);
 		return 0;
 	}
-	for (int i = 0; i < t->vm->ncpus; i++)
+	for (int i = 0; i < t->vm->ncpus; i++) {
 		t->cpus[i].action = i < r->nthreads ? r->action[i] : STUB_CONTINUE;
+		t->cpus[i].range_lo = r->range_start[i];
+		t->cpus[i].range_hi = r->range_end[i];
+	}
 	start_locked(t);
 	pthread_mutex_unlock(&t->lock);
 	return 0;
@@ -1248,6 +1262,7 @@ static void forward_console(void *p, const char *buf, size_t len)
 }
 
 static const struct stub_ops gdb_ops = {
+	.range_step = true,
 	.xml = op_xml,
 	.memory_map = op_memory_map,
 	.reg_count = op_reg_count,
