@@ -1,0 +1,1244 @@
+/* tool_bench.c - performance figures of the vmm and its gdb stub, and the
+ * physical floors they are judged against.
+ *
+ *   tool_bench [-n RUNS] [-v] FIGURE...        (tests/bench.sh runs them all)
+ *
+ * Environment: VMM (the vmm binary, default build/vmm), GUESTS (the guest
+ * directory, default build/guest).  Each figure prints one or more lines
+ * "name value unit", each the median of RUNS samples (default 7); -v also
+ * prints every sample on stderr.
+ *
+ * The gdb figures speak raw RSP in no-ack mode (after QStartNoAckMode), so
+ * they measure the stub, not gdb.  Each starts its own vmm on a free port,
+ * reads "... for gdb on ..." from its stderr before connecting, and ends it
+ * by PID.  The floors (kvm_exit, kvm_step) create a VM in this process with
+ * libvmm and drive KVM_RUN by hand; tcp ping-pongs between two threads.
+ *
+ * Figures:
+ *   boot           boot_ms, boot_gdb_nowait_ms: exec of hello64 to its exit
+ *   attach         attach_ms: connect, qSupported, QStartNoAckMode, ?, g on a
+ *                  running kernel64 (the vCPU must be stopped)
+ *   regs           regs_rtt_us (g again and again), g_after_step_us (the
+ *                  first g after a step: the cache is cold)
+ *   step           step_rate: vCont;s:1 round trips per second in kernel64's spin
+ *   bp             bp_rtt_us (Z0 in kernel64's spin loop: vCont;c to the
+ *                  next hit), bp_hw_rtt_us (the same with Z1)
+ *   mem            mem_read_MBps (4 KiB pages), mem_read_2m_MBps,
+ *                  mem_read_phys_MBps, mem_read_1g_MBps (or n/a): m packets
+ *                  of PacketSize/2 bytes
+ *   interrupt      interrupt_us: 0x03 to the stop reply, kernel64 spinning
+ *   run_overhead   run_overhead: loop64 with gdb attached and continued vs
+ *                  without --gdb (the fixed costs of a 1-iteration run taken
+ *                  off both)
+ *   kvm_exit       kvm_exit_rate: OUT exits per second, no stub
+ *   kvm_step       kvm_step_rate: KVM_GUESTDBG_SINGLESTEP exits per second
+ *   kvm_ioctl      kvm_get_regs_us, kvm_get_regs_other_thread_us,
+ *                  kvm_set_guest_debug_us: one vCPU ioctl from the thread
+ *                  that runs the vCPU and from another
+ *   tcp            tcp_rtt_us (default scheduling), tcp_rtt_same_core_us,
+ *                  tcp_rtt_cross_core_us: loopback ping-pong of 8 bytes
+ *   guest_loop     guest_loop_us: one iteration of a register-only guest loop
+ *                  and of loop64's (memory in the code page)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "stub/packet.h"
+#include "vmm/vm.h"
+
+#define MAX_SAMPLES 64
+#define RX_BUF (1 << 18)
+#define PKT_MAX (1 << 20)
+
+#define KERNEL_VIRT 0xffffffff80000000ULL
+
+static int runs = 7;
+static bool verbose;
+static const char *vmm_path = "build/vmm";
+static const char *guests = "build/guest";
+
+/* ---- small things ------------------------------------------------------------ */
+
+static pid_t children[16];
+static int nchildren;
+
+static void kill_children(void)
+{
+	for (int i = 0; i < nchildren; i++)
+		if (children[i] > 0) {
+			kill(children[i], SIGKILL);
+			waitpid(children[i], NULL, 0);
+			children[i] = 0;
+		}
+	nchildren = 0;
+}
+
+__attribute__((format(printf, 1, 2), noreturn))
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "tool_bench: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	kill_children();
+	exit(1);
+}
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static void sleep_us(long us)
+{
+	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(const double *v, int n)
+{
+	double s[MAX_SAMPLES] = { 0 };
+
+	memcpy(s, v, n * sizeof(*v));
+	qsort(s, n, sizeof(*s), cmp_double);
+	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+/* One figure: the median of its samples, with the spread under -v. */
+static void report(const char *name, const double *v, int n, const char *unit, int prec)
+{
+	double lo = v[0], hi = v[0];
+
+	for (int i = 1; i < n; i++) {
+		lo = v[i] < lo ? v[i] : lo;
+		hi = v[i] > hi ? v[i] : hi;
+	}
+	printf("%s %.*f %s\n", name, prec, median(v, n), unit);
+	if (verbose) {
+		fprintf(stderr, "  %s samples:", name);
+		for (int i = 0; i < n; i++)
+			fprintf(stderr, " %.*f", prec, v[i]);
+		fprintf(stderr, " (min %.*f max %.*f)\n", prec, lo, prec, hi);
+	}
+	fflush(stdout);
+}
+
+static char *guest(const char *name)
+{
+	static char paths[8][512];
+	static int k;
+	char *p = paths[k++ % 8];
+
+	snprintf(p, 512, "%s/%s", guests, name);
+	return p;
+}
+
+/* Address of a symbol of an ELF, by nm. */
+static uint64_t sym(const char *elf, const char *name)
+{
+	char cmd[700], line[512];
+	FILE *f;
+	uint64_t addr = 0;
+	bool found = false;
+
+	snprintf(cmd, sizeof(cmd), "nm -- '%s'", elf);
+	f = popen(cmd, "r");
+	if (!f)
+		die("cannot run nm: %s", strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		char type, s[256];
+		unsigned long long a;
+
+		if (sscanf(line, "%llx %c %255s", &a, &type, s) == 3 && !strcmp(s, name)) {
+			addr = a;
+			found = true;
+		}
+	}
+	pclose(f);
+	if (!found)
+		die("no symbol %s in %s", name, elf);
+	return addr;
+}
+
+/* A free loopback port: the kernel's pick, released for the vmm to take. */
+static int free_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
+		die("free port: %s", strerror(errno));
+	port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+/* ---- the vmm as a child ------------------------------------------------------ */
+
+struct vmm {
+	pid_t pid;
+	int port;
+	int err_fd; /* its stderr, or -1 */
+};
+
+static pid_t spawn(char *const argv[], int *err_fd)
+{
+	int p[2] = { -1, -1 };
+	pid_t pid;
+
+	if (err_fd && pipe2(p, O_CLOEXEC) < 0)
+		die("pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(err_fd ? p[1] : null, 2);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	if (err_fd) {
+		close(p[1]);
+		*err_fd = p[0];
+	}
+	if (nchildren < 16)
+		children[nchildren++] = pid;
+	return pid;
+}
+
+static void forget(pid_t pid)
+{
+	for (int i = 0; i < nchildren; i++)
+		if (children[i] == pid)
+			children[i] = children[--nchildren];
+}
+
+/* Wait for a child; its exit status, or -1 if it is still running at the
+ * deadline (then it is killed). */
+static int reap(pid_t pid, double timeout_us)
+{
+	double end = now_us() + timeout_us;
+	int st;
+
+	for (;;) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+
+		if (r == pid)
+			break;
+		if (r < 0)
+			die("waitpid: %s", strerror(errno));
+		if (now_us() > end) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			forget(pid);
+			return -1;
+		}
+		sleep_us(200);
+	}
+	forget(pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Start "vmm --gdb PORT [--gdb-no-wait] IMAGE ARGS..." and wait until it
+ * listens.  args is NULL-terminated. */
+static void vmm_start(struct vmm *v, bool nowait, const char *image, const char *const *args)
+{
+	char *argv[32], port[16], buf[4096];
+	size_t n = 0;
+	int a = 0;
+	double end;
+
+	v->port = free_port();
+	snprintf(port, sizeof(port), "%d", v->port);
+	argv[a++] = (char *)vmm_path;
+	argv[a++] = "--gdb";
+	argv[a++] = port;
+	if (nowait)
+		argv[a++] = "--gdb-no-wait";
+	argv[a++] = (char *)image;
+	for (int i = 0; args && args[i] && a < 30; i++)
+		argv[a++] = (char *)args[i];
+	argv[a] = NULL;
+	v->pid = spawn(argv, &v->err_fd);
+	end = now_us() + 5e6;
+	for (;;) {
+		struct pollfd p = { .fd = v->err_fd, .events = POLLIN };
+		ssize_t r;
+
+		if (poll(&p, 1, 100) == 1) {
+			r = read(v->err_fd, buf + n, sizeof(buf) - 1 - n);
+			if (r <= 0)
+				die("the vmm ended before it listened: %.*s", (int)n, buf);
+			n += (size_t)r;
+			buf[n] = 0;
+			if (strstr(buf, "for gdb on"))
+				return;
+			if (n == sizeof(buf) - 1)
+				n = 0;
+		}
+		if (now_us() > end)
+			die("the vmm did not listen within 5 s: %s", buf);
+	}
+}
+
+static void vmm_stop(struct vmm *v)
+{
+	if (v->pid > 0) {
+		kill(v->pid, SIGKILL);
+		waitpid(v->pid, NULL, 0);
+		forget(v->pid);
+	}
+	if (v->err_fd >= 0)
+		close(v->err_fd);
+	v->pid = 0;
+	v->err_fd = -1;
+}
+
+/* ---- a raw RSP client ---------------------------------------------------------- */
+
+struct rsp {
+	int fd;
+	bool noack;
+	size_t packet_size; /* the server's PacketSize */
+	char *in;
+	size_t pos, len;
+	char *pkt;          /* payload of the last packet, NUL-terminated */
+	size_t plen;
+};
+
+static void rsp_fill(struct rsp *r)
+{
+	ssize_t n;
+
+	do
+		n = read(r->fd, r->in, RX_BUF);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		die("the vmm closed the connection (%s)", n < 0 ? strerror(errno) : "EOF");
+	r->pos = 0;
+	r->len = (size_t)n;
+}
+
+static int rsp_byte(struct rsp *r)
+{
+	if (r->pos == r->len)
+		rsp_fill(r);
+	return (unsigned char)r->in[r->pos++];
+}
+
+static void rsp_write(struct rsp *r, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = send(r->fd, p, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			die("send: %s", strerror(errno));
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+static void rsp_expect_ack(struct rsp *r)
+{
+	int c = rsp_byte(r);
+
+	if (c != '+')
+		die("expected '+', got 0x%02x", c);
+}
+
+static void rsp_send(struct rsp *r, const char *payload)
+{
+	char frame[1024];
+	size_t len = strlen(payload);
+
+	if (len + 4 > sizeof(frame))
+		die("packet too long");
+	frame[0] = '$';
+	memcpy(frame + 1, payload, len);
+	snprintf(frame + 1 + len, 4, "#%02x", pkt_checksum(payload, len));
+	rsp_write(r, frame, len + 4);
+	if (!r->noack)
+		rsp_expect_ack(r);
+}
+
+/* The next packet: payload in r->pkt (escapes undone), r->plen bytes.  The
+ * body is copied a buffer at a time (memchr for '#'), so big m replies cost
+ * the client little. */
+static void rsp_recv(struct rsp *r)
+{
+	size_t n = 0;
+	uint8_t sum = 0;
+	int hi, lo;
+
+	while (rsp_byte(r) != '$')
+		;
+	for (;;) {
+		char *h;
+		size_t chunk;
+
+		if (r->pos == r->len)
+			rsp_fill(r);
+		h = memchr(r->in + r->pos, '#', r->len - r->pos);
+		chunk = (h ? (size_t)(h - r->in) : r->len) - r->pos;
+		if (n + chunk >= PKT_MAX)
+			die("packet too long");
+		memcpy(r->pkt + n, r->in + r->pos, chunk);
+		sum += pkt_checksum(r->in + r->pos, chunk);
+		n += chunk;
+		r->pos += chunk;
+		if (h) {
+			r->pos++;
+			break;
+		}
+	}
+	hi = pkt_hexval((uint8_t)rsp_byte(r));
+	lo = pkt_hexval((uint8_t)rsp_byte(r));
+	if (hi < 0 || lo < 0 || (hi << 4 | lo) != sum)
+		die("bad checksum");
+	if (memchr(r->pkt, '}', n)) {
+		long m = pkt_unescape((uint8_t *)r->pkt, PKT_MAX, r->pkt, n);
+
+		if (m < 0)
+			die("bad escape");
+		n = (size_t)m;
+	}
+	r->pkt[n] = 0;
+	r->plen = n;
+	if (!r->noack)
+		rsp_write(r, "+", 1);
+}
+
+static const char *rsp_cmd(struct rsp *r, const char *payload)
+{
+	rsp_send(r, payload);
+	rsp_recv(r);
+	return r->pkt;
+}
+
+/* Replies a command must get exactly. */
+static void rsp_ok(struct rsp *r, const char *payload, const char *want)
+{
+	if (strcmp(rsp_cmd(r, payload), want))
+		die("%s: got \"%.80s\", expected \"%s\"", payload, r->pkt, want);
+}
+
+/* Wait for the stop reply (T.., S.., W.., X..), skipping console output. */
+static const char *rsp_stop(struct rsp *r)
+{
+	for (;;) {
+		rsp_recv(r);
+		if (r->pkt[0] == 'T' || r->pkt[0] == 'S' || r->pkt[0] == 'W' || r->pkt[0] == 'X')
+			return r->pkt;
+		if (r->pkt[0] != 'O')
+			die("expected a stop reply, got \"%.80s\"", r->pkt);
+	}
+}
+
+static const char *rsp_resume(struct rsp *r, const char *payload)
+{
+	rsp_send(r, payload);
+	return rsp_stop(r);
+}
+
+static int rsp_connect(int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		die("connect to port %d: %s", port, strerror(errno));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+static void rsp_init(struct rsp *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->fd = -1;
+	r->in = malloc(RX_BUF);
+	r->pkt = malloc(PKT_MAX);
+	if (!r->in || !r->pkt)
+		die("out of memory");
+}
+
+/* What gdb does first: qSupported, then no-ack mode. */
+static void rsp_handshake(struct rsp *r, int port)
+{
+	const char *ps;
+
+	r->fd = rsp_connect(port);
+	r->noack = false;
+	r->pos = r->len = 0;
+	rsp_cmd(r, "qSupported:multiprocess+;swbreak+;hwbreak+;vContSupported+;xmlRegisters=i386");
+	ps = strstr(r->pkt, "PacketSize=");
+	r->packet_size = ps ? strtoul(ps + 11, NULL, 16) : 0;
+	if (!r->packet_size)
+		die("qSupported: no PacketSize in \"%s\"", r->pkt);
+	rsp_ok(r, "QStartNoAckMode", "OK");
+	r->noack = true;
+}
+
+static void rsp_close(struct rsp *r)
+{
+	if (r->fd >= 0)
+		close(r->fd);
+	r->fd = -1;
+}
+
+static void rsp_free(struct rsp *r)
+{
+	rsp_close(r);
+	free(r->in);
+	free(r->pkt);
+}
+
+/* A session on a fresh vmm: handshake and '?'. */
+static void session(struct vmm *v, struct rsp *r, bool nowait, const char *image,
+		    const char *const *args)
+{
+	vmm_start(v, nowait, image, args);
+	rsp_init(r);
+	rsp_handshake(r, v->port);
+	rsp_cmd(r, "?");
+}
+
+static void session_end(struct vmm *v, struct rsp *r)
+{
+	rsp_free(r);
+	vmm_stop(v);
+}
+
+/* Run to addr with a hardware breakpoint (it works before the guest maps
+ * addr, unlike a software one). */
+static void run_to(struct rsp *r, uint64_t addr)
+{
+	char p[64];
+	const char *st;
+
+	snprintf(p, sizeof(p), "Z1,%llx,1", (unsigned long long)addr);
+	rsp_ok(r, p, "OK");
+	st = rsp_resume(r, "vCont;c");
+	if (strncmp(st, "T05", 3))
+		die("run to 0x%llx: stopped with \"%.80s\"", (unsigned long long)addr, st);
+	p[0] = 'z';
+	rsp_ok(r, p, "OK");
+}
+
+static void monitor(struct rsp *r, const char *cmd)
+{
+	char p[256] = "qRcmd,";
+
+	pkt_hex_encode(p + 6, (const uint8_t *)cmd, strlen(cmd));
+	p[6 + 2 * strlen(cmd)] = 0;
+	rsp_send(r, p);
+	do
+		rsp_recv(r);
+	while (r->pkt[0] == 'O' && r->pkt[1] != 'K');
+	if (strcmp(r->pkt, "OK"))
+		die("monitor %s: \"%.80s\"", cmd, r->pkt);
+}
+
+/* ---- figures over the gdb stub ---------------------------------------------------- */
+
+static const char *const kernel_spin[] = { "--arg", "1", NULL };
+
+static void fig_boot(void)
+{
+	double plain[MAX_SAMPLES] = { 0 }, gdb[MAX_SAMPLES] = { 0 };
+	char *argv[8], port[16];
+	bool gdb_exits = true;
+
+	for (int i = 0; i < runs; i++) {
+		double t0;
+		int st;
+
+		argv[0] = (char *)vmm_path;
+		argv[1] = guest("hello64.bin");
+		argv[2] = NULL;
+		t0 = now_us();
+		st = reap(spawn(argv, NULL), 10e6);
+		plain[i] = (now_us() - t0) / 1e3;
+		if (st != 0)
+			die("vmm hello64.bin: status %d", st);
+
+		snprintf(port, sizeof(port), "%d", free_port());
+		argv[1] = "--gdb";
+		argv[2] = port;
+		argv[3] = "--gdb-no-wait";
+		argv[4] = guest("hello64.bin");
+		argv[5] = NULL;
+		t0 = now_us();
+		st = reap(spawn(argv, NULL), 5e6);
+		gdb[i] = (now_us() - t0) / 1e3;
+		if (st < 0)
+			gdb_exits = false;
+		else if (st != 0)
+			die("vmm --gdb-no-wait hello64.bin: status %d", st);
+	}
+	report("boot_ms", plain, runs, "ms", 2);
+	if (gdb_exits)
+		report("boot_gdb_nowait_ms", gdb, runs, "ms", 2);
+	else
+		printf("boot_gdb_nowait_ms n/a (the vmm did not exit within 5 s after the guest halted)\n");
+}
+
+static void fig_attach(void)
+{
+	double s[MAX_SAMPLES] = { 0 };
+	struct vmm v;
+	struct rsp r;
+
+	vmm_start(&v, true, guest("kernel64.elf"), kernel_spin);
+	rsp_init(&r);
+	sleep_us(100000); /* let it reach its spin loop */
+	for (int i = 0; i < runs; i++) {
+		double t0 = now_us();
+
+		rsp_handshake(&r, v.port);
+		rsp_cmd(&r, "?");
+		if (r.pkt[0] != 'T')
+			die("?: \"%.80s\"", r.pkt);
+		rsp_cmd(&r, "g");
+		s[i] = (now_us() - t0) / 1e3;
+		if (r.plen < 100)
+			die("g: \"%.80s\"", r.pkt);
+		rsp_ok(&r, "D", "OK");
+		rsp_close(&r);
+		sleep_us(20000);
+	}
+	report("attach_ms", s, runs, "ms", 3);
+	session_end(&v, &r);
+}
+
+static void fig_regs(void)
+{
+	double rtt[MAX_SAMPLES] = { 0 }, cold[MAX_SAMPLES] = { 0 };
+	const int n = 300, ns = 100;
+	struct vmm v;
+	struct rsp r;
+
+	session(&v, &r, false, guest("kernel64.elf"), kernel_spin);
+	run_to(&r, sym(guest("kernel64.elf"), "spin"));
+	for (int i = 0; i < runs; i++) {
+		double t0 = now_us(), sum = 0;
+
+		for (int k = 0; k < n; k++)
+			rsp_cmd(&r, "g");
+		rtt[i] = (now_us() - t0) / n;
+		for (int k = 0; k < ns; k++) {
+			rsp_resume(&r, "vCont;s:1");
+			t0 = now_us();
+			rsp_cmd(&r, "g");
+			sum += now_us() - t0;
+		}
+		cold[i] = sum / ns;
+	}
+	report("regs_rtt_us", rtt, runs, "us", 1);
+	report("g_after_step_us", cold, runs, "us", 1);
+	session_end(&v, &r);
+}
+
+static void fig_step(void)
+{
+	double s[MAX_SAMPLES] = { 0 };
+	const int n = 300;
+	struct vmm v;
+	struct rsp r;
+
+	session(&v, &r, false, guest("kernel64.elf"), kernel_spin);
+	run_to(&r, sym(guest("kernel64.elf"), "spin"));
+	for (int i = 0; i < runs; i++) {
+		double t0 = now_us();
+
+		for (int k = 0; k < n; k++)
+			if (strncmp(rsp_resume(&r, "vCont;s:1"), "T05", 3))
+				die("step: \"%.80s\"", r.pkt);
+		s[i] = n / ((now_us() - t0) / 1e6);
+	}
+	report("step_rate", s, runs, "steps/s", 0);
+	session_end(&v, &r);
+}
+
+static void bp_loop(struct rsp *r, const char *name, char type, uint64_t addr)
+{
+	double s[MAX_SAMPLES] = { 0 };
+	const int n = 100;
+	char z[64];
+
+	snprintf(z, sizeof(z), "Z%c,%llx,1", type, (unsigned long long)addr);
+	rsp_ok(r, z, "OK");
+	for (int i = 0; i < runs; i++) {
+		double t0 = now_us();
+
+		for (int k = 0; k < n; k++)
+			if (strncmp(rsp_resume(r, "vCont;c"), "T05", 3))
+				die("%s: \"%.80s\"", name, r->pkt);
+		s[i] = (now_us() - t0) / n;
+	}
+	z[0] = 'z';
+	rsp_ok(r, z, "OK");
+	report(name, s, runs, "us", 1);
+}
+
+static void fig_bp(void)
+{
+	const char *elf = guest("kernel64.elf");
+	uint64_t spin = sym(elf, "spin");
+	struct vmm v;
+	struct rsp r;
+
+	session(&v, &r, false, elf, kernel_spin);
+	run_to(&r, sym(elf, "choose_path")); /* kernel64's tables are in place */
+	bp_loop(&r, "bp_rtt_us", '0', spin);
+	bp_loop(&r, "bp_hw_rtt_us", '1', spin);
+	session_end(&v, &r);
+}
+
+/* Decoded bytes per second of m packets of PacketSize/2 bytes at
+ * base + (k % wrap) * chunk. */
+static void mem_loop(struct rsp *r, const char *name, uint64_t base, int wrap)
+{
+	double s[MAX_SAMPLES] = { 0 };
+	size_t chunk = r->packet_size / 2;
+	const int n = 64;
+	uint8_t *buf = malloc(chunk);
+	char p[64];
+
+	if (!buf)
+		die("out of memory");
+	for (int i = 0; i < runs; i++) {
+		double t0 = now_us(), bytes = 0;
+
+		for (int k = 0; k < n; k++) {
+			long got;
+
+			snprintf(p, sizeof(p), "m%llx,%zx",
+				 (unsigned long long)(base + (uint64_t)(k % wrap) * chunk), chunk);
+			rsp_cmd(r, p);
+			got = pkt_hex_decode(buf, chunk, r->pkt, r->plen);
+			if (got != (long)chunk)
+				die("%s: %s gave %zu hex digits: \"%.40s\"", name, p, r->plen, r->pkt);
+			bytes += (double)got;
+		}
+		s[i] = bytes / (now_us() - t0); /* bytes per us = MB/s */
+	}
+	free(buf);
+	report(name, s, runs, "MB/s", 1);
+}
+
+static void fig_mem(void)
+{
+	const char *elf = guest("kernel64.elf");
+	struct vmm v;
+	struct rsp r;
+	char p[64];
+	uint8_t gb = 0;
+
+	session(&v, &r, false, elf, kernel_spin);
+	run_to(&r, sym(elf, "spin"));
+	/* 4 KiB pages: the image is mapped page by page from KERNEL_VIRT; its
+	 * first 0x11000 bytes have no hole (stack_guard comes after). */
+	if (r.packet_size / 2 > 0x11000)
+		die("PacketSize 0x%zx: an m packet would run past kernel64's 4 KiB mappings",
+		    r.packet_size);
+	mem_loop(&r, "mem_read_MBps", KERNEL_VIRT, 1);
+	mem_loop(&r, "mem_read_2m_MBps", sym(elf, "huge_2m"), (int)(0x200000 / (r.packet_size / 2)));
+	snprintf(p, sizeof(p), "m%llx,1", (unsigned long long)sym(elf, "gb_pages"));
+	if (pkt_hex_decode(&gb, 1, rsp_cmd(&r, p), 2) != 1)
+		die("reading gb_pages: \"%.40s\"", r.pkt);
+	if (gb)
+		mem_loop(&r, "mem_read_1g_MBps", sym(elf, "huge_1g"), 64);
+	else
+		printf("mem_read_1g_MBps n/a (no 1 GiB pages: this KVM's CPUID lacks pdpe1gb, "
+		       "so kernel64 did not map huge_1g)\n");
+	monitor(&r, "phys on");
+	mem_loop(&r, "mem_read_phys_MBps", 0x100000, 64);
+	monitor(&r, "phys off");
+	session_end(&v, &r);
+}
+
+static void fig_interrupt(void)
+{
+	double s[MAX_SAMPLES * 3] = { 0 };
+	int n = runs * 3 > MAX_SAMPLES ? MAX_SAMPLES : runs * 3;
+	struct vmm v;
+	struct rsp r;
+
+	session(&v, &r, false, guest("kernel64.elf"), kernel_spin);
+	run_to(&r, sym(guest("kernel64.elf"), "spin"));
+	srand(1);
+	for (int i = 0; i < n; i++) {
+		double t0;
+
+		rsp_send(&r, "vCont;c");
+		sleep_us(3000 + rand() % 5000);
+		t0 = now_us();
+		rsp_write(&r, "\x03", 1);
+		if (strncmp(rsp_stop(&r), "T02", 3))
+			die("interrupt: \"%.80s\"", r.pkt);
+		s[i] = now_us() - t0;
+	}
+	report("interrupt_us", s, n, "us", 1);
+	session_end(&v, &r);
+}
+
+/* loop64 for iters iterations: wall time of the guest's run in us. */
+static double loop_plain(const char *iters)
+{
+	char *argv[] = { (char *)vmm_path, guest("loop64.bin"), "--arg", (char *)iters, NULL };
+	double t0 = now_us();
+	int st = reap(spawn(argv, NULL), 60e6);
+
+	if (st != 0)
+		die("loop64 --arg %s: status %d", iters, st);
+	return now_us() - t0;
+}
+
+static double loop_gdb(const char *iters)
+{
+	const char *args[] = { "--arg", iters, NULL };
+	struct vmm v;
+	struct rsp r;
+	double t0, t;
+
+	session(&v, &r, false, guest("loop64.bin"), args);
+	t0 = now_us();
+	/* With a client the final HLT stops first ("the guest halted"). */
+	if (strncmp(rsp_resume(&r, "vCont;c"), "T05", 3))
+		die("loop64 under gdb: \"%.80s\"", r.pkt);
+	t = now_us() - t0;
+	if (strcmp(rsp_resume(&r, "vCont;c"), "W00"))
+		die("loop64 under gdb, after its HLT: \"%.80s\"", r.pkt);
+	session_end(&v, &r);
+	return t;
+}
+
+static void fig_run_overhead(void)
+{
+	double p1[MAX_SAMPLES] = { 0 }, g1[MAX_SAMPLES] = { 0 }, pn[MAX_SAMPLES] = { 0 }, gn[MAX_SAMPLES] = { 0 };
+	double ratio[MAX_SAMPLES], base_p, base_g;
+	const char *iters = getenv("BENCH_LOOP_ITERS") ? getenv("BENCH_LOOP_ITERS") : "50000";
+	int n = runs > 5 ? 5 : runs;
+
+	/* Interleaved, so that a slow spell of the host hits both alike. */
+	for (int i = 0; i < n; i++) {
+		pn[i] = loop_plain(iters);
+		gn[i] = loop_gdb(iters);
+		p1[i] = loop_plain("1");
+		g1[i] = loop_gdb("1");
+	}
+	base_p = median(p1, n);
+	base_g = median(g1, n);
+	for (int i = 0; i < n; i++)
+		ratio[i] = ((gn[i] - base_g) / (pn[i] - base_p) - 1) * 100;
+	if (verbose) {
+		report("loop_plain_us", pn, n, "us", 0);
+		report("loop_gdb_us", gn, n, "us", 0);
+		report("loop1_plain_us", p1, n, "us", 0);
+		report("loop1_gdb_us", g1, n, "us", 0);
+	}
+	report("run_overhead", ratio, n, "%", 2);
+}
+
+/* ---- floors without the stub ------------------------------------------------------ */
+
+/* A one-vCPU long-mode VM with code at 0x10000. */
+static void bare_vm(struct vm *vm, const uint8_t *code, size_t len)
+{
+	struct vm_config cfg = { .mode = MODE_LONG, .mem_size = 4 << 20, .ncpus = 1 };
+	char err[256];
+
+	if (vm_create(vm, &cfg, err, sizeof(err)))
+		die("vm_create: %s", err);
+	memcpy(vm->ram + 0x10000, code, len);
+	vm->entry = 0x10000;
+	if (vm_setup_cpus(vm, err, sizeof(err)))
+		die("vm_setup_cpus: %s", err);
+}
+
+static void kvm_run_or_die(struct vcpu *c, unsigned want)
+{
+	if (ioctl(c->fd, KVM_RUN, 0) < 0)
+		die("KVM_RUN: %s", strerror(errno));
+	if (c->run->exit_reason != want)
+		die("KVM_RUN: exit reason %u, expected %u", c->run->exit_reason, want);
+}
+
+static void fig_kvm_exit(void)
+{
+	/* mov $0x80,%edx; 1: out %al,(%dx); jmp 1b */
+	static const uint8_t code[] = { 0xba, 0x80, 0, 0, 0, 0xee, 0xeb, 0xfd };
+	double s[MAX_SAMPLES] = { 0 };
+	const int n = 10000;
+	struct vm vm;
+
+	bare_vm(&vm, code, sizeof(code));
+	kvm_run_or_die(&vm.cpus[0], KVM_EXIT_IO); /* first touch of the page */
+	for (int i = 0; i < runs; i++) {
+		double t0 = now_us();
+
+		for (int k = 0; k < n; k++)
+			kvm_run_or_die(&vm.cpus[0], KVM_EXIT_IO);
+		s[i] = n / ((now_us() - t0) / 1e6);
+	}
+	vm_destroy(&vm);
+	report("kvm_exit_rate", s, runs, "exits/s", 0);
+}
+
+static void set_step(struct vcpu *c, bool on)
+{
+	struct kvm_guest_debug d = { .control = on ? KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP : 0 };
+
+	if (ioctl(c->fd, KVM_SET_GUEST_DEBUG, &d) < 0)
+		die("KVM_SET_GUEST_DEBUG: %s", strerror(errno));
+}
+
+static void fig_kvm_step(void)
+{
+	/* 1: nop; nop; jmp 1b */
+	static const uint8_t code[] = { 0x90, 0x90, 0xeb, 0xfc };
+	double s[MAX_SAMPLES] = { 0 };
+	const int n = 10000;
+	struct vm vm;
+
+	bare_vm(&vm, code, sizeof(code));
+	set_step(&vm.cpus[0], true);
+	kvm_run_or_die(&vm.cpus[0], KVM_EXIT_DEBUG);
+	for (int i = 0; i < runs; i++) {
+		double t0 = now_us();
+
+		for (int k = 0; k < n; k++)
+			kvm_run_or_die(&vm.cpus[0], KVM_EXIT_DEBUG);
+		s[i] = n / ((now_us() - t0) / 1e6);
+	}
+	vm_destroy(&vm);
+	report("kvm_step_rate", s, runs, "steps/s", 0);
+}
+
+struct ioctl_job {
+	struct vcpu *c;
+	int cpu;          /* pin to it, -1: not */
+	double us;        /* result: one KVM_GET_REGS */
+};
+
+static void pin(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) < 0)
+		die("sched_setaffinity(%d): %s", cpu, strerror(errno));
+}
+
+static double get_regs_us(struct vcpu *c, int n)
+{
+	struct kvm_regs regs;
+	double t0 = now_us();
+
+	for (int k = 0; k < n; k++)
+		if (ioctl(c->fd, KVM_GET_REGS, &regs) < 0)
+			die("KVM_GET_REGS: %s", strerror(errno));
+	return (now_us() - t0) / n;
+}
+
+static void *ioctl_thread(void *arg)
+{
+	struct ioctl_job *j = arg;
+
+	if (j->cpu >= 0)
+		pin(j->cpu);
+	j->us = get_regs_us(j->c, 1000);
+	return NULL;
+}
+
+/* What a stop costs in ioctls: GET_REGS from the thread that runs the vCPU,
+ * and from another thread (as the stub's thread does in the vmm). */
+static void fig_kvm_ioctl(void)
+{
+	static const uint8_t code[] = { 0x90, 0x90, 0xeb, 0xfc };
+	double own[MAX_SAMPLES] = { 0 }, other[MAX_SAMPLES] = { 0 }, other_x[MAX_SAMPLES] = { 0 }, dbg[MAX_SAMPLES] = { 0 };
+	int ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	struct vm vm;
+	cpu_set_t saved;
+
+	sched_getaffinity(0, sizeof(saved), &saved);
+	bare_vm(&vm, code, sizeof(code));
+	pin(0);
+	set_step(&vm.cpus[0], true);
+	kvm_run_or_die(&vm.cpus[0], KVM_EXIT_DEBUG);
+	for (int i = 0; i < runs; i++) {
+		struct ioctl_job j = { &vm.cpus[0], 0, 0 }, jx = { &vm.cpus[0], ncpu > 1 ? 1 : 0, 0 };
+		pthread_t th;
+		double t0;
+
+		own[i] = get_regs_us(&vm.cpus[0], 1000);
+		kvm_run_or_die(&vm.cpus[0], KVM_EXIT_DEBUG);
+		pthread_create(&th, NULL, ioctl_thread, &j);
+		pthread_join(th, NULL);
+		other[i] = j.us;
+		kvm_run_or_die(&vm.cpus[0], KVM_EXIT_DEBUG);
+		pthread_create(&th, NULL, ioctl_thread, &jx);
+		pthread_join(th, NULL);
+		other_x[i] = jx.us;
+		kvm_run_or_die(&vm.cpus[0], KVM_EXIT_DEBUG);
+		t0 = now_us();
+		for (int k = 0; k < 500; k++) {
+			set_step(&vm.cpus[0], k & 1);
+		}
+		dbg[i] = (now_us() - t0) / 500;
+	}
+	sched_setaffinity(0, sizeof(saved), &saved);
+	vm_destroy(&vm);
+	report("kvm_get_regs_us", own, runs, "us", 2);
+	report("kvm_get_regs_other_thread_us", other, runs, "us", 2);
+	report("kvm_get_regs_other_core_us", other_x, runs, "us", 2);
+	report("kvm_set_guest_debug_us", dbg, runs, "us", 2);
+}
+
+/* Guest loop iteration cost: register-only, and incrementing memory in
+ * another page or in the code's own page (as loop64 does). */
+static double guest_loop_ns(const uint8_t *code, size_t len, uint32_t n)
+{
+	struct vm vm;
+	uint8_t buf[64];
+	double t0, t;
+
+	memcpy(buf, code, len);
+	memcpy(buf + 1, &n, 4);
+	bare_vm(&vm, buf, len);
+	t0 = now_us();
+	kvm_run_or_die(&vm.cpus[0], KVM_EXIT_IO);
+	t = (now_us() - t0) * 1e3 / n;
+	vm_destroy(&vm);
+	return t;
+}
+
+static void fig_guest_loop(void)
+{
+	/* mov $N,%ecx; 1: dec %ecx; jnz 1b; out %al,$0x80 */
+	static const uint8_t reg[] = { 0xb9, 0, 0, 0, 0, 0xff, 0xc9, 0x75, 0xfc, 0xe6, 0x80 };
+	/* mov $N,%ecx; 1: incq ADDR; dec %ecx; jnz 1b; out %al,$0x80 */
+	static const uint8_t mem_other[] = { 0xb9, 0, 0, 0, 0, 0x48, 0xff, 0x04, 0x25, 0x00, 0x00,
+					     0x02, 0x00, 0xff, 0xc9, 0x75, 0xf4, 0xe6, 0x80 };
+	static const uint8_t mem_same[] = { 0xb9, 0, 0, 0, 0, 0x48, 0xff, 0x04, 0x25, 0x00, 0x08,
+					    0x01, 0x00, 0xff, 0xc9, 0x75, 0xf4, 0xe6, 0x80 };
+	double r[MAX_SAMPLES] = { 0 }, o[MAX_SAMPLES] = { 0 }, s[MAX_SAMPLES] = { 0 };
+
+	for (int i = 0; i < runs; i++) {
+		r[i] = guest_loop_ns(reg, sizeof(reg), 200000);
+		o[i] = guest_loop_ns(mem_other, sizeof(mem_other), 20000);
+		s[i] = guest_loop_ns(mem_same, sizeof(mem_same), 20000);
+	}
+	report("guest_loop_reg_ns", r, runs, "ns/iteration", 1);
+	report("guest_loop_mem_other_page_ns", o, runs, "ns/iteration", 1);
+	report("guest_loop_mem_code_page_ns", s, runs, "ns/iteration", 1);
+}
+
+/* ---- loopback TCP ------------------------------------------------------------ */
+
+struct pong {
+	int fd;
+	int cpu;
+	int n;
+};
+
+static void xfer(int fd, char *buf, bool out)
+{
+	size_t done = 0;
+
+	while (done < 8) {
+		ssize_t r = out ? send(fd, buf + done, 8 - done, MSG_NOSIGNAL)
+				: recv(fd, buf + done, 8 - done, 0);
+
+		if (r <= 0)
+			die("tcp ping-pong: %s", r < 0 ? strerror(errno) : "EOF");
+		done += (size_t)r;
+	}
+}
+
+static void *pong_thread(void *arg)
+{
+	struct pong *p = arg;
+	char buf[8];
+
+	if (p->cpu >= 0)
+		pin(p->cpu);
+	for (int i = 0; i < p->n; i++) {
+		xfer(p->fd, buf, false);
+		xfer(p->fd, buf, true);
+	}
+	return NULL;
+}
+
+/* Mean round trip of n 8-byte ping-pongs, client on cpu_a, server on cpu_b. */
+static double tcp_rtt(int cpu_a, int cpu_b, int n)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, cfd;
+	struct pong p = { -1, cpu_b, n };
+	cpu_set_t saved;
+	pthread_t th;
+	char buf[8] = "pingpong";
+	double t0, t;
+
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 1) < 0 ||
+	    getsockname(lfd, (struct sockaddr *)&sa, &len) < 0)
+		die("tcp listen: %s", strerror(errno));
+	cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (cfd < 0 || connect(cfd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		die("tcp connect: %s", strerror(errno));
+	p.fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (p.fd < 0)
+		die("tcp accept: %s", strerror(errno));
+	setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(p.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	sched_getaffinity(0, sizeof(saved), &saved);
+	pthread_create(&th, NULL, pong_thread, &p);
+	if (cpu_a >= 0)
+		pin(cpu_a);
+	for (int i = 0; i < 50 && i < n; i++) { /* warm up: same count as the thread expects */
+		xfer(cfd, buf, true);
+		xfer(cfd, buf, false);
+	}
+	t0 = now_us();
+	for (int i = 50; i < n; i++) {
+		xfer(cfd, buf, true);
+		xfer(cfd, buf, false);
+	}
+	t = (now_us() - t0) / (n - 50);
+	pthread_join(th, NULL);
+	sched_setaffinity(0, sizeof(saved), &saved);
+	close(cfd);
+	close(p.fd);
+	close(lfd);
+	return t;
+}
+
+static void fig_tcp(void)
+{
+	double def[MAX_SAMPLES] = { 0 }, same[MAX_SAMPLES] = { 0 }, cross[MAX_SAMPLES] = { 0 };
+	int ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
+
+	for (int i = 0; i < runs; i++) {
+		def[i] = tcp_rtt(-1, -1, 2050);
+		same[i] = tcp_rtt(0, 0, 2050);
+		if (ncpu > 1)
+			cross[i] = tcp_rtt(0, 1, 1050);
+	}
+	report("tcp_rtt_us", def, runs, "us", 1);
+	report("tcp_rtt_same_core_us", same, runs, "us", 1);
+	if (ncpu > 1)
+		report("tcp_rtt_cross_core_us", cross, runs, "us", 1);
+	else
+		printf("tcp_rtt_cross_core_us n/a (one CPU)\n");
+}
+
+/* ---- main ------------------------------------------------------------------------ */
+
+static const struct {
+	const char *name;
+	void (*fn)(void);
+} figures[] = {
+	{ "boot", fig_boot },
+	{ "attach", fig_attach },
+	{ "regs", fig_regs },
+	{ "step", fig_step },
+	{ "bp", fig_bp },
+	{ "mem", fig_mem },
+	{ "interrupt", fig_interrupt },
+	{ "run_overhead", fig_run_overhead },
+	{ "kvm_exit", fig_kvm_exit },
+	{ "kvm_step", fig_kvm_step },
+	{ "kvm_ioctl", fig_kvm_ioctl },
+	{ "guest_loop", fig_guest_loop },
+	{ "tcp", fig_tcp },
+};
+
+int main(int argc, char **argv)
+{
+	int opt;
+
+	while ((opt = getopt(argc, argv, "n:v")) != -1) {
+		switch (opt) {
+		case 'n':
+			runs = atoi(optarg);
+			if (runs < 1 || runs > MAX_SAMPLES)
+				die("-n: 1 to %d", MAX_SAMPLES);
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		default:
+			fprintf(stderr, "usage: tool_bench [-n RUNS] [-v] FIGURE...\n");
+			return 2;
+		}
+	}
+	if (getenv("VMM"))
+		vmm_path = getenv("VMM");
+	if (getenv("GUESTS"))
+		guests = getenv("GUESTS");
+	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (optind == argc) {
+		fprintf(stderr, "usage: tool_bench [-n RUNS] [-v] FIGURE...\nfigures:");
+		for (size_t i = 0; i < sizeof(figures) / sizeof(figures[0]); i++)
+			fprintf(stderr, " %s", figures[i].name);
+		fprintf(stderr, "\n");
+		return 2;
+	}
+	for (int i = optind; i < argc; i++) {
+		size_t k;
+
+		for (k = 0; k < sizeof(figures) / sizeof(figures[0]); k++)
+			if (!strcmp(argv[i], figures[k].name))
+				break;
+		if (k == sizeof(figures) / sizeof(figures[0]))
+			die("unknown figure '%s'", argv[i]);
+		figures[k].fn();
+	}
+	kill_children();
+	return 0;
+}
