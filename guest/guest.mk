@@ -10,16 +10,16 @@ GUEST_OBJCOPY ?= objcopy
 GUEST_CFLAGS  := -std=gnu11 -Wall -Wextra -Werror -g -Og -ffreestanding -nostdlib \
 		 -fno-pic -fno-pie -fno-stack-protector -fno-omit-frame-pointer \
 		 -fno-asynchronous-unwind-tables -fcf-protection=none -fno-builtin \
-		 -ffunction-sections -fdata-sections -mgeneral-regs-only -Iguest
+		 -mgeneral-regs-only -Iguest
 GUEST_CFLAGS_32 := $(GUEST_CFLAGS) -m32 -march=i686
 GUEST_CFLAGS_64 := $(GUEST_CFLAGS) -m64 -mno-red-zone -mcmodel=kernel
-GUEST_LDFLAGS := -nostdlib -static --gc-sections -z max-page-size=0x1000 \
+GUEST_LDFLAGS := -nostdlib -static -z max-page-size=0x1000 \
 		 -z noexecstack --no-warn-rwx-segments --build-id=none
 GUEST_LD_32   := $(LD) -m elf_i386 $(GUEST_LDFLAGS)
 GUEST_LD_64   := $(LD) -m elf_x86_64 $(GUEST_LDFLAGS)
 GUEST_DEPS    := $(wildcard guest/*.h guest/*.inc) guest/guest.mk
 
-GUEST_NAMES := hello16 hello32 hellopg hello64 kernel64 boot16to64 paged32 loop64
+GUEST_NAMES := hello16 hello32 hellopg hello64 kernel64 boot16to64 paged32 loop64 smp64
 GUEST_BINS  := $(foreach g,$(GUEST_NAMES),$(GUEST_OUT)/$(g).elf $(GUEST_OUT)/$(g).bin)
 
 # Objects: NAME.o32 / NAME.o64 from guest/NAME.c or guest/NAME.S.
@@ -61,6 +61,9 @@ $(GUEST_OUT)/boot16to64.elf: $(GUEST_OUT)/boot16to64.o64 guest/flat.ld
 	$(call guest_link_flat,$(GUEST_LD_64),0x8000)
 $(GUEST_OUT)/paged32.elf: $(GUEST_OUT)/paged32.o32 $(GUEST_OUT)/librt32.a guest/flat.ld
 	$(call guest_link_flat,$(GUEST_LD_32),0x100000)
+# smp64: the image at 0 (below 0x1000), its shared pages as .bss at 1 MiB.
+$(GUEST_OUT)/smp64.elf: $(GUEST_OUT)/smp64.o64 $(GUEST_OUT)/librt64.a guest/smp64.ld
+	$(GUEST_LD_64) -T guest/smp64.ld -o $@ $(filter %.o64 %.a,$^)
 
 # kernel64: .boot at 1 MiB, the rest in the higher half (kernel64.ld.S).
 $(GUEST_OUT)/kernel64.ld: guest/kernel64.ld.S guest/kernel64.h

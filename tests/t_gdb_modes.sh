@@ -91,7 +91,7 @@ want_re protected_registers regs '^eip +0x0 +0x0 <_start>$' '^esp +0x4000000 +0x
 	'^cr0 +0x33 +\[ PE MP ET NE \]$' '^efer +0x0 +\[ \]$'
 want_not protected_no_64bit_registers regs '^(rip|rax|r8) '
 want protected_disassembly regs '=> 0x0 <_start>:	push   %ebp' '   0x1 <_start+1>:	mov    %esp,%ebp'
-want_seq protected_break_and_run run "Breakpoint 1, rt_store32 (addr=1024, v=42) at guest/rt.c:$l_store" \
+want_seq protected_break_and_run run "Breakpoint 1, rt_store32 (addr=addr@entry=1024, v=42) at guest/rt.c:$l_store" \
 	'vmm: the guest halted (HLT); memory stays readable, continuing ends it' '0x400:	0x0000002a' \
 	'[Inferior 1 (Remote target) exited normally]'
 want_re protected_stack run '^\$esp = 0x3ffff[0-9a-f]{2}$'
