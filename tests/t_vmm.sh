@@ -196,3 +196,13 @@ if [ "$(id -u)" -ne 0 ] || true; then
 		expect_status no_kvm_permission_status 4; expect_err no_kvm_permission_message 'permission.*/dev/kvm'
 	fi
 fi
+
+# --gdb errors: a port in use, a bad port: one clear line, status 2.
+python3 -c 'import socket,time,sys; s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(1); print(s.getsockname()[1], flush=True); time.sleep(30)' >"$TMP/busy" &
+busy=$!; PIDS+=("$busy")
+for i in $(seq 50); do [ -s "$TMP/busy" ] && break; sleep 0.05; done
+run_vmm "$TMP/out" "$TMP/err" --gdb "$(cat "$TMP/busy")" "$GUESTS/hello64.bin"
+expect_status gdb_port_in_use_status 2; expect_err gdb_port_in_use_message "port $(cat "$TMP/busy") is in use"
+kill "$busy" 2>/dev/null
+run_vmm "$TMP/out" "$TMP/err" --gdb 99999 "$GUESTS/hello64.bin"
+expect_status gdb_bad_port_status 2; expect_err gdb_bad_port_message "bad port '99999'"
