@@ -49,8 +49,8 @@ static const char usage[] =
 "\n"
 "Boot contract (protected, paged, long): the vmm's GDT is at 0x1000 (0x08 code32,\n"
 "0x10 data, 0x18 code64) and its page tables at 0x2000-0x7fff; an image may not\n"
-"overlap them.  RDI = vCPU index, RSI = --arg, RSP = top of RAM - index * 64K,\n"
-"RFLAGS = 0x2, no IDT.  See README.md.\n";
+"overlap them.  RDI = vCPU index, RSI = --arg, RDX = number of vCPUs,\n"
+"RSP = top of RAM - index * 64K, RFLAGS = 0x2, no IDT.  See README.md.\n";
 
 static int parse_u64(const char *s, uint64_t *out)
 {

@@ -320,7 +320,7 @@ static int setup_regs(struct vcpu *c, char *err, size_t errlen)
 {
 	struct vm *vm = c->vm;
 	struct kvm_sregs sr;
-	struct kvm_regs regs = { .rflags = 2, .rdi = c->index, .rsi = vm->arg };
+	struct kvm_regs regs = { .rflags = 2, .rdi = c->index, .rsi = vm->arg, .rdx = vm->ncpus };
 	struct kvm_fpu fpu = { .fcw = 0x37f, .mxcsr = 0x1f80 };
 
 	if (ioctl(c->fd, KVM_GET_SREGS, &sr) < 0) {
