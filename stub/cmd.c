@@ -101,6 +101,7 @@ void cmd_session_start(struct stub *s)
 		s->stop_tid = thread_list(s, tids, STUB_MAX_THREADS) > 0 ? tids[0] : 1;
 	s->g_tid = s->stop_tid;
 	s->c_tid = 0;
+	s->list_threads = false;
 }
 
 void cmd_stop_reply(struct stub *s, const struct stub_stop *st, struct pkt_buf *out)
@@ -127,6 +128,15 @@ void cmd_stop_reply(struct stub *s, const struct stub_stop *st, struct pkt_buf *
 		pkt_puts(out, ";");
 	}
 	pkt_printf(out, "thread:%x;", tid);
+	if (s->list_threads) {
+		int tids[STUB_MAX_THREADS];
+		int nt = thread_list(s, tids, STUB_MAX_THREADS);
+
+		pkt_puts(out, "threads:");
+		for (int i = 0; i < nt; i++)
+			pkt_printf(out, i ? ",%x" : "%x", tids[i]);
+		pkt_puts(out, ";");
+	}
 	switch (st->kind) {
 	case STUB_STOP_SWBREAK:
 		pkt_puts(out, "swbreak:;");
@@ -754,6 +764,16 @@ static enum cmd_result h_noack(struct stub *s, const char *a, const char *end,
 	return CMD_REPLY;
 }
 
+/* QListThreadsInStopReply (lldb): saves a qfThreadInfo after each stop. */
+static enum cmd_result h_list_threads(struct stub *s, const char *a, const char *end,
+				      struct pkt_buf *out)
+{
+	(void)a, (void)end;
+	s->list_threads = true;
+	pkt_puts(out, "OK");
+	return CMD_REPLY;
+}
+
 /* vMustReplyEmpty */
 static enum cmd_result h_empty(struct stub *s, const char *a, const char *end,
 			       struct pkt_buf *out)
@@ -824,6 +844,46 @@ static enum cmd_result h_xfer_memmap(struct stub *s, const char *a, const char *
 		return CMD_REPLY;
 	}
 	xfer_reply(doc, a + 2, end, out);
+	return CMD_REPLY;
+}
+
+/* qMemoryRegionInfo:addr (lldb): the run of pages around addr that read_mem
+ * can or cannot read, probed page by page up to a bound.  lldb looks for an
+ * unreadable run to place its expression results in; without an answer it
+ * falls back to the memory map, whose last region ends at 2^64, which lldb
+ * 14 cannot represent (it asserts).  The stub cannot see page-table bits:
+ * a readable page is reported rwx, which is what a debugger may do there. */
+static enum cmd_result h_qregion(struct stub *s, const char *a, const char *end,
+				 struct pkt_buf *out)
+{
+	enum { PAGE = 4096, MAX_PAGES = 1 << 14 };
+	uint64_t addr, start, size = 0;
+	uint8_t byte;
+	bool readable;
+
+	if (!s->ops->read_mem)
+		return CMD_REPLY;
+	if (a >= end || *a++ != ':' || parse_num(&a, end, 0, &addr)) {
+		cmd_error(out, EINVAL);
+		return CMD_REPLY;
+	}
+	start = addr & ~(uint64_t)(PAGE - 1);
+	readable = s->ops->read_mem(s->t, s->g_tid, start, &byte, 1) == 1;
+	for (int i = 0; i < MAX_PAGES; i++) {
+		uint64_t page = start + size;
+
+		if (i && (s->ops->read_mem(s->t, s->g_tid, page, &byte, 1) == 1) != readable)
+			break;
+		if (page + PAGE == 0) { /* the top: keep start + size representable */
+			size += PAGE - 1;
+			break;
+		}
+		size += PAGE;
+	}
+	pkt_printf(out, "start:%llx;size:%llx;", (unsigned long long)start,
+		   (unsigned long long)size);
+	if (readable)
+		pkt_puts(out, "permissions:rwx;");
 	return CMD_REPLY;
 }
 
@@ -917,6 +977,8 @@ static const struct {
 	{ "qXfer:features:read", false, h_xfer_features },
 	{ "qXfer:memory-map:read", false, h_xfer_memmap },
 	{ "qRcmd", false, h_qrcmd },
+	{ "qMemoryRegionInfo", false, h_qregion },
+	{ "QListThreadsInStopReply", false, h_list_threads },
 };
 
 enum cmd_result cmd_dispatch(struct stub *s, char *pkt, size_t len, struct pkt_buf *out)

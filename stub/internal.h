@@ -88,6 +88,7 @@ struct stub {
 	/* A packet that arrived while the target ran: handled after the stop. */
 	enum pkt_event parked;
 
+	bool list_threads;     /* QListThreadsInStopReply: threads:... in T */
 	bool exited;           /* the target is gone: W was seen */
 	int exit_status;
 };

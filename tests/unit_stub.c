@@ -746,6 +746,25 @@ static void test_qsupported_without_memory_map(void)
 	session_end();
 }
 
+/* lldb's qMemoryRegionInfo: runs of readable (rwx) and unreadable pages. */
+static void test_memory_region_info(void)
+{
+	session_start();
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qMemoryRegionInfo:1234"),
+			  "start:1000;size:f000;permissions:rwx;");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qMemoryRegionInfo:0"),
+			  "start:0;size:10000;permissions:rwx;");
+	/* unreadable: no permissions, a bounded run (2^14 pages) */
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qMemoryRegionInfo:10000"), "start:10000;size:4000000;");
+	/* the last page: start + size stays below 2^64 */
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qMemoryRegionInfo:ffffffffffffffff"),
+			  "start:fffffffffffff000;size:fff;");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qMemoryRegionInfo:zz"), "E22");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qMemoryRegionInfo"), "E22");
+	check_still_sane(NULL, NULL);
+	session_end();
+}
+
 static void test_null_ops_answer_empty(void)
 {
 	static const struct stub_ops none;
@@ -753,6 +772,7 @@ static void test_null_ops_answer_empty(void)
 		"g", "G00", "p0", "P0=00", "m0,4", "M0,1:00", "X0,0:", "Z0,0,1", "z0,0,1",
 		"c", "s", "vCont;c", "qXfer:features:read:target.xml:0,10",
 		"qXfer:memory-map:read::0,10", "qRcmd,68656c70", "qThreadExtraInfo,1",
+		"qMemoryRegionInfo:0",
 	};
 	char want[256];
 
@@ -1108,6 +1128,22 @@ static void test_continue_to_software_breakpoint(void)
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "g"), all_regs_hex(2));
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "c"), stop_reply(5, 2, "swbreak:;"));
 	TEST_ASSERT_EQ(F.resumes, 2);
+	session_end();
+}
+
+/* lldb's QListThreadsInStopReply: every stop reply lists the threads,
+ * for this session only. */
+static void test_list_threads_in_stop_reply(void)
+{
+	session_start();
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "QListThreadsInStopReply"), "OK");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "?"), stop_reply(5, 1, "threads:1,2,3;"));
+	F.has_on_continue = true;
+	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SWBREAK, .tid = 2 };
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "c"), stop_reply(5, 2, "threads:1,2,3;swbreak:;"));
+	session_end();
+	session_start();
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "?"), stop_reply(5, 1, ""));
 	session_end();
 }
 
@@ -1660,10 +1696,12 @@ int main(void)
 	RUN_TEST(test_thread_queries);
 	RUN_TEST(test_qxfer_features_chunks_reassemble);
 	RUN_TEST(test_qxfer_memory_map);
+	RUN_TEST(test_memory_region_info);
 	RUN_TEST(test_breakpoints);
 	RUN_TEST(test_breakpoints_unsupported_reply_empty);
 	RUN_TEST(test_continue_to_software_breakpoint);
 	RUN_TEST(test_stop_reasons);
+	RUN_TEST(test_list_threads_in_stop_reply);
 	RUN_TEST(test_stop_message_comes_first_as_O_packet);
 	RUN_TEST(test_exit_gives_W);
 	RUN_TEST(test_step_one_thread);
