@@ -504,16 +504,15 @@ static enum cmd_result legacy_resume(struct stub *s, const char *a, const char *
 		cmd_error(out, EINVAL);
 		return CMD_REPLY;
 	}
-	if (step) {
+	if (step || s->c_tid > 0) {
+		/* Hc / Hg accept any live thread; the resume slots end at 64. */
 		int tid = s->c_tid > 0 ? s->c_tid : s->g_tid;
 
 		if (tid < 1 || tid > STUB_MAX_THREADS) {
 			cmd_error(out, ESRCH);
 			return CMD_REPLY;
 		}
-		s->resume.action[tid - 1] = STUB_STEP;
-	} else if (s->c_tid > 0) {
-		s->resume.action[s->c_tid - 1] = STUB_CONTINUE;
+		s->resume.action[tid - 1] = step ? STUB_STEP : STUB_CONTINUE;
 	} else {
 		for (int i = 0; i < n; i++)
 			if (tids[i] >= 1 && tids[i] <= STUB_MAX_THREADS)
