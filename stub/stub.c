@@ -143,8 +143,10 @@ static int wait_stop(struct stub *s)
 
 		struct pollfd p[3] = {
 			{ .fd = s->ops->stop_fd(s->t), .events = POLLIN },
-			/* A parked packet stops our reading until the stop. */
-			{ .fd = s->parked == PKT_NONE ? c->fd : -1, .events = POLLIN },
+			/* A parked packet stops our reading until the stop, but a
+			 * client that hangs up meanwhile must not hold the session
+			 * (and the listener) until a stop that may never come. */
+			{ .fd = c->fd, .events = s->parked == PKT_NONE ? POLLIN : POLLRDHUP },
 			{ .fd = s->listen_fd, .events = POLLIN },
 		};
 
@@ -170,6 +172,8 @@ static int wait_stop(struct stub *s)
 			}
 			return send_stop(s, &st) ? lost(s) : SESSION_ON;
 		}
+		if (p[1].revents && s->parked != PKT_NONE)
+			return lost(s);
 		if (p[1].revents) {
 			long n = conn_fill(c);
 
