@@ -16,10 +16,11 @@
  *
  * PATH (--arg, read into `path`): 0 as above; 1 every vCPU spins in spin()
  * after its line (for Ctrl-C); 2 vCPU 0 halts too (status 0); 3 the last
- * vCPU faults on PROBE_VA + 4 KiB after its line (triple fault, status 6)
- * while vCPU 0 waits for it; 4 each vCPU first writes CHATTER_LINES lines
+ * vCPU faults on PROBE_VA + 4 KiB once every line is out (triple fault,
+ * status 6) while vCPU 0 waits for it; 4 each vCPU first writes CHATTER_LINES lines
  * "NN.", each with one 4-byte OUT and no lock (NN: its index; the vmm must
- * not tear one OUT), then as 0.
+ * not tear one OUT), then as 0; 5 every vCPU but 0 spins after its line,
+ * vCPU 0 exits as in 0 while they run.
  */
 #include "rt.h"
 
@@ -29,7 +30,7 @@
 #define PROBE_VA	0x8000000000ul	/* PML4 slot 1: outside the vmm's identity map */
 #define CHATTER_LINES	40
 
-enum { PATH_EXIT, PATH_SPIN, PATH_HALT, PATH_FAULT, PATH_CHATTER };
+enum { PATH_EXIT, PATH_SPIN, PATH_HALT, PATH_FAULT, PATH_CHATTER, PATH_SPIN_EXIT };
 
 /* Every shared object on a page of its own: a write watchpoint on one of
  * them (read-only slots) sees no other traffic. */
@@ -210,10 +211,13 @@ __attribute__((section(".text.start"), noreturn)) void _start(unsigned long cpu,
 	add_dec(&l, cpu);
 	add(&l, " arrived\n");
 	say(&l);
-	if (path == PATH_FAULT && cpu == ncpus - 1)
+	if (path == PATH_FAULT && cpu == ncpus - 1) {
+		while (barrier.printed < ncpus - 1)
+			;
 		(void)*(volatile char *)(PROBE_VA + 4096);
+	}
 	__atomic_fetch_add(&barrier.printed, 1, __ATOMIC_SEQ_CST);
-	if (path == PATH_SPIN)
+	if (path == PATH_SPIN || (path == PATH_SPIN_EXIT && cpu != 0))
 		spin(cpu);
 	if (cpu != 0)
 		rt_halt();

@@ -120,11 +120,11 @@ int vm_run(struct vm *vm)
 		}
 		vm->cpus[i].thread_started = true;
 	}
-	pthread_mutex_unlock(&st.lock);
-	if (st.status >= 0)
+	if (st.status >= 0) /* one could not start: stop the others */
 		for (int i = 0; i < vm->ncpus; i++)
 			if (vm->cpus[i].thread_started)
 				vcpu_kick(&vm->cpus[i]);
+	pthread_mutex_unlock(&st.lock);
 	for (int i = 0; i < vm->ncpus; i++)
 		if (vm->cpus[i].thread_started)
 			pthread_join(vm->cpus[i].thread, NULL);

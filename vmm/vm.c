@@ -490,7 +490,8 @@ enum vcpu_event vcpu_run(struct vcpu *c)
 	for (;;) {
 		if (ioctl(c->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR) {
-				run->immediate_exit = 0;
+				/* vcpu_kick sets it from another thread */
+				__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 				return EV_INTR;
 			}
 			if (errno == EAGAIN)
