@@ -86,6 +86,24 @@ lint:
 		--inline-suppr -I. --std=c11 stub vmm tests
 	clang-tidy --quiet $(STUB_SRC) vmm/*.c -- $(CFLAGS_BASE)
 
+# libFuzzer targets, each run FUZZ_SECONDS; what they find beyond the seeds
+# in tests/fuzz/ grows in build/fuzz/corpus/ (make test replays the seeds).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS   := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -fno-omit-frame-pointer \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_RUN     := -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(FUZZ_ARGS)
+
+# make test replays the seed corpora through the same sources, with gcc.
+$(B)/obj/tests/unit_fuzz_replay.o: tests/fuzz_stub.c tests/fuzz_walk.c
+
+fuzz:
+	@mkdir -p build/fuzz/corpus/stub build/fuzz/corpus/walk
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o build/fuzz/fuzz_stub tests/fuzz_stub.c $(STUB_SRC) -lpthread
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o build/fuzz/fuzz_walk tests/fuzz_walk.c vmm/mmu.c
+	cd build/fuzz && ./fuzz_stub $(FUZZ_RUN) -max_len=4096 corpus/stub ../../tests/fuzz/stub
+	cd build/fuzz && ./fuzz_walk $(FUZZ_RUN) -max_len=1024 corpus/walk ../../tests/fuzz/walk
+
 install: $(B)/vmm
 	install -D -m 0755 $(B)/vmm $(DESTDIR)$(PREFIX)/bin/vmm
 	install -D -m 0644 vmm.1 $(DESTDIR)$(PREFIX)/share/man/man1/vmm.1
