@@ -92,6 +92,7 @@ struct gdb_target {
 	enum tdesc_arch arch;
 	bool arch_fixed;
 	bool client, phys, hold, quit, killed;
+	bool sync_regs;         /* KVM_CAP_SYNC_REGS: registers come with each exit */
 	bool console_gdb;       /* forward 0xE9 output to gdb as O packets */
 	bool interrupt_req;
 	bool exited;
@@ -138,7 +139,19 @@ static int fetch(struct tcpu *tc, unsigned need)
 static int flush(struct tcpu *tc)
 {
 	int fd = tc->c->fd, r = 0;
+	struct kvm_run *run = tc->c->run;
 
+	if (tc->t->sync_regs) { /* KVM takes them from kvm_run on entry: no ioctl */
+		if (tc->dirty & DIRTY_REGS) {
+			run->s.regs.regs = tc->st.regs;
+			run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+		}
+		if (tc->dirty & DIRTY_SREGS) {
+			run->s.regs.sregs = tc->st.sregs;
+			run->kvm_dirty_regs |= KVM_SYNC_X86_SREGS;
+		}
+		tc->dirty &= ~(DIRTY_REGS | DIRTY_SREGS);
+	}
 	if ((tc->dirty & DIRTY_REGS) && ioctl(fd, KVM_SET_REGS, &tc->st.regs) < 0)
 		r = -errno;
 	if ((tc->dirty & DIRTY_SREGS) && ioctl(fd, KVM_SET_SREGS, &tc->st.sregs) < 0)
@@ -156,6 +169,20 @@ static int flush(struct tcpu *tc)
 	tc->dirty = 0;
 	tc->valid = 0;
 	return r;
+}
+
+/* After KVM_RUN: with KVM_CAP_SYNC_REGS, KVM has left the registers in
+ * kvm_run (every exit then costs no register ioctl at all). */
+static void ran(struct tcpu *tc)
+{
+	struct kvm_run *run = tc->c->run;
+
+	tc->valid = 0;
+	if (!tc->t->sync_regs)
+		return;
+	tc->st.regs = run->s.regs.regs;
+	tc->st.sregs = run->s.regs.sregs;
+	tc->valid = DIRTY_REGS | DIRTY_SREGS;
 }
 
 static struct tcpu *cpu_of(struct gdb_target *t, int tid)
@@ -476,7 +503,7 @@ static bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping)
 	struct kvm_run *run = tc->c->run;
 	struct swbp *bp;
 
-	tc->valid = 0;
+	ran(tc);
 	switch (ev) {
 	case EV_INTR:
 		return false;
@@ -546,6 +573,7 @@ static bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping)
 			run->immediate_exit = 1;
 			vcpu_run(tc->c);
 			run->immediate_exit = 0;
+			ran(tc);
 			set_event(tc, STUB_STOP_WATCH, SIGTRAP_, w->addr, NULL);
 			tc->why = "watchpoint";
 			return true;
@@ -1344,6 +1372,10 @@ int gdb_serve(struct vm *vm, const struct gdb_config *cfg)
 	vm_install_kick_handler();
 	vm->hooks.console = forward_console;
 	vm->hooks.opaque = t;
+	t->sync_regs = (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS) &
+			(KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS)) == (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS);
+	for (int i = 0; t->sync_regs && i < vm->ncpus; i++)
+		vm->cpus[i].run->kvm_valid_regs = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS;
 	for (int i = 0; i < vm->ncpus; i++) {
 		struct tcpu *tc = &t->cpus[i];
 
