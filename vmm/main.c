@@ -19,13 +19,15 @@ static const char usage[] =
 "  -m, --mode MODE     real | protected | paged | long (default long)\n"
 "  -r, -s, -p, -l      short for --mode real, protected, paged, long\n"
 "Machine:\n"
-"      --mem SIZE      guest RAM, with K/M/G suffix (default 64M, at least 1M)\n"
+"      --mem SIZE      guest RAM, with K/M/G suffix: 1M to 1024G, a multiple of 4K\n"
+"                      (default 64M)\n"
 "      --load ADDR     guest-physical load address of a flat binary (default 0)\n"
 "      --cpus N        number of vCPUs, 1 to 64 (default 1)\n"
 "      --arg N         value given to the guest in RSI/ESI/SI at entry (default 0)\n"
 "      --dump-mem ADDR:LEN\n"
 "                      after the guest ends, print LEN bytes of guest-physical\n"
 "                      memory at ADDR on stderr as \"mem ADDR: hex bytes\"\n"
+"                      (LEN from 1 to 64K)\n"
 "      --quiet-ports   no warnings for I/O to ports without a device\n"
 "Debugging:\n"
 "      --gdb [HOST:]PORT | unix:PATH\n"
@@ -47,10 +49,12 @@ static const char usage[] =
 "or failed entry; 10 access outside guest RAM; 12 this KVM refuses the mode;\n"
 "14 killed from the debugger.\n"
 "\n"
-"Boot contract (protected, paged, long): the vmm's GDT is at 0x1000 (0x08 code32,\n"
+"Boot contract: RDI = vCPU index, RSI = --arg, RDX = number of vCPUs (DI, SI, DX\n"
+"in real mode, where SP = 0xfff0 - index * 0x100), RFLAGS = 0x2, no IDT.\n"
+"In protected, paged and long mode the vmm's GDT is at 0x1000 (0x08 code32,\n"
 "0x10 data, 0x18 code64) and its page tables at 0x2000-0x7fff; an image may not\n"
-"overlap them.  RDI = vCPU index, RSI = --arg, RDX = number of vCPUs,\n"
-"RSP = top of RAM - index * 64K, RFLAGS = 0x2, no IDT.  See README.md.\n";
+"overlap them; RSP = top of RAM (at most 4G) - index * 64K.  See README.md\n"
+"and vmm(1).\n";
 
 static int parse_u64(const char *s, uint64_t *out)
 {
