@@ -88,6 +88,7 @@ disassemble -c 1 -s 0x100000
 thread list
 stepi
 register read rip
+process plugin packet monitor regs
 process kill
 EOF
 has notarget_rip notarget 'rip = 0x0000000000100000'
@@ -96,3 +97,4 @@ has_re notarget_memory notarget "^0x00100000: $entry "
 has_re notarget_disassembly notarget '^(->)? +0x100000: +cli *$'
 has notarget_second_thread notarget 'thread #2: tid = 0x0002, 0x0000000000100000'
 has notarget_stepi notarget 'rip = 0x0000000000100001'
+has notarget_monitor_command notarget 'cr0  0x0000000080010033  PE MP ET NE WP PG'
