@@ -4,7 +4,8 @@
  *   tool_bench [-n RUNS] [-v] FIGURE...        (tests/bench.sh runs them all)
  *
  * Environment: VMM (the vmm binary, default build/vmm), GUESTS (the guest
- * directory, default build/guest).  Each figure prints one or more lines
+ * directory, default build/guest); for experiments BENCH_VMM_CPUS and
+ * BENCH_CLIENT_CPUS ("0", "0,1") pin the vmm and this client.  Each figure prints one or more lines
  * "name value unit", each the median of RUNS samples (default 7); -v also
  * prints every sample on stderr.
  *
@@ -28,8 +29,9 @@
  *                  of PacketSize/2 bytes
  *   interrupt      interrupt_us: 0x03 to the stop reply, kernel64 spinning
  *   run_overhead   run_overhead: loop64 with gdb attached and continued vs
- *                  without --gdb (the fixed costs of a 1-iteration run taken
- *                  off both)
+ *                  without --gdb, by the vmm's CPU time (the fixed costs of a
+ *                  1-iteration run taken off both); run_overhead_wall: by
+ *                  wall time (c to the stop at its HLT vs exec to exit)
  *   kvm_exit       kvm_exit_rate: OUT exits per second, no stub
  *   kvm_step       kvm_step_rate: KVM_GUESTDBG_SINGLESTEP exits per second
  *   kvm_ioctl      kvm_get_regs_us, kvm_get_regs_other_thread_us,
@@ -37,8 +39,14 @@
  *                  that runs the vCPU and from another
  *   tcp            tcp_rtt_us (default scheduling), tcp_rtt_same_core_us,
  *                  tcp_rtt_cross_core_us: loopback ping-pong of 8 bytes
- *   guest_loop     guest_loop_us: one iteration of a register-only guest loop
- *                  and of loop64's (memory in the code page)
+ *   handoff        handoff_{cond,eventfd}_rtt[_same_core|_cross_core]_us: a
+ *                  round trip between two threads by condition variable
+ *                  (how the stub wakes a vCPU thread) and by eventfd + poll
+ *                  (how a vCPU thread wakes the stub)
+ *   guest_loop     guest_loop_*_ns: one iteration of a register-only guest
+ *                  loop, and of one incrementing memory
+ *   codec          codec_*_us: the stub's hex encoding and framing of one
+ *                  full m reply, in this process
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -53,7 +61,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -214,6 +224,24 @@ struct vmm {
 	int err_fd; /* its stderr, or -1 */
 };
 
+/* Pin the calling thread to a list of CPUs such as "0" or "0,1". */
+static void pin_list(const char *list)
+{
+	cpu_set_t set;
+	char *end;
+
+	CPU_ZERO(&set);
+	for (const char *p = list; *p; p = *end ? end + 1 : end) {
+		long cpu = strtol(p, &end, 10);
+
+		if (end == p || cpu < 0 || cpu >= CPU_SETSIZE)
+			die("bad CPU list '%s'", list);
+		CPU_SET(cpu, &set);
+	}
+	if (sched_setaffinity(0, sizeof(set), &set) < 0)
+		die("sched_setaffinity(%s): %s", list, strerror(errno));
+}
+
 static pid_t spawn(char *const argv[], int *err_fd)
 {
 	int p[2] = { -1, -1 };
@@ -226,6 +254,9 @@ static pid_t spawn(char *const argv[], int *err_fd)
 		die("fork: %s", strerror(errno));
 	if (pid == 0) {
 		int null = open("/dev/null", O_RDWR);
+
+		if (getenv("BENCH_VMM_CPUS"))
+			pin_list(getenv("BENCH_VMM_CPUS"));
 
 		dup2(null, 0);
 		dup2(null, 1);
@@ -249,15 +280,19 @@ static void forget(pid_t pid)
 			children[i] = children[--nchildren];
 }
 
+/* CPU time (user + system) of the last child reaped, in us. */
+static double reaped_cpu_us;
+
 /* Wait for a child; its exit status, or -1 if it is still running at the
  * deadline (then it is killed). */
 static int reap(pid_t pid, double timeout_us)
 {
 	double end = now_us() + timeout_us;
+	struct rusage ru;
 	int st;
 
 	for (;;) {
-		pid_t r = waitpid(pid, &st, WNOHANG);
+		pid_t r = wait4(pid, &st, WNOHANG, &ru);
 
 		if (r == pid)
 			break;
@@ -272,6 +307,8 @@ static int reap(pid_t pid, double timeout_us)
 		sleep_us(200);
 	}
 	forget(pid);
+	reaped_cpu_us = ru.ru_utime.tv_sec * 1e6 + ru.ru_utime.tv_usec + ru.ru_stime.tv_sec * 1e6 +
+			ru.ru_stime.tv_usec;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
@@ -401,6 +438,60 @@ static void rsp_send(struct rsp *r, const char *payload)
 		rsp_expect_ack(r);
 }
 
+/* Sum of bytes mod 256, 8 bytes at a time: the client must cost little
+ * next to the stub when replies are 128 KiB. */
+static uint8_t fast_checksum(const char *p, size_t len)
+{
+	const uint64_t lo = 0x00ff00ff00ff00ffULL;
+	uint64_t acc = 0, w;
+	unsigned sum = 0;
+	size_t i = 0;
+
+	while (len - i >= 8) {
+		/* 16-bit lanes: flush before 256 words can overflow them */
+		size_t end = i + 8 * 250 < len - 7 ? i + 8 * 250 : len - 7;
+
+		for (acc = 0; i < end; i += 8) {
+			memcpy(&w, p + i, 8);
+			acc += (w & lo) + ((w >> 8) & lo);
+		}
+		acc = (acc & 0xffff) + (acc >> 16 & 0xffff) + (acc >> 32 & 0xffff) + (acc >> 48);
+		sum += (unsigned)acc;
+	}
+	for (; i < len; i++)
+		sum += (uint8_t)p[i];
+	return (uint8_t)sum;
+}
+
+/* Two hex digits (as a little-endian 16-bit load) -> byte + 1, 0: not hex. */
+static uint16_t *hex2;
+
+static long fast_hex_decode(uint8_t *out, size_t cap, const char *hex, size_t hexlen)
+{
+	if (!hex2) {
+		hex2 = calloc(65536, sizeof(*hex2));
+		if (!hex2)
+			die("out of memory");
+		for (int a = 0; a < 256; a++)
+			for (int b = 0; b < 256; b++)
+				if (pkt_hexval((uint8_t)a) >= 0 && pkt_hexval((uint8_t)b) >= 0)
+					hex2[a | b << 8] = (uint16_t)(1 + (pkt_hexval((uint8_t)a) << 4 |
+									 pkt_hexval((uint8_t)b)));
+	}
+	if (hexlen % 2 || hexlen / 2 > cap)
+		return -EINVAL;
+	for (size_t i = 0; i < hexlen / 2; i++) {
+		uint16_t pair, v;
+
+		memcpy(&pair, hex + 2 * i, 2);
+		v = hex2[pair];
+		if (!v)
+			return -EINVAL;
+		out[i] = (uint8_t)(v - 1);
+	}
+	return (long)(hexlen / 2);
+}
+
 /* The next packet: payload in r->pkt (escapes undone), r->plen bytes.  The
  * body is copied a buffer at a time (memchr for '#'), so big m replies cost
  * the client little. */
@@ -423,7 +514,7 @@ static void rsp_recv(struct rsp *r)
 		if (n + chunk >= PKT_MAX)
 			die("packet too long");
 		memcpy(r->pkt + n, r->in + r->pos, chunk);
-		sum += pkt_checksum(r->in + r->pos, chunk);
+		sum += fast_checksum(r->in + r->pos, chunk);
 		n += chunk;
 		r->pos += chunk;
 		if (h) {
@@ -543,8 +634,14 @@ static void session(struct vmm *v, struct rsp *r, bool nowait, const char *image
 	rsp_cmd(r, "?");
 }
 
+/* 'k' ends the vmm in its own way (so a tracer wrapping it can report),
+ * SIGKILL if it does not. */
 static void session_end(struct vmm *v, struct rsp *r)
 {
+	rsp_send(r, "k");
+	if (reap(v->pid, 2e6) < 0)
+		fprintf(stderr, "tool_bench: the vmm did not end on 'k'\n");
+	v->pid = 0;
 	rsp_free(r);
 	vmm_stop(v);
 }
@@ -583,13 +680,15 @@ static void monitor(struct rsp *r, const char *cmd)
 
 static const char *const kernel_spin[] = { "--arg", "1", NULL };
 
+/* Three samples per run: each is a few ms and the host's load comes and goes. */
 static void fig_boot(void)
 {
-	double plain[MAX_SAMPLES] = { 0 }, gdb[MAX_SAMPLES] = { 0 };
+	double plain[MAX_SAMPLES * 3] = { 0 }, gdb[MAX_SAMPLES * 3] = { 0 };
+	int n = runs * 3 > MAX_SAMPLES ? MAX_SAMPLES : runs * 3;
 	char *argv[8], port[16];
 	bool gdb_exits = true;
 
-	for (int i = 0; i < runs; i++) {
+	for (int i = 0; i < n; i++) {
 		double t0;
 		int st;
 
@@ -616,9 +715,9 @@ static void fig_boot(void)
 		else if (st != 0)
 			die("vmm --gdb-no-wait hello64.bin: status %d", st);
 	}
-	report("boot_ms", plain, runs, "ms", 2);
+	report("boot_ms", plain, n, "ms", 2);
 	if (gdb_exits)
-		report("boot_gdb_nowait_ms", gdb, runs, "ms", 2);
+		report("boot_gdb_nowait_ms", gdb, n, "ms", 2);
 	else
 		printf("boot_gdb_nowait_ms n/a (the vmm did not exit within 5 s after the guest halted)\n");
 }
@@ -648,7 +747,8 @@ static void fig_attach(void)
 		sleep_us(20000);
 	}
 	report("attach_ms", s, runs, "ms", 3);
-	session_end(&v, &r);
+	rsp_free(&r);
+	vmm_stop(&v);
 }
 
 static void fig_regs(void)
@@ -756,7 +856,7 @@ static void mem_loop(struct rsp *r, const char *name, uint64_t base, int wrap)
 			snprintf(p, sizeof(p), "m%llx,%zx",
 				 (unsigned long long)(base + (uint64_t)(k % wrap) * chunk), chunk);
 			rsp_cmd(r, p);
-			got = pkt_hex_decode(buf, chunk, r->pkt, r->plen);
+			got = fast_hex_decode(buf, chunk, r->pkt, r->plen);
 			if (got != (long)chunk)
 				die("%s: %s gave %zu hex digits: \"%.40s\"", name, p, r->plen, r->pkt);
 			bytes += (double)got;
@@ -823,8 +923,9 @@ static void fig_interrupt(void)
 	session_end(&v, &r);
 }
 
-/* loop64 for iters iterations: wall time of the guest's run in us. */
-static double loop_plain(const char *iters)
+/* loop64 for iters iterations: wall time of the guest's run and CPU time
+ * of the whole vmm, in us. */
+static void loop_plain(const char *iters, double *wall, double *cpu)
 {
 	char *argv[] = { (char *)vmm_path, guest("loop64.bin"), "--arg", (char *)iters, NULL };
 	double t0 = now_us();
@@ -832,53 +933,68 @@ static double loop_plain(const char *iters)
 
 	if (st != 0)
 		die("loop64 --arg %s: status %d", iters, st);
-	return now_us() - t0;
+	*wall = now_us() - t0;
+	*cpu = reaped_cpu_us;
 }
 
-static double loop_gdb(const char *iters)
+static void loop_gdb(const char *iters, double *wall, double *cpu)
 {
 	const char *args[] = { "--arg", iters, NULL };
 	struct vmm v;
 	struct rsp r;
-	double t0, t;
+	double t0;
 
 	session(&v, &r, false, guest("loop64.bin"), args);
 	t0 = now_us();
 	/* With a client the final HLT stops first ("the guest halted"). */
 	if (strncmp(rsp_resume(&r, "vCont;c"), "T05", 3))
 		die("loop64 under gdb: \"%.80s\"", r.pkt);
-	t = now_us() - t0;
+	*wall = now_us() - t0;
 	if (strcmp(rsp_resume(&r, "vCont;c"), "W00"))
 		die("loop64 under gdb, after its HLT: \"%.80s\"", r.pkt);
-	session_end(&v, &r);
-	return t;
+	rsp_close(&r); /* the vmm ends when its client leaves */
+	if (reap(v.pid, 5e6) != 0)
+		die("loop64 under gdb: the vmm did not end with status 0");
+	*cpu = reaped_cpu_us;
+	v.pid = 0;
+	rsp_free(&r);
+	vmm_stop(&v);
 }
 
+/* The CPU time of the vmm is the measure: the host here is shared, and
+ * wall time swings by tens of percent with its load; the guest's run is
+ * system time of the vCPU thread either way. */
 static void fig_run_overhead(void)
 {
-	double p1[MAX_SAMPLES] = { 0 }, g1[MAX_SAMPLES] = { 0 }, pn[MAX_SAMPLES] = { 0 }, gn[MAX_SAMPLES] = { 0 };
-	double ratio[MAX_SAMPLES], base_p, base_g;
+	double p1[MAX_SAMPLES] = { 0 }, g1[MAX_SAMPLES] = { 0 }, pn[MAX_SAMPLES] = { 0 };
+	double gn[MAX_SAMPLES] = { 0 }, wp[MAX_SAMPLES] = { 0 }, wg[MAX_SAMPLES] = { 0 };
+	double ratio[MAX_SAMPLES] = { 0 }, wall[MAX_SAMPLES] = { 0 }, w, base_p, base_g;
 	const char *iters = getenv("BENCH_LOOP_ITERS") ? getenv("BENCH_LOOP_ITERS") : "50000";
 	int n = runs > 5 ? 5 : runs;
 
 	/* Interleaved, so that a slow spell of the host hits both alike. */
 	for (int i = 0; i < n; i++) {
-		pn[i] = loop_plain(iters);
-		gn[i] = loop_gdb(iters);
-		p1[i] = loop_plain("1");
-		g1[i] = loop_gdb("1");
+		loop_plain(iters, &wp[i], &pn[i]);
+		loop_gdb(iters, &wg[i], &gn[i]);
+		loop_plain("1", &w, &p1[i]);
+		loop_gdb("1", &w, &g1[i]);
 	}
 	base_p = median(p1, n);
 	base_g = median(g1, n);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		ratio[i] = ((gn[i] - base_g) / (pn[i] - base_p) - 1) * 100;
+		wall[i] = (wg[i] / wp[i] - 1) * 100;
+	}
 	if (verbose) {
-		report("loop_plain_us", pn, n, "us", 0);
-		report("loop_gdb_us", gn, n, "us", 0);
-		report("loop1_plain_us", p1, n, "us", 0);
-		report("loop1_gdb_us", g1, n, "us", 0);
+		report("loop_plain_cpu_us", pn, n, "us", 0);
+		report("loop_gdb_cpu_us", gn, n, "us", 0);
+		report("loop1_plain_cpu_us", p1, n, "us", 0);
+		report("loop1_gdb_cpu_us", g1, n, "us", 0);
+		report("loop_plain_wall_us", wp, n, "us", 0);
+		report("loop_gdb_wall_us", wg, n, "us", 0);
 	}
 	report("run_overhead", ratio, n, "%", 2);
+	report("run_overhead_wall", wall, n, "%", 2);
 }
 
 /* ---- floors without the stub ------------------------------------------------------ */
@@ -1076,6 +1192,37 @@ static void fig_guest_loop(void)
 	report("guest_loop_mem_code_page_ns", s, runs, "ns/iteration", 1);
 }
 
+/* The stub's codec on one full m reply: hex-encode PacketSize/2 bytes, then
+ * frame the PacketSize hex digits (escape scan, checksum). */
+static void fig_codec(void)
+{
+	double enc[MAX_SAMPLES] = { 0 }, frame[MAX_SAMPLES] = { 0 };
+	const size_t n = 0x10000;
+	uint8_t *mem = malloc(n);
+	char *buf = malloc(4 * n + 8);
+
+	if (!mem || !buf)
+		die("out of memory");
+	for (size_t i = 0; i < n; i++)
+		mem[i] = (uint8_t)(i * 7);
+	for (int i = 0; i < runs; i++) {
+		double t0 = now_us();
+
+		for (int k = 0; k < 20; k++)
+			pkt_hex_encode(buf + 1, mem, n);
+		enc[i] = (now_us() - t0) / 20;
+		t0 = now_us();
+		for (int k = 0; k < 20; k++)
+			if (!pkt_frame(buf, 4 * n + 8, 2 * n))
+				die("pkt_frame failed");
+		frame[i] = (now_us() - t0) / 20;
+	}
+	free(mem);
+	free(buf);
+	report("codec_hex_encode_64k_us", enc, runs, "us", 1);
+	report("codec_frame_128k_us", frame, runs, "us", 1);
+}
+
 /* ---- loopback TCP ------------------------------------------------------------ */
 
 struct pong {
@@ -1176,6 +1323,121 @@ static void fig_tcp(void)
 		printf("tcp_rtt_cross_core_us n/a (one CPU)\n");
 }
 
+/* ---- thread hand-offs -------------------------------------------------------- */
+
+/* The two hand-offs of a resume in the vmm: the stub's thread wakes the
+ * vCPU's with a condition variable, the vCPU's wakes the stub's with an
+ * eventfd it polls.  Here one round trip of each kind between two threads. */
+struct handoff {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int turn;          /* 0: main's, 1: the peer's */
+	int efd[2];        /* eventfd: to the peer, to main */
+	bool use_efd;
+	int cpu, n;
+};
+
+static void efd_wait(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	uint64_t v;
+
+	/* poll then read, as the stub does */
+	if (poll(&p, 1, -1) != 1 || read(fd, &v, sizeof(v)) != sizeof(v))
+		die("eventfd: %s", strerror(errno));
+}
+
+static void efd_post(int fd)
+{
+	uint64_t one = 1;
+
+	if (write(fd, &one, sizeof(one)) != sizeof(one))
+		die("eventfd: %s", strerror(errno));
+}
+
+static void *handoff_peer(void *arg)
+{
+	struct handoff *h = arg;
+
+	if (h->cpu >= 0)
+		pin(h->cpu);
+	for (int i = 0; i < h->n; i++) {
+		if (h->use_efd) {
+			efd_wait(h->efd[0]);
+			efd_post(h->efd[1]);
+			continue;
+		}
+		pthread_mutex_lock(&h->lock);
+		while (h->turn != 1)
+			pthread_cond_wait(&h->cond, &h->lock);
+		h->turn = 0;
+		pthread_cond_signal(&h->cond);
+		pthread_mutex_unlock(&h->lock);
+	}
+	return NULL;
+}
+
+/* Mean round trip (two hand-offs) in us. */
+static double handoff_rtt(bool use_efd, int cpu_a, int cpu_b, int n)
+{
+	struct handoff h = { .use_efd = use_efd, .cpu = cpu_b, .n = n };
+	cpu_set_t saved;
+	pthread_t th;
+	double t0, t;
+
+	pthread_mutex_init(&h.lock, NULL);
+	pthread_cond_init(&h.cond, NULL);
+	h.efd[0] = eventfd(0, EFD_CLOEXEC);
+	h.efd[1] = eventfd(0, EFD_CLOEXEC);
+	if (h.efd[0] < 0 || h.efd[1] < 0)
+		die("eventfd: %s", strerror(errno));
+	sched_getaffinity(0, sizeof(saved), &saved);
+	if (cpu_a >= 0)
+		pin(cpu_a);
+	pthread_create(&th, NULL, handoff_peer, &h);
+	t0 = now_us();
+	for (int i = 0; i < n; i++) {
+		if (use_efd) {
+			efd_post(h.efd[0]);
+			efd_wait(h.efd[1]);
+			continue;
+		}
+		pthread_mutex_lock(&h.lock);
+		h.turn = 1;
+		pthread_cond_signal(&h.cond);
+		while (h.turn != 0)
+			pthread_cond_wait(&h.cond, &h.lock);
+		pthread_mutex_unlock(&h.lock);
+	}
+	t = (now_us() - t0) / n;
+	pthread_join(th, NULL);
+	sched_setaffinity(0, sizeof(saved), &saved);
+	close(h.efd[0]);
+	close(h.efd[1]);
+	return t;
+}
+
+static void fig_handoff(void)
+{
+	double c[3][MAX_SAMPLES] = { { 0 } }, e[3][MAX_SAMPLES] = { { 0 } };
+	const int cpus[3][2] = { { -1, -1 }, { 0, 0 }, { 0, 1 } };
+	const char *const where[3] = { "", "_same_core", "_cross_core" };
+	int ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN), nk = ncpu > 1 ? 3 : 2;
+	char name[64];
+
+	for (int i = 0; i < runs; i++)
+		for (int k = 0; k < nk; k++) {
+			c[k][i] = handoff_rtt(false, cpus[k][0], cpus[k][1], 2000);
+			e[k][i] = handoff_rtt(true, cpus[k][0], cpus[k][1], 2000);
+		}
+	for (int k = 0; k < nk; k++) {
+		snprintf(name, sizeof(name), "handoff_cond_rtt%s_us", where[k]);
+		report(name, c[k], runs, "us", 1);
+		snprintf(name, sizeof(name), "handoff_eventfd_rtt%s_us", where[k]);
+		report(name, e[k], runs, "us", 1);
+	}
+}
+
 /* ---- main ------------------------------------------------------------------------ */
 
 static const struct {
@@ -1194,7 +1456,9 @@ static const struct {
 	{ "kvm_step", fig_kvm_step },
 	{ "kvm_ioctl", fig_kvm_ioctl },
 	{ "guest_loop", fig_guest_loop },
+	{ "codec", fig_codec },
 	{ "tcp", fig_tcp },
+	{ "handoff", fig_handoff },
 };
 
 int main(int argc, char **argv)
@@ -1220,6 +1484,8 @@ int main(int argc, char **argv)
 		vmm_path = getenv("VMM");
 	if (getenv("GUESTS"))
 		guests = getenv("GUESTS");
+	if (getenv("BENCH_CLIENT_CPUS"))
+		pin_list(getenv("BENCH_CLIENT_CPUS"));
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (optind == argc) {
