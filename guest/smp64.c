@@ -20,7 +20,8 @@
  * status 6) while vCPU 0 waits for it; 4 each vCPU first writes CHATTER_LINES lines
  * "NN.", each with one 4-byte OUT and no lock (NN: its index; the vmm must
  * not tear one OUT), then as 0; 5 every vCPU but 0 spins after its line,
- * vCPU 0 exits as in 0 while they run.
+ * vCPU 0 exits as in 0 while they run; 6 every vCPU but 0 halts after its
+ * line, vCPU 0 spins (halted and running vCPUs at once).
  */
 #include "rt.h"
 
@@ -30,7 +31,7 @@
 #define PROBE_VA	0x8000000000ul	/* PML4 slot 1: outside the vmm's identity map */
 #define CHATTER_LINES	40
 
-enum { PATH_EXIT, PATH_SPIN, PATH_HALT, PATH_FAULT, PATH_CHATTER, PATH_SPIN_EXIT };
+enum { PATH_EXIT, PATH_SPIN, PATH_HALT, PATH_FAULT, PATH_CHATTER, PATH_SPIN_EXIT, PATH_HALT_SPIN };
 
 /* Every shared object on a page of its own: a write watchpoint on one of
  * them (read-only slots) sees no other traffic. */
@@ -217,7 +218,8 @@ __attribute__((section(".text.start"), noreturn)) void _start(unsigned long cpu,
 		(void)*(volatile char *)(PROBE_VA + 4096);
 	}
 	__atomic_fetch_add(&barrier.printed, 1, __ATOMIC_SEQ_CST);
-	if (path == PATH_SPIN || (path == PATH_SPIN_EXIT && cpu != 0))
+	if (path == PATH_SPIN || (path == PATH_SPIN_EXIT && cpu != 0) ||
+	    (path == PATH_HALT_SPIN && cpu == 0))
 		spin(cpu);
 	if (cpu != 0)
 		rt_halt();

@@ -52,6 +52,12 @@ struct tcpu {
 	bool stepped;                /* the last event was a plain single step */
 	bool stop_req;
 	bool has_event;
+	bool resumed;             /* by the last resume: only such threads' events are reported */
+	bool halted_now;          /* classify saw a HLT; the state changes under the lock */
+	bool over;                /* step over the reported breakpoint alone, before the others run */
+	bool reported_bp;         /* the last stop reported for it: a breakpoint at reported_rip */
+	uint64_t reported_rip;
+	uint64_t event_rip;       /* RIP of a breakpoint event */
 	uint64_t seq;
 	struct stub_stop event;
 	int dead_status;          /* non-zero after a fault: resuming ends the guest */
@@ -95,6 +101,8 @@ struct gdb_target {
 	bool sync_regs;         /* KVM_CAP_SYNC_REGS: registers come with each exit */
 	bool console_gdb;       /* forward 0xE9 output to gdb as O packets */
 	bool interrupt_req;
+	bool waiting;           /* gdb waits for a stop of the resumed threads */
+	int last_halted;        /* thread that halted last */
 	bool exited;
 	int exit_status;
 	uint64_t seq;
@@ -466,6 +474,8 @@ static void set_event(struct tcpu *tc, enum stub_stop_kind kind, int signo, uint
 	tc->event.tid = tc->c->index + 1;
 	tc->event.signo = signo;
 	tc->event.addr = addr;
+	if ((kind == STUB_STOP_SWBREAK || kind == STUB_STOP_HWBREAK) && fetch(tc, DIRTY_REGS) == 0)
+		tc->event_rip = tc->st.regs.rip;
 	if (fmt) {
 		va_start(ap, fmt);
 		vsnprintf(tc->event.message, sizeof(tc->event.message), fmt, ap);
@@ -475,8 +485,8 @@ static void set_event(struct tcpu *tc, enum stub_stop_kind kind, int signo, uint
 }
 
 /* If RIP sits on one of our software breakpoints, run the original
- * instruction once with the breakpoint lifted.  Returns true (and the event
- * in *ev) if it did. */
+ * instruction once with the breakpoint lifted (the caller makes sure no other
+ * vCPU runs meanwhile).  Returns true (and the event in *ev) if it did. */
 static bool step_over(struct tcpu *tc, enum vcpu_event *ev)
 {
 	struct gdb_target *t = tc->t;
@@ -551,11 +561,9 @@ static bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping)
 			return true;
 		}
 		tc->why = "halted";
-		tc->state = TS_HALTED;
+		tc->halted_now = true;
 		return false; /* the caller decides whether all have halted */
 	case EV_EXIT_PORT:
-		t->exited = true;
-		t->exit_status = tc->c->exit_status;
 		set_event(tc, STUB_STOP_EXITED, 0, 0, NULL);
 		tc->event.status = tc->c->exit_status;
 		return true;
@@ -565,14 +573,16 @@ static bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping)
 		struct watch *w;
 
 		if (run->mmio.is_write && host && page_watched(t, gpa)) {
+			pthread_mutex_lock(&t->lock); /* other vCPUs may write there too */
 			memcpy(host, run->mmio.data, len);
+			pthread_mutex_unlock(&t->lock);
 			w = watch_hit(t, gpa, len);
 			if (!w)
 				return false; /* same page, other bytes: go on */
 			/* Let KVM finish the instruction without running another. */
-			run->immediate_exit = 1;
+			__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 			vcpu_run(tc->c);
-			run->immediate_exit = 0;
+			__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 			ran(tc);
 			set_event(tc, STUB_STOP_WATCH, SIGTRAP_, w->addr, NULL);
 			tc->why = "watchpoint";
@@ -631,12 +641,15 @@ static void stop_all_locked(struct gdb_target *t)
 	}
 }
 
+/* Is there a stop to report?  Events of threads the last resume left
+ * stopped stay kept until a resume includes them (gdb asserts on a stop of
+ * a thread it did not resume). */
 static bool pending_locked(struct gdb_target *t)
 {
 	if (t->exited || t->interrupt_req)
 		return true;
 	for (int i = 0; i < t->vm->ncpus; i++)
-		if (t->cpus[i].has_event)
+		if (t->cpus[i].has_event && t->cpus[i].resumed)
 			return true;
 	return false;
 }
@@ -649,6 +662,24 @@ static void check_stopped_locked(struct gdb_target *t)
 	if (nrunning(t))
 		return;
 	pthread_cond_broadcast(&t->stopped);
+	if (t->waiting && t->client && !pending_locked(t)) {
+		/* Every resumed vCPU halted while others stayed stopped: nothing
+		 * can happen any more, so say so rather than wait forever. */
+		struct tcpu *tc = t->last_halted ? &t->cpus[t->last_halted - 1] : NULL;
+
+		if (tc && !(tc->resumed && tc->state == TS_HALTED))
+			tc = NULL;
+		for (int i = 0; i < t->vm->ncpus && !tc; i++)
+			if (t->cpus[i].resumed && t->cpus[i].state == TS_HALTED)
+				tc = &t->cpus[i];
+		if (tc) {
+			set_event(tc, STUB_STOP_SIGNAL, SIGTRAP_, 0,
+				  "vmm: vCPU %d halted (HLT); nothing runs: the other vCPUs were left stopped\n",
+				  tc->c->index);
+			tc->stepped = true; /* a continue of it forgets this stop */
+			tc->seq = ++t->seq;
+		}
+	}
 	if (pending_locked(t) && t->efd >= 0 && write(t->efd, &one, sizeof(one)) < 0)
 		perror("vmm: eventfd");
 }
@@ -660,19 +691,24 @@ static void *cpu_main(void *arg)
 
 	pthread_mutex_lock(&t->lock);
 	for (;;) {
-		bool step, event = false;
-		enum vcpu_event ev;
+		bool step, over, event = false;
+		enum vcpu_event ev = EV_INTR;
 
 		while (tc->state != TS_RUNNING && !t->quit)
 			pthread_cond_wait(&tc->go, &t->lock);
 		if (t->quit)
 			break;
 		step = tc->action == STUB_STEP || tc->action == STUB_RANGE;
+		over = tc->over;
+		tc->over = false;
 		tc->stepped = false;
+		tc->reported_bp = false;
 		pthread_mutex_unlock(&t->lock);
 
-		if (step_over(tc, &ev) && (step || ev != EV_DEBUG)) {
+		if (over && step_over(tc, &ev) && (step || ev != EV_DEBUG)) {
 			event = classify(tc, ev, step);
+		} else if (over) {
+			/* stepped over (or nothing to step over): stop */
 		} else if (flush(tc) || set_debug(tc, step)) {
 			set_event(tc, STUB_STOP_SIGNAL, SIGILL_, 0, "vmm: vCPU %d: cannot set its state: %s\n",
 				  tc->c->index, strerror(errno));
@@ -683,6 +719,15 @@ static void *cpu_main(void *arg)
 		}
 
 		pthread_mutex_lock(&t->lock);
+		if (tc->halted_now) {
+			tc->halted_now = false;
+			tc->state = TS_HALTED;
+			t->last_halted = tc->c->index + 1;
+		}
+		if (event && tc->event.kind == STUB_STOP_EXITED) {
+			t->exited = true;
+			t->exit_status = tc->event.status;
+		}
 		/* Range stepping: steps inside the range are not stops. */
 		if (event && tc->stepped && tc->action == STUB_RANGE && !tc->stop_req &&
 		    fetch(tc, DIRTY_REGS) == 0 && tc->st.regs.rip >= tc->range_lo &&
@@ -706,19 +751,25 @@ static void *cpu_main(void *arg)
 		}
 		if (event || t->exited) {
 			tc->seq = ++t->seq;
-			tc->state = TS_STOPPED;
+			if (tc->state != TS_HALTED)
+				tc->state = TS_STOPPED;
 			stop_all_locked(t);
 		} else if (tc->state == TS_HALTED) {
 			if (all_halted(t) && !t->client) {
 				t->exited = true;
 				t->exit_status = 0;
 			} else if (all_halted(t)) {
-				tc->state = TS_HALTED;
 				set_event(tc, STUB_STOP_SIGNAL, SIGTRAP_, 0,
 					  "vmm: the guest halted (HLT); memory stays readable, continuing ends it\n");
 				tc->seq = ++t->seq;
+			} else if (step && t->client) {
+				/* a step onto HLT is done; the vCPU stays halted */
+				set_event(tc, STUB_STOP_SIGNAL, SIGTRAP_, 0, NULL);
+				tc->stepped = true;
+				tc->seq = ++t->seq;
+				stop_all_locked(t);
 			}
-		} else if (tc->stop_req) {
+		} else if (tc->stop_req || over) {
 			tc->state = TS_STOPPED;
 			tc->why = "stopped";
 		}
@@ -733,10 +784,12 @@ static void *cpu_main(void *arg)
 /* Start the vCPUs per their actions (lock held). */
 static void start_locked(struct gdb_target *t)
 {
+	for (int i = 0; i < t->vm->ncpus; i++)
+		t->cpus[i].resumed = t->cpus[i].action != STUB_STAY;
 	for (int i = 0; i < t->vm->ncpus; i++) {
 		struct tcpu *tc = &t->cpus[i];
 
-		if (tc->dead_status) {
+		if (tc->dead_status && !tc->has_event) {
 			t->exited = true;
 			t->exit_status = tc->dead_status;
 			set_event(tc, STUB_STOP_EXITED, 0, 0, NULL);
@@ -953,22 +1006,103 @@ static int op_remove_bp(void *p, enum stub_bp_type type, uint64_t addr, uint64_t
 	}
 }
 
+static bool hw_find(struct gdb_target *t, enum stub_bp_type type, uint64_t addr)
+{
+	for (int i = 0; i < 4; i++)
+		if (t->hw[i].used && t->hw[i].type == type && t->hw[i].addr == addr)
+			return true;
+	return false;
+}
+
+/* A kept event that means nothing any more: gdb moved the thread or removed
+ * the breakpoint or watchpoint it reports (the thread simply runs on: a
+ * breakpoint's instruction has not run), or a step that is not asked for
+ * again. */
+static bool event_stale(struct tcpu *tc)
+{
+	struct gdb_target *t = tc->t;
+	const struct stub_stop *e = &tc->event;
+
+	switch (e->kind) {
+	case STUB_STOP_SWBREAK:
+	case STUB_STOP_HWBREAK:
+		if (fetch(tc, DIRTY_REGS) || tc->st.regs.rip != tc->event_rip)
+			return true;
+		return e->kind == STUB_STOP_HWBREAK ? !hw_find(t, STUB_BP_HW, tc->event_rip)
+			: !bp_find(t, tc->event_rip) && !hw_find(t, STUB_BP_SW, tc->event_rip);
+	case STUB_STOP_WATCH:
+		for (int i = 0; i < t->nwatch; i++)
+			if (t->watches[i].addr == e->addr)
+				return false;
+		return true;
+	case STUB_STOP_RWATCH:
+	case STUB_STOP_AWATCH:
+		return !hw_find(t, e->kind == STUB_STOP_RWATCH ? STUB_WP_READ : STUB_WP_ACCESS, e->addr);
+	case STUB_STOP_SIGNAL:
+		return tc->stepped && e->signo == SIGTRAP_ && tc->action == STUB_CONTINUE;
+	default:
+		return false;
+	}
+}
+
+/* Resumed from a breakpoint it reported, still there: step over it first. */
+static bool needs_over(struct tcpu *tc)
+{
+	return tc->reported_bp && tc->state == TS_STOPPED && tc->t->nbp &&
+	       fetch(tc, DIRTY_REGS) == 0 && tc->st.regs.rip == tc->reported_rip &&
+	       bp_find(tc->t, tc->reported_rip);
+}
+
 static int op_resume(void *p, const struct stub_resume *r)
 {
 	struct gdb_target *t = p;
+	int nover = 0;
 
 	pthread_mutex_lock(&t->lock);
-	if (pending_locked(t)) { /* an earlier simultaneous stop goes first */
-		check_stopped_locked(t);
-		pthread_mutex_unlock(&t->lock);
-		return 0;
-	}
 	for (int i = 0; i < t->vm->ncpus; i++) {
-		t->cpus[i].action = i < r->nthreads ? r->action[i] : STUB_CONTINUE;
-		t->cpus[i].range_lo = r->range_start[i];
-		t->cpus[i].range_hi = r->range_end[i];
+		struct tcpu *tc = &t->cpus[i];
+
+		tc->action = i < r->nthreads ? r->action[i] : STUB_CONTINUE;
+		tc->range_lo = r->range_start[i];
+		tc->range_hi = r->range_end[i];
+		tc->resumed = tc->action != STUB_STAY;
+		if (tc->has_event && event_stale(tc)) {
+			tc->has_event = false;
+			tc->why = "stopped";
+		}
+		if (tc->resumed && !tc->has_event && tc->state == TS_HALTED &&
+		    tc->action != STUB_CONTINUE && !(tc->dirty & DIRTY_REGS)) {
+			set_event(tc, STUB_STOP_SIGNAL, SIGTRAP_, 0,
+				  "vmm: vCPU %d is halted (HLT): a step does not move it\n", i);
+			tc->stepped = true;
+			tc->seq = ++t->seq;
+		}
 	}
-	start_locked(t);
+	/* A kept stop of a resumed thread goes first; then threads resumed from
+	 * a breakpoint they reported step over it while every other vCPU stays
+	 * stopped (the breakpoint is lifted meanwhile); then all go. */
+	if (!pending_locked(t)) {
+		for (int i = 0; i < t->vm->ncpus; i++) {
+			struct tcpu *tc = &t->cpus[i];
+
+			if (tc->resumed && needs_over(tc)) {
+				tc->over = true;
+				tc->state = TS_RUNNING;
+				tc->stop_req = false;
+				tc->why = "running";
+				pthread_cond_signal(&tc->go);
+				nover++;
+			}
+		}
+		while (nover && nrunning(t))
+			pthread_cond_wait(&t->stopped, &t->lock);
+	}
+	if (pending_locked(t)) {
+		check_stopped_locked(t);
+	} else {
+		t->waiting = t->client;
+		start_locked(t);
+	}
 	pthread_mutex_unlock(&t->lock);
 	return 0;
 }
@@ -1006,9 +1140,10 @@ static int op_get_stop(void *p, struct stub_stop *out)
 	for (int i = 0; i < t->vm->ncpus; i++) {
 		struct tcpu *tc = &t->cpus[i];
 
-		if (tc->has_event && (!best || tc->seq < best->seq))
+		if (tc->has_event && tc->resumed && (!best || tc->seq < best->seq))
 			best = tc;
 	}
+	t->waiting = false;
 	if (t->exited) {
 		memset(out, 0, sizeof(*out));
 		out->kind = STUB_STOP_EXITED;
@@ -1021,12 +1156,20 @@ static int op_get_stop(void *p, struct stub_stop *out)
 	if (best) {
 		*out = best->event;
 		best->has_event = false;
+		best->reported_bp = best->event.kind == STUB_STOP_SWBREAK;
+		best->reported_rip = best->event_rip;
 	} else {
+		/* Ctrl-C: name a thread that was running, not a halted one */
+		struct tcpu *tc = cpu_of(t, t->cur_tid);
+
+		for (int i = 0; i < t->vm->ncpus; i++)
+			if (tc->state == TS_HALTED || !tc->resumed)
+				tc = &t->cpus[i];
 		memset(out, 0, sizeof(*out));
 		out->kind = STUB_STOP_SIGNAL;
 		out->signo = SIGINT_;
-		out->tid = t->cur_tid;
-		cpu_of(t, t->cur_tid)->why = "interrupted";
+		out->tid = tc->c->index + 1;
+		tc->why = "interrupted";
 	}
 	t->interrupt_req = false;
 	if (!pending_locked(t) && read(t->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
@@ -1082,8 +1225,9 @@ static int op_thread_info(void *p, int tid, char *buf, size_t cap)
 	tc = &t->cpus[tid - 1];
 	if (fetch(tc, DIRTY_SREGS))
 		return -EIO;
-	snprintf(buf, cap, "vCPU %d, %s mode, %s", tid - 1, mode_name(&tc->st.sregs),
-		 tc->state == TS_HALTED ? "halted" : tc->why ? tc->why : "stopped");
+	snprintf(buf, cap, "vCPU %d, %s mode, %s%s", tid - 1, mode_name(&tc->st.sregs),
+		 tc->state == TS_HALTED ? "halted" : tc->why ? tc->why : "stopped",
+		 tc->has_event ? " (not reported yet)" : "");
 	return 0;
 }
 
@@ -1241,6 +1385,7 @@ static void op_detach(void *p)
 	remove_all(t);
 	t->client = false;
 	t->interrupt_req = false;
+	t->waiting = false;
 	for (int i = 0; i < t->vm->ncpus; i++) {
 		t->cpus[i].has_event = false;
 		t->cpus[i].action = STUB_CONTINUE;
