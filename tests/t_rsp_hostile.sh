@@ -1,0 +1,396 @@
+#!/usr/bin/env bash
+# Hostile or broken clients against the real vmm, over the raw protocol.
+# Every case asserts the exact replies and then that the stub still answers
+# a normal '?' and 'g'.  Memory and registers are read back after refused
+# writes: nothing changes.  Clients that vanish mid-packet, mid-continue or
+# right after Z0 leave a guest that runs on with its original bytes.  A
+# flood of Ctrl-C, a second client, 10,000 connect/disconnect cycles: no fd
+# leak, bounded RSS.
+. "$(dirname "$0")/lib.sh"
+if ! have_kvm; then skip rsp_hostile_all "no usable /dev/kvm on this machine"; exit 0; fi
+RSP=$BUILD/tests/tool_rsp
+K=$GUESTS/kernel64.elf
+sym() { nm "$K" | awk -v s="$1" '$3 == s { print $1 }' | sed 's/^0*//'; }
+hexstr() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
+# x86-64 little-endian hex of a number, 8 bytes.
+le64() { printf '%016x' "$1" | sed 's/../& /g' | awk '{ for (i = NF; i > 0; i--) printf "%s", $i }'; }
+tick=$(sym tick) spins=$(sym spins)
+tick_phys=$(printf '%x' $((0x$tick - 0xffffffff7ff00000)))
+tick_byte=$(objdump -d --start-address=0x$tick --stop-address=$((0x$tick + 1)) "$K" |
+	awk -F'\t' '/^ *[0-9a-f]+:\t/ { print substr($2, 1, 2); exit }')
+entry8=$(od -An -tx1 -N8 "$GUESTS/kernel64.bin" | tr -d ' \n')  # _start at 0x100000
+
+# py PORT PAYLOAD...: one client, each payload sent in turn, each reply
+# printed on a line (console O packets skipped).  For capturing baselines.
+py() {
+	python3 - "$@" <<'EOF'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+buf = b""
+def pkt():
+    global buf
+    while True:
+        i = buf.find(b"$"); j = buf.find(b"#", i)
+        if i >= 0 and j >= 0 and len(buf) >= j + 3:
+            p = buf[i + 1:j]; buf = buf[j + 3:]; s.sendall(b"+"); return p
+        d = s.recv(65536)
+        if not d: raise SystemExit("connection closed")
+        buf += d
+for a in sys.argv[2:]:
+    b = a.encode()
+    s.sendall(b"$" + b + b"#%02x" % (sum(b) & 0xff))
+    r = pkt()
+    while r.startswith(b"O") and r != b"OK":
+        r = pkt()
+    print(r.decode("latin1"))
+EOF
+}
+
+port=$(free_port)
+start_vmm --gdb "$port" "$K" --arg 1
+wait_listen || { fail rsp_hostile "vmm did not listen: $(cat "$TMP/vmm.err")"; exit 0; }
+VPID=$(pgrep -P "$VMM_PID" -x vmm || echo "$VMM_PID")
+
+# Held at _start: the registers every case must find unchanged.
+py "$port" "qRcmd,$(hexstr 'hold on')" g >"$TMP/base" || { fail rsp_hostile "no baseline"; exit 0; }
+G0=$(sed -n 2p "$TMP/base")
+[ ${#G0} -gt 100 ] && ok baseline_registers || fail baseline_registers "g gave '$G0'"
+
+ALIVE="send ?
+expect_re ^T[0-9a-f]{2}.*thread:0*1;
+send g
+expect $G0
+send m100000,8
+expect $entry8"
+
+# rsp NAME: run the script on stdin as one client, then the ALIVE checks in
+# the same client or, when the script ends with "close", in the next one.
+rsp() {
+	local name=$1 r=0
+	cat >"$TMP/$name.rsp"
+	if [ "$(grep -v '^$' "$TMP/$name.rsp" | tail -1)" = close ]; then
+		timeout -k 2 20 "$RSP" "127.0.0.1:$port" <"$TMP/$name.rsp" >"$TMP/$name.out" 2>&1 || r=1
+		sleep 0.1
+		echo "$ALIVE" >"$TMP/$name.rsp"
+	else
+		echo "$ALIVE" >>"$TMP/$name.rsp"
+	fi
+	[ $r = 0 ] && { timeout -k 2 20 "$RSP" "127.0.0.1:$port" <"$TMP/$name.rsp" >>"$TMP/$name.out" 2>&1 || r=1; }
+	if [ $r = 0 ]; then
+		ok "$name"
+	else
+		fail "$name" "$(grep -m1 FAIL "$TMP/$name.out" || tail -1 "$TMP/$name.out")"
+	fi
+}
+
+rsp bad_checksum_nacked_then_resend_accepted <<'EOF'
+raw $?#00
+expect_ack -
+raw $?#3f
+expect_ack +
+expect_re ^T[0-9a-f]{2}.*thread:0*1;
+raw $m100000,4#00
+expect_ack -
+EOF
+
+rsp garbage_between_packets_skipped <<'EOF'
+raw hello world\x00\x7f\xff####}}}***
+send ?
+expect_re ^T05
+raw \r\n\t  junk
+send qC
+expect QC1
+EOF
+
+# One byte more than PacketSize (0x20000): E22, then the session goes on.
+{ printf 'send m100000,'; head -c $((0x20000 - 8)) /dev/zero | tr '\0' '0'; printf '1\nexpect E22\n'; } |
+	rsp packet_longer_than_packetsize_refused
+
+rsp non_hex_digits_refused <<'EOF'
+send mxyz,4
+expect E22
+send m100000,4g
+expect E22
+send m10000g,4
+expect E22
+send p1g
+expect E22
+send Hgz
+expect E22
+send Z0,10000z,1
+expect E22
+send qRcmd,zz
+expect E22
+EOF
+
+rsp missing_fields_refused <<'EOF'
+send m100000
+expect E22
+send m,4
+expect E22
+send m100000,
+expect E22
+send M100000,4
+expect E22
+send X100000,4
+expect E22
+send Z0,100000
+expect E22
+send z0
+expect E22
+send p
+expect E22
+send P10
+expect E22
+send H
+expect E22
+send qRcmd
+expect E22
+send vCont;
+expect E22
+EOF
+
+rsp huge_and_overflowing_ranges_refused <<'EOF'
+send m0,ffffffffffffffff
+expect E22
+send m100000,10000000000000000
+expect E22
+send m10000000000000000,1
+expect E22
+send mffffffffffffffff,2
+expect E22
+send mfffffffffffffff0,11
+expect E22
+send Mffffffffffffffff,2:0000
+expect E22
+send Xfffffffffffffffe,4:abcd
+expect E22
+send m100000,20001
+expect E22
+EOF
+
+rsp x_length_not_matching_data_refused <<'EOF'
+send X100000,4:ab
+expect E22
+send X100000,1:abc
+expect E22
+send X100000,2:}
+expect E22
+send X100000,1:}
+expect E22
+send X100000,0:
+expect OK
+EOF
+
+rsp one_digit_checksum_nacked <<'EOF'
+raw $?#3$?#3f
+expect_ack -
+expect_ack +
+expect_re ^T05
+raw $?#3z
+expect_ack -
+EOF
+
+# Writes of the wrong size change nothing (ALIVE reads g and memory back).
+g_short=${G0:0:$((${#G0} - 2))} g_badz=${G0:0:$((${#G0} - 1))}z
+rsp wrong_size_writes_refused_without_damage <<EOF
+send M100000,4:00112233aa
+expect E22
+send M100000,4:001122
+expect E22
+send M100000,8:ffffffffffffffff00
+expect E22
+send M100000,2:zzzz
+expect E22
+send X100000,3:ABCD
+expect E22
+send G$g_short
+expect E22
+send G${G0}00
+expect E22
+send G$g_badz
+expect E22
+send P10=00
+expect E22
+send P10=000000000000000000
+expect E22
+send P10=00000000000000zz
+expect E22
+send P0=
+expect E22
+send Pfff=0000000000000000
+expect E22
+send m100000,8
+expect $entry8
+EOF
+
+rsp unknown_and_empty_packets_empty_reply <<'EOF'
+send
+expect
+send qFoo
+expect
+send vFoo;bar
+expect
+send !
+expect
+send qSupportedX
+expect
+send QBogus:1
+expect
+send vMustReplyEmpty
+expect
+EOF
+
+# --- a second client while one is attached ---------------------------------
+cat >"$TMP/first.rsp" <<EOF
+send ?
+expect_re ^T05
+sleep 1200
+$ALIVE
+EOF
+timeout -k 2 20 "$RSP" "127.0.0.1:$port" <"$TMP/first.rsp" >"$TMP/first.out" 2>&1 &
+first=$!
+sleep 0.4
+printf 'send ?\nexpect E.another debugger is already attached\nexpect_eof\n' >"$TMP/second.rsp"
+timeout -k 2 20 "$RSP" "127.0.0.1:$port" <"$TMP/second.rsp" >"$TMP/second.out" 2>&1
+src=$?
+wait "$first"; frc=$?
+[ "$src" = 0 ] && ok second_client_refused || fail second_client_refused "$(cat "$TMP/second.out")"
+[ "$frc" = 0 ] && ok first_client_unaffected || fail first_client_unaffected "$(grep FAIL "$TMP/first.out")"
+
+# --- Ctrl-C floods ----------------------------------------------------------
+flood=$(head -c 4000 /dev/zero | tr '\0' 'x' | sed 's/x/\\x03/g')
+rsp ctrl_c_flood_while_stopped <<EOF
+raw $flood
+send ?
+expect_re ^T05
+EOF
+
+# --- clients that vanish ------------------------------------------------------
+rsp disconnect_mid_packet_1 <<'EOF'
+raw $m100000,4
+close
+EOF
+rsp disconnect_mid_packet_2 <<'EOF'
+raw $m100000,4#1
+close
+EOF
+
+# From here the guest runs on when a client leaves.
+py "$port" "qRcmd,$(hexstr 'hold off')" >/dev/null
+ALIVE_RUN="send ?
+expect_re ^T[0-9a-f]{2}.*thread:0*1;
+send g
+expect_re ^[0-9a-fx]{${#G0}}\$
+send m$tick,1
+expect $tick_byte
+send qRcmd,$(hexstr 'phys on')
+expect_prefix O
+expect OK
+send m$tick_phys,1
+expect $tick_byte
+send qRcmd,$(hexstr 'phys off')
+expect_prefix O
+expect OK"
+ALIVE=$ALIVE_RUN
+
+# spins PORT: the guest's counter, read by a client that attaches.
+spins_now() { py "$port" "m$spins,8" | grep -xE '[0-9a-f]{16}' | sed 's/\(..\)/\1 /g' | awk '{ for (i = NF; i > 0; i--) printf "%s", $i }'; }
+# runs_on NAME: the guest's counter goes up between two attaches.
+runs_on() {
+	local s1 s2
+	s1=$(spins_now); sleep 0.3; s2=$(spins_now)
+	if [ -n "$s1" ] && [ -n "$s2" ] && [ $((0x$s2)) -gt $((0x$s1)) ]; then ok "$1"
+	else fail "$1" "spins '$s1' then '$s2'"; fi
+}
+
+rsp ctrl_c_flood_while_running <<EOF
+send c
+sleep 100
+raw $flood
+expect_re ^T02.*thread:0*1;
+raw $flood
+send ?
+expect_re ^T02
+send vCont;c
+sleep 50
+raw \x03
+expect_re ^T02
+EOF
+
+rsp disconnect_mid_continue <<'EOF'
+send c
+sleep 200
+close
+EOF
+runs_on guest_runs_on_after_disconnect_mid_continue
+
+# Z0 on tick (not run by the spinning guest), then gone: with and without a
+# continue.  A new client finds the original byte, virtually and physically.
+rsp disconnect_right_after_z0 <<EOF
+send Z0,$tick,1
+expect OK
+close
+EOF
+rsp disconnect_after_z0_mid_continue <<EOF
+send Z0,$tick,1
+expect OK
+send Z0,$tick_phys,1
+expect_re ^(OK|E[0-9a-f]{2})\$
+send c
+sleep 100
+close
+EOF
+runs_on guest_runs_on_after_z0_disconnect
+
+# A packet parked while the guest runs, then the client hangs up: the next
+# client must be served, not refused by a session waiting for a stop.
+rsp disconnect_with_packet_parked_while_running <<'EOF'
+send c
+raw $g#67
+expect_ack +
+close
+EOF
+
+# --- 10,000 connect/disconnect cycles: fds and RSS --------------------------
+fds() { ls "/proc/$VPID/fd" 2>/dev/null | wc -l; }
+rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$VPID/status"; }
+cycles() {
+	python3 - "$port" "$1" <<'EOF'
+import socket, sys, time
+port, n = int(sys.argv[1]), int(sys.argv[2])
+q = b"$?#3f"
+refused = 0
+for i in range(n):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    if i % 2:
+        s.sendall(q)                 # half of them say something first
+        buf = b""
+        while b"#" not in buf or len(buf) < buf.index(b"#") + 3:
+            d = s.recv(4096)
+            if not d: break
+            buf += d
+        if b"another debugger" in buf: refused += 1
+    s.close()
+print(refused)
+EOF
+}
+cycles 200 >/dev/null
+sleep 0.3
+f0=$(fds) r0=$(rss)
+t0=$(date +%s)
+refused=$(cycles 10000)
+t1=$(date +%s)
+sleep 0.5
+f1=$(fds) r1=$(rss)
+echo "# 10000 cycles in $((t1 - t0)) s: fds $f0 -> $f1, VmRSS $r0 -> $r1 kB, refused $refused"
+[ -n "$f0" ] && [ "$f0" = "$f1" ] && ok connect_cycles_no_fd_leak || fail connect_cycles_no_fd_leak "fds $f0 -> $f1"
+[ "$refused" = 0 ] && ok connect_cycles_all_served || fail connect_cycles_all_served "$refused of 10000 refused"
+[ -n "$r0" ] && [ $((r1 - r0)) -lt 2048 ] && ok connect_cycles_rss_bounded || fail connect_cycles_rss_bounded "VmRSS $r0 -> $r1 kB"
+rsp served_after_connect_cycles </dev/null
+
+# The guest still runs: no breakpoint or stop left behind.
+runs_on guest_runs_after_everything
+printf 'send k\n' | timeout 10 "$RSP" "127.0.0.1:$port" >/dev/null 2>&1
+wait "$VMM_PID"; rc=$?
+[ "$rc" = 14 ] && ok vmm_killed_cleanly || fail vmm_killed_cleanly "status $rc: $(tail -3 "$TMP/vmm.err")"
