@@ -113,6 +113,7 @@ session k64 "$ELF" <<EOF
 -gdb-set mi-async on
 -enable-pretty-printing
 -interpreter-exec console "set pagination off"
+-interpreter-exec console "symbol-file $ELF"
 -file-exec-and-symbols $ELF
 -target-select remote 127.0.0.1:@PORT@
 -data-list-register-values x 16
