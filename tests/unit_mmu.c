@@ -602,6 +602,53 @@ static void test_walk_la57_decides_width_for_same_va(void)
 	TEST_ASSERT_EQ(w.gpa, 0x6000);
 }
 
+static void test_walk_long4_cr3_pcid_and_flag_bits_ignored(void)
+{
+	struct mmu_regs r = long4_small_map();
+
+	r.cr3 |= 0xfff; /* PCID (CR4.PCIDE) or PWT/PCD: never address bits */
+	TEST_ASSERT_EQ(walk_ok(&r, 0x5123).gpa, 0x8123);
+	TEST_ASSERT_EQ(walk_ok(&r, 0x5123).steps[0].entry_gpa, 0x1000);
+	r.cr3 |= 1ULL << 63; /* CR3 bit 63: "no flush" on a MOV to CR3 */
+	TEST_ASSERT_EQ(walk_ok(&r, 0x5123).gpa, 0x8123);
+}
+
+static void test_walk_long5_1g_and_2m_pages(void)
+{
+	struct mmu_regs r = long5_map();
+
+	/* PDPT[1] maps 1 GiB at 0 and PD[1] 2 MiB at 0x200000, under PML5[1]. */
+	put64(0x3000 + 1 * 8, 0 | P | RW | PS);
+	put64(0x4000 + 1 * 8, 0x200000 | P | RW | PS);
+	struct mmu_walk w = walk_ok(&r, (1ULL << 48) | (1ULL << 30) | 0x12345);
+	TEST_ASSERT_EQ(w.gpa, 0x12345);
+	TEST_ASSERT_EQ(w.page_size, 1 * GiB);
+	TEST_ASSERT_EQ(w.nsteps, 3);
+	w = walk_ok(&r, (1ULL << 48) | (1ULL << 21) | 0x1234);
+	TEST_ASSERT_EQ(w.gpa, 0x201234);
+	TEST_ASSERT_EQ(w.page_size, 2 * MiB);
+	TEST_ASSERT_EQ(w.nsteps, 4);
+	/* The same entries without LA57: the va is not canonical for 4 levels. */
+	r.cr4 &= ~CR4_LA57;
+	walk_fault(&r, (1ULL << 48) | (1ULL << 30), MMU_NONCANONICAL);
+}
+
+static void test_walk_pae_pdpte_straddling_end_of_ram(void)
+{
+	/* The 32-byte PDPT at 0xfffe0; RAM ends 4 bytes into PDPTE 2. */
+	ram_new(0xfffe0 + 2 * 8 + 4);
+	put64(0xfffe0 + 1 * 8, 0x2000 | P);
+	ram.base[0xfffe0 + 2 * 8] = P;
+	struct mmu_regs r = regs_pae(0xfffe0, 0);
+
+	walk_fault(&r, 0x40000000, MMU_NOT_PRESENT); /* PDPTE 1 -> an empty PD */
+	struct mmu_walk w = walk_fault(&r, 0x80000000, MMU_TABLE_OUTSIDE);
+	TEST_ASSERT_EQ(w.nsteps, 1);
+	TEST_ASSERT_EQ(w.steps[0].entry_gpa, 0xfffe0 + 2 * 8);
+	uint8_t b;
+	TEST_ASSERT_EQ(mmu_read(&ram, &r, 0x80000000, &b, 1), -EFAULT);
+}
+
 static void test_walk_entry_pointing_past_end_of_ram(void)
 {
 	ram_new(1 * MiB);
@@ -1043,6 +1090,9 @@ int main(void)
 	RUN_TEST(test_walk_long5_4k_page);
 	RUN_TEST(test_walk_long5_noncanonical);
 	RUN_TEST(test_walk_la57_decides_width_for_same_va);
+	RUN_TEST(test_walk_long4_cr3_pcid_and_flag_bits_ignored);
+	RUN_TEST(test_walk_long5_1g_and_2m_pages);
+	RUN_TEST(test_walk_pae_pdpte_straddling_end_of_ram);
 	RUN_TEST(test_walk_entry_pointing_past_end_of_ram);
 	RUN_TEST(test_walk_page_past_end_of_ram_translates_but_has_no_host);
 	RUN_TEST(test_walk_8byte_entry_straddling_end_of_ram);
