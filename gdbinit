@@ -31,26 +31,27 @@ def _vmm_connect():
     gdb.execute("target remote " + _vmm_target())
 
 
-def _vmm_wanted_arch():
-    """The layout the stopped vCPU's mode wants, from registers gdb already
-    has (no extra round trip): CR0.PE and EFER.LMA."""
+def _vmm_arch_state():
+    """(wanted, fixed): the layout the selected vCPU's mode wants, as the vmm
+    sees it (compatibility mode is i386), and whether --gdb-arch fixed it."""
     try:
-        cr0 = int(gdb.parse_and_eval("$cr0"))
-        efer = int(gdb.parse_and_eval("$efer"))
-    except (gdb.error, TypeError, ValueError):
-        return None
-    if not cr0 & 1:
-        return "i8086"
-    return "i386:x86-64" if efer & (1 << 10) else "i386"
+        text = gdb.execute("monitor arch", to_string=True)
+    except gdb.error:
+        return None, False
+    fixed = "fixed by --gdb-arch" in text
+    thread = gdb.selected_thread()
+    cpu = thread.num - 1 if thread else 0
+    m = re.search(r"^vCPU %d: \S+ mode \((\S+)\)$" % cpu, text, re.M)
+    return (m.group(1) if m else None), fixed
 
 
 def _vmm_arch_mismatch():
-    want = _vmm_wanted_arch()
+    want, fixed = _vmm_arch_state()
     try:
         have = gdb.selected_frame().architecture().name()
     except gdb.error:
         return False
-    return want is not None and want != have
+    return not fixed and want is not None and want != have
 
 
 def _vmm_reconnect():
@@ -66,13 +67,9 @@ _vmm_follow = os.environ.get("VMM_FOLLOW", "1") != "0"
 
 
 def _vmm_follow_now():
-    global _vmm_follow
     print("vmm: the guest changed modes; reconnecting for its registers")
     _vmm_reconnect()
     gdb.execute("show architecture")
-    if _vmm_arch_mismatch():  # the layout is fixed (vmm --gdb-arch)
-        print("vmm: the vmm keeps its layout (--gdb-arch); vmm-follow off")
-        _vmm_follow = False
 
 
 def _vmm_check_follow():
@@ -82,7 +79,8 @@ def _vmm_check_follow():
 _elf = os.environ.get("VMM_ELF")
 if _elf:
     if os.path.exists(_elf):
-        gdb.execute("file " + _elf)
+        # symbol-file, not file: an ELF64 must not veto a real-mode session
+        gdb.execute("symbol-file " + _elf)
     else:
         print("vmm: VMM_ELF=%s does not exist; going on without symbols" % _elf)
 try:

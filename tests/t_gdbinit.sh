@@ -66,19 +66,30 @@ else ok gdbinit_no_symbols_clean; fi
 
 # Following the mode: real -> protected -> long in one session, reconnecting
 # by itself; the disassembly is right in each mode.
-session follow "" --mode real "$GUESTS/boot16to64.elf" <<'EOF2'
+ljmp=$(printf '0x%x' $((0x$(nm "$GUESTS/boot16to64.elf" | awk '$3 == "enable_paging" {print $1}') + 3)))
+session follow "" --mode real "$GUESTS/boot16to64.elf" <<EOF2
 show architecture
 hbreak *0x8035
 hbreak *0x80c9
 continue
-x/i $pc
+x/i \$pc
+stepi 4
+vmm-follow
+hbreak *$ljmp
 continue
-x/i $pc
-p/x $rip
+x/i \$pc
+continue
+x/i \$pc
+p/x \$rip
 EOF2
 has gdbinit_follow_starts_i8086 follow 'The target architecture is set to "auto" (currently "i8086").'
 has gdbinit_follow_to_i386 follow 'The target architecture is set to "auto" (currently "i386").'
 has_re gdbinit_follow_i386_disasm follow '^=> 0x8035:[[:space:]]+mov[[:space:]]+\$0x10,%ax$'
+# Just after CR0.PG the vCPU is in compatibility mode (LMA, CS.L = 0): still
+# i386, and following stays on.
+has_re gdbinit_follow_compat_mode_stays_i386 follow "^=> $ljmp:[[:space:]]+ljmp[[:space:]]+\\\$0x18,\\\$0x80c9\$"
+if grep -q 'vmm-follow off' "$TMP/follow.out"; then fail gdbinit_follow_stays_on "$(grep -n 'follow' "$TMP/follow.out")"
+else ok gdbinit_follow_stays_on; fi
 if grep -q 'long mode itself: *yes' <("$VMM" --probe); then
 	has gdbinit_follow_to_x86_64 follow 'The target architecture is set to "auto" (currently "i386:x86-64").'
 	has_re gdbinit_follow_long_disasm follow '^=> 0x80c9:[[:space:]]+mov[[:space:]]+\$0x8000,%esp$'

@@ -19,7 +19,7 @@ static const char usage[] =
 "  -m, --mode MODE     real | protected | paged | long (default long)\n"
 "  -r, -s, -p, -l      short for --mode real, protected, paged, long\n"
 "Machine:\n"
-"      --mem SIZE      guest RAM, with K/M/G suffix: 1M to 1024G, a multiple of 4K\n"
+"      --mem SIZE      guest RAM, with K/M/G/T suffix: 1M to 1T, a multiple of 4K\n"
 "                      (default 64M)\n"
 "      --load ADDR     guest-physical load address of a flat binary (default 0)\n"
 "      --cpus N        number of vCPUs, 1 to 64 (default 1)\n"
@@ -82,6 +82,7 @@ static int parse_size(const char *s, uint64_t *out)
 	case 'k': case 'K': mul = 1ULL << 10; end++; break;
 	case 'm': case 'M': mul = 1ULL << 20; end++; break;
 	case 'g': case 'G': mul = 1ULL << 30; end++; break;
+	case 't': case 'T': mul = 1ULL << 40; end++; break;
 	}
 	if (*end == 'i' || *end == 'B' || *end == 'b')
 		end += *end == 'i' && end[1] == 'B' ? 2 : 1;
