@@ -15,8 +15,9 @@
 # BENCH_ONLY="step mem" runs only those tool_bench figures (no gdb).
 set -u
 B=${1:-build}
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 export VMM=$PWD/$B/vmm BUILD=$PWD/$B GUESTS=$PWD/build/guest TESTS=$PWD/tests
+# shellcheck source=tests/lib.sh
 source tests/lib.sh
 
 RUNS=${BENCH_RUNS:-7}
@@ -29,7 +30,8 @@ if ! have_kvm; then
 	exit 0
 fi
 
-kmods=$(ls /sys/module | grep -E '^kvm' | tr '\n' ' ')
+kmods=
+for m in /sys/module/kvm*; do [ -e "$m" ] && kmods+="${m##*/} "; done
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), kernel $(uname -r), modules: ${kmods% }, load average $(cut -d" " -f1-3 /proc/loadavg)"
 
 # Floors first, then the stub's figures, all from one tool_bench run per
@@ -51,11 +53,11 @@ done
 # inside gdb -batch (python's clock around them), median of GDB_RUNS runs.
 gdb_time() {
 	local name=$1 image=$2; shift 2
-	local vargs=() cmds=() s=() i port t
+	local vargs=() cmds=() s=() port t
 	while [ $# -gt 0 ] && [ "$1" != -- ]; do vargs+=("$1"); shift; done
 	shift
 	cmds=("$@")
-	for i in $(seq "$GDB_RUNS"); do
+	for _ in $(seq "$GDB_RUNS"); do
 		port=$(free_port)
 		start_vmm --gdb "$port" "${vargs[@]}" "$image"
 		if ! wait_listen; then
