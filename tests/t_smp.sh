@@ -83,3 +83,233 @@ want_seq cr3_per_thread cr3 "\$cr3 = $(ssym common_tables)" '0x8000000000:	"smp6
 want bp_then_exit end '[Inferior 1 (Remote target) exited with code 0125]'
 check_eq bp_status "$VMM_RC" 85
 check_eq bp_lines "$(grep -c '^smp64: cpu [0-3] arrived$' "$VOUT")/$(tail -n 1 "$VOUT")" '4/smp64: 4 cpus, counter 4'
+
+# --- all four reach one breakpoint at once: the hits kept, one per resume ----------
+gdb_session simul "$SMP" --cpus 4 "$SMP" <<EOF2
+break smp64.c:$l_after_barrier
+continue
+info threads
+python print("hit by", gdb.selected_thread().num)
+continue
+python print("hit by", gdb.selected_thread().num)
+continue
+python print("hit by", gdb.selected_thread().num)
+continue
+python print("hit by", gdb.selected_thread().num)
+delete
+continue
+EOF2
+vmm_end 5
+hits=$(grep -c "^Thread [1-4] hit Breakpoint 1, _start (.*) at guest/smp64.c:$l_after_barrier\$" "$OUT")
+tids=$(grep '^hit by ' "$OUT" | sort -u | wc -l)
+check_eq simultaneous_hits_none_lost "$hits/$tids" 4/4
+echo "# hits kept at the first stop: $(grep -c 'breakpoint (not reported yet)' "$OUT")"
+want simultaneous_then_exit - '[Inferior 1 (Remote target) exited with code 0125]'
+check_eq simultaneous_lines "$(grep -c '^smp64: cpu [0-3] arrived$' "$VOUT")/$(tail -n 1 "$VOUT")" '4/smp64: 4 cpus, counter 4'
+
+# --- a hardware breakpoint is in every vCPU's debug registers -----------------------
+gdb_session hbreak "$SMP" --cpus 4 "$SMP" <<'EOF2'
+hbreak percpu_work
+continue
+python print("hit by", gdb.selected_thread().num)
+continue
+python print("hit by", gdb.selected_thread().num)
+continue
+python print("hit by", gdb.selected_thread().num)
+continue
+python print("hit by", gdb.selected_thread().num)
+delete
+continue
+EOF2
+vmm_end 5
+hits=$(grep -c "^Thread [1-4] hit Breakpoint 1, percpu_work (cpu=cpu@entry=[0-3]) at guest/smp64.c:$l_percpu\$" "$OUT")
+tids=$(grep '^hit by ' "$OUT" | sort -u | wc -l)
+check_eq hw_breakpoint_on_every_vcpu "$hits/$tids" 4/4
+want hbreak_then_exit - '[Inferior 1 (Remote target) exited with code 0125]'
+
+# --- a write watchpoint on the shared counter names the vCPU that wrote it ---------
+# Read-only slots cost the guest its atomicity there: KVM emulates a locked
+# write to a read-only page as a plain write, so two vCPUs incrementing at
+# once may lose one increment (smp64 then says FAILED and exits with 0x7f).
+gdb_session watch "$SMP" --cpus 4 "$SMP" <<'EOF2'
+watch counter
+python
+for i in range(4):
+    gdb.execute("continue")
+    th = gdb.selected_thread()
+    if th is None or not th.is_valid():
+        break
+    print("written by", th.num, "cpu", int(gdb.parse_and_eval("cpu")))
+end
+delete
+try continue
+EOF2
+vmm_end 5
+writes=$(grep -c '^Thread [1-4] hit Hardware watchpoint 1: counter$' "$OUT")
+writers=$(grep '^written by ' "$OUT" | sort -u | wc -l)
+bad=$(awk '/^written by / && $3 != $5 + 1' "$OUT")
+if grep -q '^smp64: FAILED: counter is not the number of vCPUs$' "$VOUT" && [ "$VMM_RC" = 255 ]; then
+	echo "# the watchpoint cost an increment this time (a locked write emulated as a plain one)"
+	[ "$writes" -ge 2 ] && [ "$writes" = "$writers" ] && [ -z "$bad" ] && ok watch_counter_writers ||
+		fail watch_counter_writers "$writes writes by $writers threads; wrong thread named: [$bad]"
+else
+	check_eq watch_counter_writers "$writes/$writers" 4/4
+	want watch_then_exit - '[Inferior 1 (Remote target) exited with code 0125]'
+fi
+check_eq watch_names_writer "$bad" ""
+
+# --- stepping one thread: with scheduler-locking the others stay where they are ----
+rips() { local n; for n in 1 2 3 4; do echo "thread $n"; echo 'pv/x $rip'; done; }
+gdb_session lock "$SMP" --cpus 4 "$SMP" <<EOF2
+break percpu_work
+continue
+delete
+echo @@ before\n
+$(rips)
+echo @@ step\n
+set scheduler-locking step
+thread 3
+set debug remote 1
+stepi
+stepi
+set debug remote 0
+pv/x \$rip
+echo @@ after_step\n
+$(rips)
+echo @@ on\n
+set scheduler-locking on
+thread 2
+set debug remote 1
+stepi
+set debug remote 0
+pv/x \$rip
+echo @@ after_on\n
+$(rips)
+echo @@ off\n
+set scheduler-locking off
+thread 4
+set debug remote 1
+stepi
+set debug remote 0
+info threads
+kill
+EOF2
+vmm_end 3
+# rip_of SECTION N: thread N's \$rip in that section
+rip_of() { awk -v n="$2" '/^\$rip = / { if (++i == n) print $3 }' "$(section "$1")"; }
+moved3=$(grep '^\$rip = ' "$(section step)" | tail -1 | cut -d' ' -f3)
+check_eq locked_step_moves_thread3 "$(rip_of after_step 3)" "$moved3"
+[ "$(rip_of before 3)" != "$moved3" ] && ok locked_step_thread3_moved || fail locked_step_thread3_moved "rip $moved3"
+check_eq locked_step_others_stay "$(rip_of after_step 1) $(rip_of after_step 2) $(rip_of after_step 4)" \
+	"$(rip_of before 1) $(rip_of before 2) $(rip_of before 4)"
+check_eq locked_on_others_stay "$(rip_of after_on 1) $(rip_of after_on 3) $(rip_of after_on 4)" \
+	"$(rip_of after_step 1) $(rip_of after_step 3) $(rip_of after_step 4)"
+[ "$(rip_of after_on 2)" != "$(rip_of after_step 2)" ] && ok locked_on_thread2_moved ||
+	fail locked_on_thread2_moved "rip $(rip_of after_on 2)"
+want_re locked_step_packets step '^\[remote\] Sending packet: \$vCont;s:3#[0-9a-f]{2}$'
+want_re locked_on_packets on '^\[remote\] Sending packet: \$vCont;s:2#[0-9a-f]{2}$'
+want_re unlocked_step_runs_others off '^\[remote\] Sending packet: \$vCont;s:4;c#[0-9a-f]{2}$' \
+	'^\* 4 +Thread 4 \(vCPU 3, long mode, single step\) .*' '^  1 +Thread 1 \(vCPU 0, long mode, stopped\) .*'
+
+# --- Ctrl-C stops all four: nothing moves afterwards ---------------------------------
+reads() { local n; for n in 1 2 3 4; do echo "thread $n"; echo 'pv/x $rip'; echo "pv spins[$((n - 1))]"; done; }
+gdb_session intr "$SMP" --cpus 4 "$SMP" --arg 1 <<EOF2
+interrupt-after 1
+continue
+echo @@ threads\n
+info threads
+echo @@ read1\n
+$(reads)
+shell sleep 0.3
+echo @@ read2\n
+$(reads)
+kill
+EOF2
+vmm_end 3
+want_re interrupt_stops_all threads \
+	'^[* ] 1 +Thread 1 \(vCPU 0, long mode, (interrupted|stopped)\) .*spin \(cpu=cpu@entry=0\) .*' \
+	'^[* ] 2 +Thread 2 \(vCPU 1, long mode, (interrupted|stopped)\) .*spin \(cpu=cpu@entry=1\) .*' \
+	'^[* ] 3 +Thread 3 \(vCPU 2, long mode, (interrupted|stopped)\) .*spin \(cpu=cpu@entry=2\) .*' \
+	'^[* ] 4 +Thread 4 \(vCPU 3, long mode, (interrupted|stopped)\) .*spin \(cpu=cpu@entry=3\) .*'
+want_re interrupt_sigint - '^Thread [1-4] received signal SIGINT, Interrupt\.$'
+r1=$(grep -E '^(\$rip|spins)' "$(section read1)")
+r2=$(grep -E '^(\$rip|spins)' "$(section read2)")
+[ "$(wc -l <<<"$r1")" = 8 ] && [ "$r1" = "$r2" ] && ok interrupt_nothing_moves ||
+	fail interrupt_nothing_moves "first: $(tr '\n' ' ' <<<"$r1") second: $(tr '\n' ' ' <<<"$r2")"
+[ "$(grep -c '^spins\[[0-3]\] = [1-9]' "$(section read1)")" = 4 ] && ok interrupt_all_had_run ||
+	fail interrupt_all_had_run "$(tr '\n' ' ' <<<"$r1")"
+
+# --- halted and running vCPUs at once (path 6: 1-3 halt, 0 spins) -------------------
+gdb_session mixed "$SMP" --cpus 4 "$SMP" --arg 6 <<'EOF2'
+interrupt-after 1
+continue
+echo @@ threads\n
+info threads
+echo @@ step_halted\n
+set scheduler-locking on
+thread 3
+pv/x $rip
+stepi
+pv/x $rip
+echo @@ again\n
+thread 1
+interrupt-after 0.5
+continue
+python print("stopped thread", gdb.selected_thread().num)
+echo @@ cont_halted\n
+thread 2
+continue
+python print("stopped thread", gdb.selected_thread().num)
+echo @@ all\n
+set scheduler-locking off
+thread 1
+interrupt-after 0.5
+continue
+python print("stopped thread", gdb.selected_thread().num)
+pv spins[0] > 0
+info threads
+kill
+EOF2
+vmm_end 3
+want_re mixed_threads threads '^\* 1 +Thread 1 \(vCPU 0, long mode, interrupted\) .*spin \(cpu=cpu@entry=0\) .*' \
+	'^  2 +Thread 2 \(vCPU 1, long mode, halted\) .*' '^  3 +Thread 3 \(vCPU 2, long mode, halted\) .*' \
+	'^  4 +Thread 4 \(vCPU 3, long mode, halted\) .*'
+want mixed_step_halted_answers step_halted 'vmm: vCPU 2 is halted (HLT): a step does not move it'
+check_eq mixed_step_halted_stays "$(grep -c '^\$rip = ' "$(section step_halted)")/$(grep '^\$rip = ' "$(section step_halted)" | sort -u | wc -l)" 2/1
+want mixed_interrupt_again again 'Thread 1 received signal SIGINT, Interrupt.' 'stopped thread 1'
+want mixed_continue_halted_answers cont_halted \
+	'vmm: vCPU 1 halted (HLT); nothing runs: the other vCPUs were left stopped' 'stopped thread 2'
+want mixed_all_again all 'Thread 1 received signal SIGINT, Interrupt.' 'stopped thread 1' 'spins[0] > 0 = 1'
+
+# --- the end: all halted, a fault, an exit while others still run -------------------
+gdb_session halted "$SMP" --cpus 4 "$SMP" --arg 2 <<'EOF2'
+continue
+info threads
+continue
+EOF2
+vmm_end 5
+want all_halted_stop - 'vmm: the guest halted (HLT); memory stays readable, continuing ends it' \
+	'[Inferior 1 (Remote target) exited normally]'
+check_eq all_halted_threads "$(grep -cE '^[* ] [1-4] +Thread [1-4] \(vCPU [0-3], long mode, halted\) ' "$OUT")" 4
+check_eq all_halted_status "$VMM_RC" 0
+
+gdb_session fault "$SMP" --cpus 4 "$SMP" --arg 3 <<'EOF2'
+continue
+python print("stopped thread", gdb.selected_thread().num)
+pv/x $cr2
+info threads
+continue
+EOF2
+vmm_end 5
+want fault_stop - 'vmm: vCPU 3: triple fault (KVM_EXIT_SHUTDOWN); continuing ends the guest' \
+	'Thread 4 received signal SIGSEGV, Segmentation fault.' 'stopped thread 4' '$cr2 = 0x8000001000' \
+	'[Inferior 1 (Remote target) exited with code 06]'
+want_re fault_thread_info - '^\* 4 +Thread 4 \(vCPU 3, long mode, triple fault\) .*'
+check_eq fault_status "$VMM_RC" 6
+
+gdb_session spin_exit "$SMP" --cpus 4 "$SMP" --arg 5 <<'EOF2'
+continue
+EOF2
+vmm_end 5
+want exit_while_others_run - '[Inferior 1 (Remote target) exited with code 0125]'
+check_eq exit_while_others_run_status "$VMM_RC" 85

@@ -20,7 +20,9 @@ want_smp() {
 	local got want
 	got=$(grep -v '^[0-9][0-9]\.$' "$TMP/$name.out" | grep -v '^smp64: [0-9]* cpus' | sort)
 	want=$(arrived_lines "$n")
-	if [ "$RC" != "$status" ]; then
+	if grep -qE 'Sanitizer|runtime error:' "$TMP/$name.err"; then
+		fail "$name" "$(grep -m1 -E 'Sanitizer|runtime error:' "$TMP/$name.err")"
+	elif [ "$RC" != "$status" ]; then
 		fail "$name" "vmm $* exited $RC, want $status; stdout: $(head -c 300 "$TMP/$name.out" | tr '\n' '|') stderr: $(head -c 300 "$TMP/$name.err")"
 	elif [ "$got" != "$want" ]; then
 		fail "$name" "lines: $(tr '\n' '|' <<<"$got"), want one per vCPU: $(tr '\n' '|' <<<"$want")"
@@ -68,6 +70,7 @@ fi
 bad=""
 for i in $(seq 20); do
 	run_vmm "$TMP/r.out" "$TMP/r.err" --cpus 4 --arg $((i % 2 ? 5 : 0)) "$SMP.bin"
-	[ "$RC" = 85 ] && [ "$(grep -c arrived "$TMP/r.out")" = 4 ] || bad+=" round $i: status $RC"
+	[ "$RC" = 85 ] && [ "$(grep -c arrived "$TMP/r.out")" = 4 ] && [ ! -s "$TMP/r.err" ] ||
+		bad+=" round $i: status $RC $(head -c 200 "$TMP/r.err")"
 done
 [ -z "$bad" ] && ok twenty_rounds || fail twenty_rounds "$bad"
