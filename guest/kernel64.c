@@ -234,7 +234,18 @@ __attribute__((noinline, noreturn)) void choose_path(void)
 	}
 }
 
-__attribute__((noreturn)) void kmain(uint64_t cpu, uint64_t arg)
+/* The other vCPUs have all ticked at least once: a debugger stopping at
+ * choose_path finds every one of them inside ap_main. */
+static void wait_for_aps(uint64_t ncpus)
+{
+	if (ncpus > MAX_CPUS)
+		ncpus = MAX_CPUS; /* the rest halt at once in _start */
+	for (uint64_t i = 1; i < ncpus; i++)
+		while (!ap_ticks[i])
+			;
+}
+
+__attribute__((noreturn)) void kmain(uint64_t cpu, uint64_t arg, uint64_t ncpus)
 {
 	boot_cpu = cpu;
 	boot_arg = arg;
@@ -248,6 +259,7 @@ __attribute__((noreturn)) void kmain(uint64_t cpu, uint64_t arg)
 	count_loop();
 	say_num("count ", counter);
 	watched = 3;
+	wait_for_aps(ncpus);
 	choose_path();
 }
 

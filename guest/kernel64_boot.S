@@ -6,7 +6,7 @@
  * The boot CPU (RDI = 0) zeroes .bss and builds kernel64's own 4-level
  * tables: the low identity map (0 .. LOW_IDENT_SIZE, 2 MiB pages) and the
  * higher-half image (4 KiB pages, virtual = physical + KERNEL_VOFF).  It then
- * switches CR3, takes its own stack and calls kmain(cpu, arg) in the higher
+ * switches CR3, takes its own stack and calls kmain(cpu, arg, ncpus) in the higher
  * half; kmain adds the special mappings.  Other vCPUs wait for the tables,
  * switch to them and run ap_main(cpu) on a small stack each.
  */
@@ -39,6 +39,7 @@ _start:
 	jnz	ap_start
 	mov	%rdi, %r12			/* cpu */
 	mov	%rsi, %r13			/* --arg */
+	mov	%rdx, %r14			/* the number of vCPUs */
 
 	/* .bss holds the tables and the stack; an ELF load zeroes it, a flat
 	 * image does not know. */
@@ -89,6 +90,7 @@ _start:
 	xor	%ebp, %ebp			/* the end of every backtrace */
 	mov	%r12, %rdi
 	mov	%r13, %rsi
+	mov	%r14, %rdx
 	movabs	$kmain, %rax
 	call	*%rax
 	jmp	park

@@ -89,7 +89,7 @@ want_seq backtrace_names bt 'frame level3' 'frame level2' 'frame level1' 'frame 
 want_re backtrace_lines bt "^#0  level3 \\(x=x@entry=4\\) at guest/kernel64.c:$l_level3\$" \
 	"^#1  0x[0-9a-f]+ in level2 \\(x=x@entry=2\\) at guest/kernel64.c:$l_level2\$" \
 	'^#2  0x[0-9a-f]+ in level1 \(x=x@entry=1\) at guest/kernel64.c:[0-9]+$' \
-	'^#3  0x[0-9a-f]+ in kmain \(.*\) at guest/kernel64.c:[0-9]+$' '^#4  0x0*100137 in _start \(\) at guest/kernel64_boot.S:[0-9]+$'
+	'^#3  0x[0-9a-f]+ in kmain \(.*\) at guest/kernel64.c:[0-9]+$' "^#4  0x0*$(insn_after _start 'call' | sed 's/^0x//') in _start \\(\\) at guest/kernel64_boot.S:[0-9]+\$"
 want_seq break_tick_first tick "Breakpoint 3, tick (i=i@entry=0) at guest/kernel64.c:$l_tick" 'i = 0'
 want_seq ignore_count tick \
 	"Breakpoint 3, tick (i=i@entry=4) at guest/kernel64.c:$l_tick" 'i = 4' 'counter = 5' 'last_tick = 3' \

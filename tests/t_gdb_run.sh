@@ -50,11 +50,11 @@ want_seq stepi_by_instruction stepi '$pc = 0x100000' "\$pc = $(insn_addr _start 
 	"\$pc = $(insn_addr _start 3)" "\$pc = $(insn_addr _start 10)"
 want stepi_executes stepi '$r15 = 0xffffffff7ff00000'
 want_seq finish_returns_value finish "Breakpoint 1, level1 (x=x@entry=1) at guest/kernel64.c:$l_level1" \
-	"$(insn_after kmain 'call.*<level1>') in kmain (cpu=<optimized out>, arg=<optimized out>) at guest/kernel64.c:$l_kmain_if" \
+	"$(insn_after kmain 'call.*<level1>') in kmain (cpu=<optimized out>, arg=<optimized out>, ncpus=1) at guest/kernel64.c:$l_kmain_if" \
 	'Value returned is $1 = 305441755'
 want_re next_over_calls next "^$l_count	+count_loop\\(\\);\$" "^$l_saynum	+say_num\\(\"count \", counter\\);\$" '^counter = 10$'
 want_re step_into_call step "^say_num \\(s=s@entry=0x[0-9a-f]+ \"count \", v=10\\) at guest/kernel64.c:$l_saynum_body\$"
-want step_finish step "kmain (cpu=<optimized out>, arg=<optimized out>) at guest/kernel64.c:$(line_of kernel64.c 'watched = 3;')"
+want step_finish step "kmain (cpu=<optimized out>, arg=<optimized out>, ncpus=1) at guest/kernel64.c:$(line_of kernel64.c 'watched = 3;')"
 want_seq advance advance "choose_path () at guest/kernel64.c:$l_choose" 'path = 0' \
 	'[Inferior 1 (Remote target) exited with code 013]'
 check_eq exit_status_from_gdb_values "$VMM_RC" 11

@@ -76,7 +76,7 @@ vmm_end 5
 want_seq watch_makes_page_readonly slots 'Hardware watchpoint 2: watched' "slot 0: 0x0-$(hex "$page_p - 1") read-write" \
 	"slot 1: $page_p-$(hex "$page_p + 0xfff") read-only (write watchpoints)" "slot 2: $(hex "$page_p + 0x1000")-0x3ffffff read-write"
 want_seq watch_first_write first 'Hardware watchpoint 2: watched' 'Old value = 0' 'New value = 1' \
-	"kmain (cpu=<optimized out>, arg=<optimized out>) at guest/kernel64.c:$l_after1" "\$pc = $pc1"
+	"kmain (cpu=<optimized out>, arg=<optimized out>, ncpus=1) at guest/kernel64.c:$l_after1" "\$pc = $pc1"
 if [ $data_bp = no ]; then
 	skip read_watch_fires "this KVM's probe says '$probe'"
 	want_seq rwatch_refused rwatch 'Hardware read watchpoint 3: read_me' 'Could not insert hardware watchpoint 3.' \
