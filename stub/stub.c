@@ -339,7 +339,7 @@ int stub_run(struct stub *s, int listen_fd)
 			fprintf(stderr, "gdb stub: poll: %s\n", strerror(errno));
 			break;
 		}
-		if (p[1].revents) {
+		if (p[1].revents && o->get_stop) { /* polled only with get_stop */
 			struct stub_stop st;
 
 			memset(&st, 0, sizeof(st));
