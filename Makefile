@@ -81,10 +81,35 @@ bench: all
 debug: all
 	@GUEST="$(GUEST)" VMM_ARGS="$(VMM_ARGS)" bash tests/debug.sh $(B)
 
+# make lint: cppcheck and clang-tidy, both clean (clang-tidy's warnings are
+# errors).  clang-tidy runs bugprone-* and the static analyzer, less the checks
+# that only flag our idioms or this clang's blind spots:
+#   easily-swappable-parameters      (addr, len) pairs are everywhere
+#   suspicious-string-compare        if (!strcmp(a, b))
+#   implicit-widening-of-multiplication-result, narrowing-conversions,
+#   misplaced-widening-cast          constant sizes, times as double, printf casts
+#   security.insecureAPI.*           Annex K advice; every strcpy is length-checked
+#   valist.Uninitialized             clang 14 flags every va_start'ed va_list
+#   deadcode.DeadStores              vmm/gdb.c's "(bp = bp_find(...)) &&": re-enable once fixed
+# Tests end a failed assertion in longjmp or die(), which the analyzer walks past.
+TIDY_CHECKS := -*,bugprone-*,clang-analyzer-*,-bugprone-easily-swappable-parameters,$\
+	-bugprone-suspicious-string-compare,-bugprone-implicit-widening-of-multiplication-result,$\
+	-bugprone-narrowing-conversions,-bugprone-misplaced-widening-cast,$\
+	-clang-analyzer-security.insecureAPI.*,-clang-analyzer-valist.Uninitialized,$\
+	-clang-analyzer-deadcode.DeadStores
+TIDY_TEST_CHECKS := $(TIDY_CHECKS),-clang-analyzer-core.CallAndMessage,$\
+	-clang-analyzer-core.uninitialized.Assign,-clang-analyzer-core.NullDereference,$\
+	-bugprone-not-null-terminated-result
+# xargs -P2: two files at once; the compiler flags must follow the files.
+TIDY = xargs -P2 -n4 sh -c 'clang-tidy --quiet --warnings-as-errors="*" -checks="$(1)" \
+	"$$@" -- -std=gnu11 -D_GNU_SOURCE -DVMM_VERSION=\"lint\" -I.' clang-tidy
+
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
-		--inline-suppr -I. --std=c11 stub vmm tests
-	clang-tidy --quiet $(STUB_SRC) vmm/*.c -- $(CFLAGS_BASE)
+		--inline-suppr -I. --std=c11 -D_GNU_SOURCE \
+		--suppress=autoVariables:vmm/run.c stub vmm tests
+	printf '%s\n' $(STUB_SRC) $(wildcard vmm/*.c) | $(call TIDY,$(TIDY_CHECKS))
+	printf '%s\n' $(wildcard tests/*.c) | $(call TIDY,$(TIDY_TEST_CHECKS))
 
 # libFuzzer targets, each run FUZZ_SECONDS; what they find beyond the seeds
 # in tests/fuzz/ grows in build/fuzz/corpus/ (make test replays the seeds).

@@ -166,7 +166,7 @@ static int fs_write_mem(void *t, int tid, uint64_t addr, const uint8_t *buf, siz
 	if (addr < FS_RAM_BASE || addr - FS_RAM_BASE >= FS_RAM_SIZE ||
 	    len > FS_RAM_SIZE - (addr - FS_RAM_BASE))
 		return -EFAULT;
-	memcpy(FT.ram + addr - FS_RAM_BASE, buf, len);
+	memcpy(FT.ram + (addr - FS_RAM_BASE), buf, len);
 	return 0;
 }
 
