@@ -313,3 +313,68 @@ EOF2
 vmm_end 5
 want exit_while_others_run - '[Inferior 1 (Remote target) exited with code 0125]'
 check_eq exit_while_others_run_status "$VMM_RC" 85
+
+# --- the protocol itself, without gdb's own step-overs --------------------------------
+# A raw client that never removes its breakpoint: each continue from a hit
+# steps that vCPU over it alone (the breakpoint is lifted meanwhile, so no
+# other vCPU may run past it), and every vCPU's hit is still reported.
+cat >"$TMP/raw.py" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(20)
+buf = b""
+def read_packet():
+    global buf
+    while True:
+        i = buf.find(b"$")
+        j = buf.find(b"#", i)
+        if i >= 0 and j >= 0 and len(buf) >= j + 3:
+            p, buf = buf[i + 1:j].decode(), buf[j + 3:]
+            s.sendall(b"+")
+            if p.startswith("O") and p != "OK":
+                continue
+            return p
+        buf += s.recv(4096)
+def cmd(p):
+    s.sendall(b"$%s#%02x" % (p.encode(), sum(p.encode()) & 0xff))
+    r = read_packet()
+    print("%s -> %s" % (p, r))
+    return r
+def le(hexs):
+    return int.from_bytes(bytes.fromhex(hexs), "little")
+cmd("qfThreadInfo"); cmd("qsThreadInfo")
+print("extra 3:", bytes.fromhex(cmd("qThreadExtraInfo,3")).decode())
+for t in (1, 2, 3, 4):
+    cmd("Hg%x" % t)
+    print("thread %d rdi %d rdx %d rip %#x" % (t, le(cmd("p5")), le(cmd("p3")), le(cmd("p10"))))
+cmd("Z0,%s,1" % sys.argv[2])
+for k in range(4):
+    r = cmd("vCont;c")
+    tid = int(r.split("thread:")[1].split(";")[0], 16)
+    print("hit by %d swbreak %s" % (tid, "swbreak:" in r))
+def rips():
+    out = []
+    for t in (1, 2, 3, 4):
+        cmd("Hg%x" % t)
+        out.append(le(cmd("p10")))
+    return out
+cmd("z0,%s,1" % sys.argv[2])
+before = rips()
+r = cmd("vCont;s:2")
+after = rips()
+print("step names thread 2:", "thread:2;" in r)
+print("others stay:", [before[i] == after[i] for i in (0, 2, 3)], "thread 2 moved:", before[1] != after[1])
+print("end:", cmd("vCont;c"))
+PY
+GDB_PORT=$(free_port)
+start_vmm --gdb "127.0.0.1:$GDB_PORT" --cpus 4 "$SMP"
+SESSION=raw OUT=$TMP/raw.out VOUT=$TMP/raw.vmm.out VERR=$TMP/raw.vmm.err
+if wait_listen; then
+	timeout 60 python3 "$TMP/raw.py" "$GDB_PORT" "$(ssym percpu_work | sed 's/^0x//')" >"$OUT" 2>&1
+fi
+vmm_end 5
+want raw_threads - 'qfThreadInfo -> m1,2,3,4' 'qsThreadInfo -> l' 'extra 3: vCPU 2, long mode, stopped at entry' \
+	'thread 1 rdi 0 rdx 4 rip 0x0' 'thread 2 rdi 1 rdx 4 rip 0x0' 'thread 3 rdi 2 rdx 4 rip 0x0' \
+	'thread 4 rdi 3 rdx 4 rip 0x0'
+check_eq raw_breakpoint_kept_four_hits "$(grep -c '^hit by [1-4] swbreak True$' "$OUT")/$(grep '^hit by ' "$OUT" | sort -u | wc -l)" 4/4
+want raw_step_one_thread - 'step names thread 2: True' 'others stay: [True, True, True] thread 2 moved: True' 'end: W55'

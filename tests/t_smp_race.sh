@@ -3,8 +3,10 @@
 # machinery: a breakpoint in per-CPU code (every vCPU's hit reported once,
 # by its own thread), a breakpoint all vCPUs reach at once after the barrier
 # (kept hits reported one per resume, none lost), and Ctrl-C at once after
-# a continue (vCPU threads kicked before they are back in KVM_RUN).
-# ROUNDS (default 12) rounds of each; about 1 s a session.
+# a continue, from gdb and, sooner still, from a raw client that sends
+# Ctrl-C in the same write as its vCont;c (vCPU threads kicked before they
+# are back in KVM_RUN).  ROUNDS (default 12) rounds of each; about 1 s a
+# session.
 . "$(dirname "$0")/gdb/lib.sh"
 gdb_preflight smp_race
 SMP=$GUESTS/smp64.elf
@@ -51,7 +53,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	kept=$((kept + $(grep -c '(not reported yet)' "$OUT")))
 
 	gdb_session "intr$r" "$SMP" --cpus 4 "$SMP" --arg 1 <<EOF2
-interrupt-after $(printf '0.%03d' "$r")
+interrupt-after $(printf '0.%02d' $((r + 4)))
 continue
 python print("running:", sum(1 for t in gdb.selected_inferior().threads() if t.is_running()))
 interrupt-after 0.3
@@ -73,3 +75,45 @@ check_eq "breakpoint_per_cpu_${ROUNDS}_rounds" "$bad_bp failed" "0 failed"
 check_eq "simultaneous_hits_${ROUNDS}_rounds" "$bad_simul failed" "0 failed"
 check_eq "interrupt_at_once_${ROUNDS}_rounds" "$bad_intr failed" "0 failed"
 echo "# hits kept for a later resume, in all rounds: $kept"
+
+# Ctrl-C in the same write as the continue, 40 times in one session.
+cat >"$TMP/intr.py" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(20)
+buf = b""
+def read_packet():
+    global buf
+    while True:
+        i = buf.find(b"$")
+        j = buf.find(b"#", i)
+        if i >= 0 and j >= 0 and len(buf) >= j + 3:
+            p, buf = buf[i + 1:j].decode(), buf[j + 3:]
+            s.sendall(b"+")
+            if p.startswith("O") and p != "OK":
+                continue
+            return p
+        buf += s.recv(4096)
+def frame(p):
+    return b"$%s#%02x" % (p.encode(), sum(p.encode()) & 0xff)
+def cmd(p):
+    s.sendall(frame(p))
+    return read_packet()
+stops = {}
+for k in range(40):
+    s.sendall(frame("vCont;c") + b"\x03")
+    r = read_packet()
+    kind = r[:3]
+    stops[kind] = stops.get(kind, 0) + 1
+    if cmd("qfThreadInfo") != "m1,2,3,4":
+        print("round %d: no thread list after %s" % (k, r))
+print("stops:", " ".join("%s=%d" % kv for kv in sorted(stops.items())))
+s.sendall(frame("k"))
+PY
+GDB_PORT=$(free_port)
+start_vmm --gdb "127.0.0.1:$GDB_PORT" --cpus 4 "$SMP" --arg 1
+SESSION=rawintr OUT=$TMP/rawintr.out VOUT=$TMP/rawintr.vmm.out VERR=$TMP/rawintr.vmm.err
+wait_listen && timeout 60 python3 "$TMP/intr.py" "$GDB_PORT" >"$OUT" 2>&1
+vmm_end 3
+want raw_interrupt_with_continue_40 - 'stops: T02=40'
+check_eq raw_kill_status "$VMM_RC" 14
