@@ -14,6 +14,12 @@
  *   and stops only when the write touched the watched bytes;
  * - hardware breakpoints, and read/access watchpoints where data breakpoints
  *   fire: DR0-DR3 through KVM_SET_GUEST_DEBUG.
+ *
+ * All-stop with several vCPUs: a stop of one kicks the others, and the stop
+ * reply goes out once none runs.  Stops of several at once are kept and
+ * reported oldest first, one per resume, and only when the resume includes
+ * that thread (gdb cannot take a stop of a thread it did not resume).  A
+ * halted vCPU parks until gdb changes its registers.
  */
 #include <errno.h>
 #include <inttypes.h>
