@@ -105,25 +105,32 @@ long pkt_unescape(uint8_t *out, size_t cap, const char *in, size_t len)
 
 size_t pkt_frame(char *buf, size_t cap, size_t len)
 {
+	const uint8_t *p = (const uint8_t *)buf + 1;
 	size_t extra = 0, dst;
 	unsigned sum = 0;
 
-	for (size_t i = 1; i <= len; i++)
-		extra += pkt_needs_escape((uint8_t)buf[i]);
+	/* One branch-free pass; hex replies (g, m) never need an escape. */
+	for (size_t i = 0; i < len; i++) {
+		sum += p[i];
+		extra += pkt_needs_escape(p[i]);
+	}
 	if (len + extra + 4 > cap)
 		return 0;
-	/* Escape from the back so the payload can grow in place. */
-	dst = len + extra;
-	for (size_t i = len; i >= 1; i--) {
-		uint8_t c = (uint8_t)buf[i];
+	if (extra) {
+		/* Escape from the back so the payload can grow in place. */
+		sum = 0;
+		dst = len + extra;
+		for (size_t i = len; i >= 1; i--) {
+			uint8_t c = (uint8_t)buf[i];
 
-		if (pkt_needs_escape(c)) {
-			buf[dst--] = (char)(c ^ 0x20);
-			buf[dst--] = PKT_ESCAPE;
-			sum += PKT_ESCAPE + (c ^ 0x20u);
-		} else {
-			buf[dst--] = (char)c;
-			sum += c;
+			if (pkt_needs_escape(c)) {
+				buf[dst--] = (char)(c ^ 0x20);
+				buf[dst--] = PKT_ESCAPE;
+				sum += PKT_ESCAPE + (c ^ 0x20u);
+			} else {
+				buf[dst--] = (char)c;
+				sum += c;
+			}
 		}
 	}
 	buf[0] = '$';
