@@ -7,7 +7,8 @@
 # scheduler-locking (the others stay where they are) and without it; a write
 # watchpoint on the shared counter naming the writer; Ctrl-C stopping all
 # four; halted and running vCPUs at once; the end once all have halted, an
-# exit while others run, a fault.
+# exit while others run, a fault; the same over the raw protocol; attaching
+# to four running vCPUs and detaching.
 . "$(dirname "$0")/gdb/lib.sh"
 gdb_preflight smp
 SMP=$GUESTS/smp64.elf
@@ -378,3 +379,24 @@ want raw_threads - 'qfThreadInfo -> m1,2,3,4' 'qsThreadInfo -> l' 'extra 3: vCPU
 	'thread 4 rdi 3 rdx 4 rip 0x0'
 check_eq raw_breakpoint_kept_four_hits "$(grep -c '^hit by [1-4] swbreak True$' "$OUT")/$(grep '^hit by ' "$OUT" | sort -u | wc -l)" 4/4
 want raw_step_one_thread - 'step names thread 2: True' 'others stay: [True, True, True] thread 2 moved: True' 'end: W55'
+
+# --- attach to four running vCPUs, detach, attach again -------------------------------
+gdb_session attach1 "$SMP" --gdb-no-wait --cpus 4 "$SMP" --arg 1 <<EOF2
+info threads
+python print("running:", sum(1 for t in gdb.selected_inferior().threads() if t.is_running()))
+python print("spins:", " ".join(str(int(gdb.parse_and_eval("spins[%d]" % i)) > 0) for i in range(4)))
+python s1 = [int(gdb.parse_and_eval("spins[%d]" % i)) for i in range(4)]
+python open("$TMP/s1", "w").write(repr(s1))
+detach
+EOF2
+want attach_stops_all - 'running: 0' 'spins: True True True True'
+check_eq attach_threads "$(grep -cE '^[* ] [1-4] +Thread [1-4] \(vCPU [0-3], long mode, stopped\) .*spin' "$OUT")" 4
+sleep 0.3
+gdb_attach attach2 "$SMP" <<EOF2
+python s1 = eval(open("$TMP/s1").read())
+python print("all moved on:", all(int(gdb.parse_and_eval("spins[%d]" % i)) > s1[i] for i in range(4)))
+kill
+EOF2
+vmm_end 3
+want detach_runs_all - 'all moved on: True'
+check_eq attach_kill_status "$VMM_RC" 14
