@@ -260,6 +260,10 @@ static int sw_insert(struct gdb_target *t, uint64_t addr)
 
 	if (*slot)
 		return 0;
+	if (!t->bp_insn) {
+		kvm_probe(t->vm->kvm_fd, &t->vm->feat, PROBE_INT3);
+		t->bp_insn = t->vm->feat.int3_exit ? 0xcc : 0xf4;
+	}
 	r = mmu_regs_of(tc, &mr);
 	if (r)
 		return r;
@@ -405,6 +409,7 @@ static int watch_insert(struct gdb_target *t, uint64_t addr, uint64_t len)
 	struct mmu_regs mr;
 	int r;
 
+	kvm_probe(t->vm->kvm_fd, &t->vm->feat, PROBE_WATCH);
 	if (!t->vm->feat.readonly_slot)
 		return -EOPNOTSUPP;
 	if (len == 0 || len > WATCH_PIECES * 4096ULL / 2 || addr + len < addr)
@@ -975,6 +980,7 @@ static int op_insert_bp(void *p, enum stub_bp_type type, uint64_t addr, uint64_t
 		return watch_insert(t, addr, kind);
 	case STUB_WP_READ:
 	case STUB_WP_ACCESS:
+		kvm_probe(t->vm->kvm_fd, &t->vm->feat, PROBE_WATCH);
 		if (!t->vm->feat.data_bp)
 			return -EOPNOTSUPP; /* data breakpoints never fire on this KVM */
 		if (kind != 1 && kind != 2 && kind != 4 && kind != 8)
@@ -1364,8 +1370,9 @@ static int op_monitor(void *p, const char *cmd, char *out, size_t cap)
 
 		if (!f)
 			return -ENOMEM;
+		kvm_probe(t->vm->kvm_fd, &t->vm->feat, PROBE_ALL);
 		kvm_probe_print(&t->vm->feat, f);
-		fprintf(f, "software breakpoints use:      %s\n", t->bp_insn == 0xcc ? "int3" : "hlt");
+		fprintf(f, "software breakpoints use:      %s\n", t->vm->feat.int3_exit ? "int3" : "hlt");
 		fclose(f);
 	} else if (!strcmp(cmd, "arch")) {
 		size_t n = snprintf(out, cap, "session layout: %s%s\n", tdesc_arch_name(t->arch),
@@ -1494,8 +1501,7 @@ int gdb_serve(struct vm *vm, const struct gdb_config *cfg)
 		free(t);
 		return STATUS_KVM;
 	}
-	kvm_probe(vm->kvm_fd, &vm->feat);
-	t->bp_insn = vm->feat.int3_exit ? 0xcc : 0xf4;
+	/* Probes run lazily: int3 at the first Z0, watchpoints at the first Z2-4. */
 	t->arch_fixed = strcmp(cfg->arch, "auto") != 0;
 	t->arch = !strcmp(cfg->arch, "i8086") ? ARCH_I8086
 		  : !strcmp(cfg->arch, "i386") ? ARCH_I386 : ARCH_X86_64;

@@ -204,7 +204,7 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	if (probe) {
-		struct kvm_features f;
+		struct kvm_features f = { 0 };
 		struct vm_config pc = { .mode = MODE_LONG, .mem_size = 1 << 20, .ncpus = 1 };
 		struct vm *pv = calloc(1, sizeof(*pv));
 
@@ -213,7 +213,7 @@ int main(int argc, char **argv)
 			free(pv);
 			return STATUS_KVM;
 		}
-		kvm_probe(pv->kvm_fd, &f);
+		kvm_probe(pv->kvm_fd, &f, PROBE_ALL);
 		vm_destroy(pv);
 		free(pv);
 		kvm_probe_print(&f, stdout);
@@ -239,7 +239,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (cfg.mode == MODE_PAGED) {
-		kvm_probe(vm->kvm_fd, &vm->feat);
+		kvm_probe(vm->kvm_fd, &vm->feat, PROBE_MODES);
 		if (!vm->feat.paged) {
 			fprintf(stderr, "vmm: this KVM (%s) refuses 32-bit paging: a vCPU with CR0.PG set "
 				"outside long mode cannot run here (see 'vmm --probe'); "

@@ -108,7 +108,7 @@ static bool probe_readonly_slot(void)
 	return ok;
 }
 
-int kvm_probe(int kvm_fd, struct kvm_features *f)
+int kvm_probe(int kvm_fd, struct kvm_features *f, int what)
 {
 	static const uint8_t hlt[] = { 0xf4 };
 	/* 32-bit: PSE page directory at 0x2000 is built by the probe itself. */
@@ -145,7 +145,9 @@ int kvm_probe(int kvm_fd, struct kvm_features *f)
 	struct probe *p;
 	int r;
 
-	memset(f, 0, sizeof(*f));
+	what &= ~f->probed;
+	if (!(what & PROBE_MODES))
+		goto debug;
 	f->real = reaches_hlt(MODE_REAL, hlt, sizeof(hlt));
 	f->protected_ = reaches_hlt(MODE_PROTECTED, hlt, sizeof(hlt));
 	f->paged = reaches_hlt(MODE_PAGED, hlt, sizeof(hlt));
@@ -186,20 +188,30 @@ int kvm_probe(int kvm_fd, struct kvm_features *f)
 		f->nx = cpuid_has(c, 0x80000001, 0, 3, 20);
 		free(c);
 	}
-	f->int3_exit = debug_exit_at(int3, sizeof(int3), KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP,
-				     0, 0, 3, PROBE_CODE);
-	f->single_step = debug_exit_at(nops, sizeof(nops), KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP,
-				       0, 0, 1, PROBE_CODE + 1);
-	f->hw_exec_bp = debug_exit_at(nops, sizeof(nops), KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP,
-				      PROBE_CODE + 1, 0x1, 1, PROBE_CODE + 1);
-	/* DR7: L0, RW0 = 01 (write), LEN0 = 11 (4 bytes). */
-	f->data_bp = debug_exit_at(store, sizeof(store), KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP,
-				   PROBE_DATA, 0x1 | (1 << 16) | (3 << 18), 1, ~0ULL);
-	f->readonly_slot = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) > 0 &&
-			   probe_readonly_slot();
+debug:
+	if (what & PROBE_INT3)
+		f->int3_exit = debug_exit_at(int3, sizeof(int3),
+					     KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP, 0, 0, 3,
+					     PROBE_CODE);
+	if (what & PROBE_STEPS) {
+		f->single_step = debug_exit_at(nops, sizeof(nops),
+					       KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP, 0, 0, 1,
+					       PROBE_CODE + 1);
+		f->hw_exec_bp = debug_exit_at(nops, sizeof(nops),
+					      KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP,
+					      PROBE_CODE + 1, 0x1, 1, PROBE_CODE + 1);
+	}
+	if (what & PROBE_WATCH) {
+		/* DR7: L0, RW0 = 01 (write), LEN0 = 11 (4 bytes). */
+		f->data_bp = debug_exit_at(store, sizeof(store),
+					   KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP, PROBE_DATA,
+					   0x1 | (1 << 16) | (3 << 18), 1, ~0ULL);
+		f->readonly_slot = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) > 0 &&
+				   probe_readonly_slot();
+	}
 	r = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
 	f->max_vcpus = r > 0 ? r : VM_MAX_CPUS;
-	f->probed = true;
+	f->probed |= what;
 	return 0;
 }
 

@@ -46,7 +46,7 @@ enum vm_status {
 
 /* What this KVM offers, found by probes (vmm/probe.c). */
 struct kvm_features {
-	bool probed;
+	int probed;          /* PROBE_* bits done */
 	bool real, protected_, paged, paging_by_guest, long_;
 	bool long_by_guest;
 	bool gb_pages, la57, nx;
@@ -167,7 +167,16 @@ int vm_set_readonly(struct vm *vm, uint64_t gpa, uint64_t len, bool ro)
 	__attribute__((warn_unused_result));
 
 /* Probes (vmm/probe.c): fill vm->feat using throwaway VMs. */
-int kvm_probe(int kvm_fd, struct kvm_features *f);
+enum {
+	PROBE_MODES = 1,  /* which modes run */
+	PROBE_INT3 = 2,   /* int3 interception: how software breakpoints work */
+	PROBE_WATCH = 4,  /* data breakpoints, read-only slots: how watchpoints work */
+	PROBE_STEPS = 8,  /* single step, execution breakpoints */
+	PROBE_ALL = 15,
+};
+/* Probe what is asked and not probed yet.  Each probe is a throwaway VM
+ * (milliseconds each here), so the gdb target asks lazily. */
+int kvm_probe(int kvm_fd, struct kvm_features *f, int what);
 void kvm_probe_print(const struct kvm_features *f, FILE *out);
 /* "kvm_pvm", "kvm_intel", "kvm_amd" or "kvm": names the cause of a refusal. */
 const char *kvm_flavour(void);
