@@ -105,6 +105,8 @@ struct gdb_target {
 	bool arch_fixed;
 	bool client, phys, hold, quit, killed;
 	bool sync_regs;         /* KVM_CAP_SYNC_REGS: registers come with each exit */
+	bool post_efd;          /* a stop to announce on efd once the lock is dropped */
+	uint64_t wake_mask;     /* vCPU threads to wake once the lock is dropped */
 	bool console_gdb;       /* forward 0xE9 output to gdb as O packets */
 	bool interrupt_req;
 	bool waiting;           /* gdb waits for a stop of the resumed threads */
@@ -122,6 +124,24 @@ struct gdb_target {
 	int nwatch;
 	char memmap[256];
 };
+
+/* Drop the lock, then wake whom the locked section asked to: a thread woken
+ * while the lock is held would only block on it (a hand-off costs tens of
+ * microseconds here, more across cores). */
+static void unlock_wake(struct gdb_target *t)
+{
+	uint64_t mask = t->wake_mask, one = 1;
+	bool post = t->post_efd;
+
+	t->wake_mask = 0;
+	t->post_efd = false;
+	pthread_mutex_unlock(&t->lock);
+	for (int i = 0; mask; i++, mask >>= 1)
+		if (mask & 1)
+			pthread_cond_signal(&t->cpus[i].go);
+	if (post && write(t->efd, &one, sizeof(one)) < 0)
+		perror("vmm: eventfd");
+}
 
 /* ---- vCPU state cache ------------------------------------------------------ */
 
@@ -586,7 +606,7 @@ static bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping)
 		if (run->mmio.is_write && host && page_watched(t, gpa)) {
 			pthread_mutex_lock(&t->lock); /* other vCPUs may write there too */
 			memcpy(host, run->mmio.data, len);
-			pthread_mutex_unlock(&t->lock);
+			unlock_wake(t);
 			w = watch_hit(t, gpa, len);
 			if (!w)
 				return false; /* same page, other bytes: go on */
@@ -668,8 +688,6 @@ static bool pending_locked(struct gdb_target *t)
 /* Called with the lock held whenever a vCPU stops. */
 static void check_stopped_locked(struct gdb_target *t)
 {
-	uint64_t one = 1;
-
 	if (nrunning(t))
 		return;
 	pthread_cond_broadcast(&t->stopped);
@@ -691,8 +709,8 @@ static void check_stopped_locked(struct gdb_target *t)
 			tc->seq = ++t->seq;
 		}
 	}
-	if (pending_locked(t) && t->efd >= 0 && write(t->efd, &one, sizeof(one)) < 0)
-		perror("vmm: eventfd");
+	if (pending_locked(t) && t->efd >= 0)
+		t->post_efd = true;
 }
 
 static void *cpu_main(void *arg)
@@ -714,7 +732,7 @@ static void *cpu_main(void *arg)
 		tc->over = false;
 		tc->stepped = false;
 		tc->reported_bp = false;
-		pthread_mutex_unlock(&t->lock);
+		unlock_wake(t);
 
 		if (over && step_over(tc, &ev) && (step || ev != EV_DEBUG)) {
 			event = classify(tc, ev, step);
@@ -751,7 +769,7 @@ static void *cpu_main(void *arg)
 			 * anything else (a stray debug trap) is not ours to report. */
 			tc->has_event = false;
 			if (tc->dead_status) {
-				pthread_mutex_unlock(&t->lock);
+				unlock_wake(t);
 				vcpu_report(tc->c, ev);
 				pthread_mutex_lock(&t->lock);
 				t->exited = true;
@@ -787,8 +805,12 @@ static void *cpu_main(void *arg)
 		if (tc->state != TS_RUNNING)
 			tc->stop_req = false;
 		check_stopped_locked(t);
+		if (t->post_efd || t->wake_mask) {
+			unlock_wake(t);
+			pthread_mutex_lock(&t->lock);
+		}
 	}
-	pthread_mutex_unlock(&t->lock);
+	unlock_wake(t);
 	return NULL;
 }
 
@@ -819,7 +841,7 @@ static void start_locked(struct gdb_target *t)
 		tc->state = TS_RUNNING;
 		tc->stop_req = false;
 		tc->why = "running";
-		pthread_cond_signal(&tc->go);
+		t->wake_mask |= 1ULL << i;
 	}
 	if (!nrunning(t) && all_halted(t)) {
 		t->exited = true;
@@ -1115,7 +1137,7 @@ static int op_resume(void *p, const struct stub_resume *r)
 		t->waiting = t->client;
 		start_locked(t);
 	}
-	pthread_mutex_unlock(&t->lock);
+	unlock_wake(t);
 	return 0;
 }
 
@@ -1127,7 +1149,7 @@ static int op_interrupt(void *p)
 	t->interrupt_req = true;
 	stop_all_locked(t);
 	check_stopped_locked(t);
-	pthread_mutex_unlock(&t->lock);
+	unlock_wake(t);
 	return 0;
 }
 
@@ -1146,7 +1168,7 @@ static int op_get_stop(void *p, struct stub_stop *out)
 	if (nrunning(t) || !pending_locked(t)) {
 		if (!nrunning(t) && read(t->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 			perror("vmm: eventfd");
-		pthread_mutex_unlock(&t->lock);
+		unlock_wake(t);
 		return -EAGAIN;
 	}
 	for (int i = 0; i < t->vm->ncpus; i++) {
@@ -1162,7 +1184,7 @@ static int op_get_stop(void *p, struct stub_stop *out)
 		out->status = t->exit_status;
 		out->tid = t->cur_tid;
 		/* stay readable: whoever asks next learns the guest has ended */
-		pthread_mutex_unlock(&t->lock);
+		unlock_wake(t);
 		return 0;
 	}
 	if (best) {
@@ -1189,7 +1211,7 @@ static int op_get_stop(void *p, struct stub_stop *out)
 	t->cur_tid = out->tid;
 	t->last = *out;
 	t->last.message[0] = 0;
-	pthread_mutex_unlock(&t->lock);
+	unlock_wake(t);
 
 	/* Tell the user when the guest left the mode the session describes. */
 	if (!t->arch_fixed && out->kind != STUB_STOP_EXITED && !out->message[0]) {
@@ -1405,7 +1427,7 @@ static void op_detach(void *p)
 	}
 	if (!t->hold && !t->exited)
 		start_locked(t);
-	pthread_mutex_unlock(&t->lock);
+	unlock_wake(t);
 }
 
 static void op_kill(void *p)
@@ -1415,7 +1437,7 @@ static void op_kill(void *p)
 	pthread_mutex_lock(&t->lock);
 	t->killed = true;
 	halt_all_locked(t);
-	pthread_mutex_unlock(&t->lock);
+	unlock_wake(t);
 }
 
 static void op_attach(void *p)
@@ -1426,7 +1448,7 @@ static void op_attach(void *p)
 	pthread_mutex_lock(&t->lock);
 	t->client = true;
 	halt_all_locked(t);
-	pthread_mutex_unlock(&t->lock);
+	unlock_wake(t);
 	tc = cpu_of(t, t->cur_tid);
 	if (!t->arch_fixed && fetch(tc, DIRTY_SREGS) == 0)
 		t->arch = arch_of_mode(&tc->st.sregs);
@@ -1553,7 +1575,7 @@ int gdb_serve(struct vm *vm, const struct gdb_config *cfg)
 		fprintf(stderr, "vmm: listening for gdb on %s (the guest runs)\n", where);
 		pthread_mutex_lock(&t->lock);
 		start_locked(t);
-		pthread_mutex_unlock(&t->lock);
+		unlock_wake(t);
 	}
 	status = stub_run(t->stub, lfd);
 	if (status < 0) {
@@ -1568,7 +1590,7 @@ int gdb_serve(struct vm *vm, const struct gdb_config *cfg)
 	stop_all_locked(t);
 	for (int i = 0; i < vm->ncpus; i++)
 		pthread_cond_signal(&t->cpus[i].go);
-	pthread_mutex_unlock(&t->lock);
+	unlock_wake(t);
 	for (int i = 0; i < vm->ncpus; i++)
 		if (vm->cpus[i].thread_started) {
 			pthread_join(vm->cpus[i].thread, NULL);
