@@ -369,6 +369,7 @@ print("end:", cmd("vCont;c"))
 PY
 GDB_PORT=$(free_port)
 start_vmm --gdb "127.0.0.1:$GDB_PORT" --cpus 4 "$SMP"
+# shellcheck disable=SC2034 # read by vmm_end
 SESSION=raw OUT=$TMP/raw.out VOUT=$TMP/raw.vmm.out VERR=$TMP/raw.vmm.err
 if wait_listen; then
 	timeout 60 python3 "$TMP/raw.py" "$GDB_PORT" "$(ssym percpu_work | sed 's/^0x//')" >"$OUT" 2>&1
