@@ -57,6 +57,7 @@ struct tcpu {
 	uint64_t range_lo, range_hi; /* STUB_RANGE: keep stepping while RIP is in it */
 	bool stepped;                /* the last event was a plain single step */
 	bool stop_req;
+	bool inline_run;             /* being stepped by the stub thread itself */
 	bool has_event;
 	bool resumed;             /* by the last resume: only such threads' events are reported */
 	bool halted_now;          /* classify saw a HLT; the state changes under the lock */
@@ -713,6 +714,94 @@ static void check_stopped_locked(struct gdb_target *t)
 		t->post_efd = true;
 }
 
+/* Run the vCPU once (one KVM_RUN, or a step over a breakpoint) and record
+ * what came of it.  Called and returns with the lock held. */
+static void run_once_locked(struct tcpu *tc)
+{
+	struct gdb_target *t = tc->t;
+	bool step, over, event = false;
+	enum vcpu_event ev = EV_INTR;
+
+	step = tc->action == STUB_STEP || tc->action == STUB_RANGE;
+	over = tc->over;
+	tc->over = false;
+	tc->stepped = false;
+	tc->reported_bp = false;
+	unlock_wake(t);
+
+	if (over && step_over(tc, &ev) && (step || ev != EV_DEBUG)) {
+		event = classify(tc, ev, step);
+	} else if (over) {
+		/* stepped over (or nothing to step over): stop */
+	} else if (flush(tc) || set_debug(tc, step)) {
+		set_event(tc, STUB_STOP_SIGNAL, SIGILL_, 0, "vmm: vCPU %d: cannot set its state: %s\n",
+			  tc->c->index, strerror(errno));
+		event = true;
+	} else {
+		ev = vcpu_run(tc->c);
+		event = classify(tc, ev, step);
+	}
+
+	pthread_mutex_lock(&t->lock);
+	if (tc->halted_now) {
+		tc->halted_now = false;
+		tc->state = TS_HALTED;
+		t->last_halted = tc->c->index + 1;
+	}
+	if (event && tc->event.kind == STUB_STOP_EXITED) {
+		t->exited = true;
+		t->exit_status = tc->event.status;
+	}
+	/* Range stepping: steps inside the range are not stops. */
+	if (event && tc->stepped && tc->action == STUB_RANGE && !tc->stop_req &&
+	    fetch(tc, DIRTY_REGS) == 0 && tc->st.regs.rip >= tc->range_lo &&
+	    tc->st.regs.rip < tc->range_hi) {
+		tc->has_event = false;
+		event = false;
+	}
+	if (event && !t->client && tc->event.kind != STUB_STOP_EXITED) {
+		/* No debugger: a fault ends the guest as it would without --gdb;
+		 * anything else (a stray debug trap) is not ours to report. */
+		tc->has_event = false;
+		if (tc->dead_status) {
+			unlock_wake(t);
+			vcpu_report(tc->c, ev);
+			pthread_mutex_lock(&t->lock);
+			t->exited = true;
+			t->exit_status = tc->dead_status;
+		} else {
+			event = false;
+		}
+	}
+	if (event || t->exited) {
+		tc->seq = ++t->seq;
+		if (tc->state != TS_HALTED)
+			tc->state = TS_STOPPED;
+		stop_all_locked(t);
+	} else if (tc->state == TS_HALTED) {
+		if (all_halted(t) && !t->client) {
+			t->exited = true;
+			t->exit_status = 0;
+		} else if (all_halted(t)) {
+			set_event(tc, STUB_STOP_SIGNAL, SIGTRAP_, 0,
+				  "vmm: the guest halted (HLT); memory stays readable, continuing ends it\n");
+			tc->seq = ++t->seq;
+		} else if (step && t->client) {
+			/* a step onto HLT is done; the vCPU stays halted */
+			set_event(tc, STUB_STOP_SIGNAL, SIGTRAP_, 0, NULL);
+			tc->stepped = true;
+			tc->seq = ++t->seq;
+			stop_all_locked(t);
+		}
+	} else if (tc->stop_req || over) {
+		tc->state = TS_STOPPED;
+		tc->why = "stopped";
+	}
+	if (tc->state != TS_RUNNING)
+		tc->stop_req = false;
+	check_stopped_locked(t);
+}
+
 static void *cpu_main(void *arg)
 {
 	struct tcpu *tc = arg;
@@ -720,91 +809,12 @@ static void *cpu_main(void *arg)
 
 	pthread_mutex_lock(&t->lock);
 	for (;;) {
-		bool step, over, event = false;
-		enum vcpu_event ev = EV_INTR;
-
-		while (tc->state != TS_RUNNING && !t->quit)
+		/* (a vCPU stepped inline by the stub thread is not ours meanwhile) */
+		while ((tc->state != TS_RUNNING || tc->inline_run) && !t->quit)
 			pthread_cond_wait(&tc->go, &t->lock);
 		if (t->quit)
 			break;
-		step = tc->action == STUB_STEP || tc->action == STUB_RANGE;
-		over = tc->over;
-		tc->over = false;
-		tc->stepped = false;
-		tc->reported_bp = false;
-		unlock_wake(t);
-
-		if (over && step_over(tc, &ev) && (step || ev != EV_DEBUG)) {
-			event = classify(tc, ev, step);
-		} else if (over) {
-			/* stepped over (or nothing to step over): stop */
-		} else if (flush(tc) || set_debug(tc, step)) {
-			set_event(tc, STUB_STOP_SIGNAL, SIGILL_, 0, "vmm: vCPU %d: cannot set its state: %s\n",
-				  tc->c->index, strerror(errno));
-			event = true;
-		} else {
-			ev = vcpu_run(tc->c);
-			event = classify(tc, ev, step);
-		}
-
-		pthread_mutex_lock(&t->lock);
-		if (tc->halted_now) {
-			tc->halted_now = false;
-			tc->state = TS_HALTED;
-			t->last_halted = tc->c->index + 1;
-		}
-		if (event && tc->event.kind == STUB_STOP_EXITED) {
-			t->exited = true;
-			t->exit_status = tc->event.status;
-		}
-		/* Range stepping: steps inside the range are not stops. */
-		if (event && tc->stepped && tc->action == STUB_RANGE && !tc->stop_req &&
-		    fetch(tc, DIRTY_REGS) == 0 && tc->st.regs.rip >= tc->range_lo &&
-		    tc->st.regs.rip < tc->range_hi) {
-			tc->has_event = false;
-			event = false;
-		}
-		if (event && !t->client && tc->event.kind != STUB_STOP_EXITED) {
-			/* No debugger: a fault ends the guest as it would without --gdb;
-			 * anything else (a stray debug trap) is not ours to report. */
-			tc->has_event = false;
-			if (tc->dead_status) {
-				unlock_wake(t);
-				vcpu_report(tc->c, ev);
-				pthread_mutex_lock(&t->lock);
-				t->exited = true;
-				t->exit_status = tc->dead_status;
-			} else {
-				event = false;
-			}
-		}
-		if (event || t->exited) {
-			tc->seq = ++t->seq;
-			if (tc->state != TS_HALTED)
-				tc->state = TS_STOPPED;
-			stop_all_locked(t);
-		} else if (tc->state == TS_HALTED) {
-			if (all_halted(t) && !t->client) {
-				t->exited = true;
-				t->exit_status = 0;
-			} else if (all_halted(t)) {
-				set_event(tc, STUB_STOP_SIGNAL, SIGTRAP_, 0,
-					  "vmm: the guest halted (HLT); memory stays readable, continuing ends it\n");
-				tc->seq = ++t->seq;
-			} else if (step && t->client) {
-				/* a step onto HLT is done; the vCPU stays halted */
-				set_event(tc, STUB_STOP_SIGNAL, SIGTRAP_, 0, NULL);
-				tc->stepped = true;
-				tc->seq = ++t->seq;
-				stop_all_locked(t);
-			}
-		} else if (tc->stop_req || over) {
-			tc->state = TS_STOPPED;
-			tc->why = "stopped";
-		}
-		if (tc->state != TS_RUNNING)
-			tc->stop_req = false;
-		check_stopped_locked(t);
+		run_once_locked(tc);
 		if (t->post_efd || t->wake_mask) {
 			unlock_wake(t);
 			pthread_mutex_lock(&t->lock);
@@ -1087,9 +1097,29 @@ static bool needs_over(struct tcpu *tc)
 	       bp_find(tc->t, tc->reported_rip);
 }
 
+/* A single step of one vCPU while the others stay: the stub thread runs it
+ * itself, saving two thread hand-offs per step (the step rate's floor is one
+ * KVM exit plus one round trip to gdb).  NULL if the resume is not that. */
+static struct tcpu *inline_step_of(struct gdb_target *t)
+{
+	struct tcpu *one = NULL;
+
+	for (int i = 0; i < t->vm->ncpus; i++) {
+		struct tcpu *tc = &t->cpus[i];
+
+		if (tc->action == STUB_STAY)
+			continue;
+		if (one || tc->action != STUB_STEP || tc->state != TS_STOPPED || tc->dead_status)
+			return NULL;
+		one = tc;
+	}
+	return t->client ? one : NULL;
+}
+
 static int op_resume(void *p, const struct stub_resume *r)
 {
 	struct gdb_target *t = p;
+	struct tcpu *one;
 	int nover = 0;
 
 	pthread_mutex_lock(&t->lock);
@@ -1133,6 +1163,15 @@ static int op_resume(void *p, const struct stub_resume *r)
 	}
 	if (pending_locked(t)) {
 		check_stopped_locked(t);
+	} else if ((one = inline_step_of(t))) {
+		t->waiting = t->client;
+		one->state = TS_RUNNING;
+		one->stop_req = false;
+		one->why = "running";
+		one->inline_run = true;
+		while (one->state == TS_RUNNING) /* (again after a stale kick) */
+			run_once_locked(one);
+		one->inline_run = false;
 	} else {
 		t->waiting = t->client;
 		start_locked(t);
