@@ -3,8 +3,9 @@
 # Every case asserts the exact replies and then that the stub still answers
 # a normal '?' and 'g'.  Memory and registers are read back after refused
 # writes: nothing changes.  Clients that vanish mid-packet, mid-continue or
-# right after Z0 leave a guest that runs on with its original bytes.  A
-# flood of Ctrl-C, a second client, 10,000 connect/disconnect cycles: no fd
+# right after Z0 (200 times racing the breakpoint's hit) leave a guest that
+# runs on with its original bytes.  Floods of Ctrl-C (one stop per flood, with
+# four vCPUs too), a second client, 10,000 connect/disconnect cycles: no fd
 # leak, bounded RSS.
 . "$(dirname "$0")/lib.sh"
 if ! have_kvm; then skip rsp_hostile_all "no usable /dev/kvm on this machine"; exit 0; fi
@@ -343,6 +344,31 @@ close
 EOF
 runs_on guest_runs_on_after_z0_disconnect
 
+# Racing the hit: 200 clients each put a breakpoint on one of the spin loop's
+# instructions, continue and hang up at once, often while the vCPU stops on
+# it.  The guest spins on and its code is intact.
+spin_insns=$(objdump -d --no-show-raw-insn --disassemble=spin "$K" |
+	awk '/^ *ffffffff[0-9a-f]+:/ { sub(":", "", $1); printf "%s ", $1 }')
+spin=$(sym spin)
+code0=$(py "$port" "m$spin,18")
+python3 - "$port" $spin_insns >"$TMP/race.out" 2>&1 <<'EOF2'
+import random, socket, sys, time
+port, insns = int(sys.argv[1]), sys.argv[2:]
+for i in range(200):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    for p in ("Z0,%s,1" % random.choice(insns), "c"):
+        b = p.encode()
+        s.sendall(b"$" + b + b"#%02x" % (sum(b) & 0xff))
+    if i % 2:
+        time.sleep(random.random() * 0.002)
+    s.close()
+print("done")
+EOF2
+runs_on guest_runs_on_after_200_racing_z0_continue_disconnects
+code1=$(py "$port" "m$spin,18")
+[ -n "$code0" ] && [ "$code0" = "$code1" ] && grep -qx done "$TMP/race.out" && ok breakpoints_gone_after_racing_disconnects ||
+	fail breakpoints_gone_after_racing_disconnects "code '$code0' then '$code1': $(tail -2 "$TMP/race.out")"
+
 # A packet parked while the guest runs, then the client hangs up: the next
 # client must be served, not refused by a session waiting for a stop.
 rsp disconnect_with_packet_parked_while_running <<'EOF'
@@ -394,3 +420,47 @@ runs_on guest_runs_after_everything
 printf 'send k\n' | timeout 10 "$RSP" "127.0.0.1:$port" >/dev/null 2>&1
 wait "$VMM_PID"; rc=$?
 [ "$rc" = 14 ] && ok vmm_killed_cleanly || fail vmm_killed_cleanly "status $rc: $(tail -3 "$TMP/vmm.err")"
+
+# --- Ctrl-C floods with four vCPUs: one stop per flood, none left over -------------
+port=$(free_port)
+start_vmm --gdb "$port" --cpus 4 "$K" --arg 1
+wait_listen || { fail smp_ctrl_c_flood "vmm did not listen: $(cat "$TMP/vmm.err")"; exit 0; }
+python3 - "$port" >"$TMP/smp.out" 2>&1 <<'EOF2'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+buf = b""
+def pkt():
+    global buf
+    while True:
+        i = buf.find(b"$"); j = buf.find(b"#", i)
+        if i >= 0 and j >= 0 and len(buf) >= j + 3:
+            p = buf[i + 1:j]; buf = buf[j + 3:]; s.sendall(b"+"); return p.decode("latin1")
+        d = s.recv(65536)
+        if not d: raise SystemExit("FAIL smp_ctrl_c_flood: the vmm hung up")
+        buf += d
+def send(p):
+    b = p.encode(); s.sendall(b"$" + b + b"#%02x" % (sum(b) & 0xff))
+bad = []
+for rnd in range(5):
+    send("c"); time.sleep(0.1); s.sendall(b"\x03" * 3000)
+    r = pkt()
+    if not r.startswith("T02"): bad.append("flood stop " + r[:20])
+    send("c"); s.settimeout(0.4)
+    try:
+        bad.append("a stale stop after the flood: " + pkt()[:30])
+    except socket.timeout:
+        pass
+    s.settimeout(10); s.sendall(b"\x03")
+    r = pkt()
+    if not r.startswith("T02"): bad.append("stop " + r[:20])
+send("qfThreadInfo"); threads = pkt()
+send("g"); g = pkt()
+if threads != "m1,2,3,4": bad.append("threads " + threads)
+if len(g) < 200: bad.append("g " + g[:20])
+print("FAIL smp_ctrl_c_flood: " + "; ".join(bad) if bad else "ok smp_ctrl_c_flood_one_stop_each")
+send("k")
+EOF2
+cat "$TMP/smp.out"
+grep -q '^ok smp_ctrl_c_flood' "$TMP/smp.out" || grep -q '^FAIL' "$TMP/smp.out" || fail smp_ctrl_c_flood "$(tail -2 "$TMP/smp.out")"
+wait "$VMM_PID"; rc=$?
+[ "$rc" = 14 ] && ok smp_vmm_killed_cleanly || fail smp_vmm_killed_cleanly "status $rc: $(tail -3 "$TMP/vmm.err")"
