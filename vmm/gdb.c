@@ -533,7 +533,20 @@ static bool step_over(struct tcpu *tc, enum vcpu_event *ev)
 	if (flush(tc) || set_debug(tc, true))
 		return false;
 	*host = bp->orig;
-	*ev = vcpu_run(tc->c);
+	for (;;) {
+		bool stop;
+
+		*ev = vcpu_run(tc->c);
+		if (*ev != EV_INTR)
+			break;
+		/* A kick left over from an earlier stop is not a reason to skip
+		 * the step (the vCPU would hit the same breakpoint again). */
+		pthread_mutex_lock(&t->lock);
+		stop = tc->stop_req || t->quit;
+		pthread_mutex_unlock(&t->lock);
+		if (stop)
+			break;
+	}
 	*host = t->bp_insn;
 	return true;
 }
