@@ -8,15 +8,8 @@
 
 #include "tests/test.h"
 #include "vmm/mmu.h"
+#include "vmm/x86.h"
 
-#define CR0_PE   (1ULL << 0)
-#define CR0_PG   (1ULL << 31)
-#define CR4_PSE  (1ULL << 4)
-#define CR4_PAE  (1ULL << 5)
-#define CR4_LA57 (1ULL << 12)
-#define EFER_LME (1ULL << 8)
-#define EFER_LMA (1ULL << 10)
-#define EFER_NXE (1ULL << 11)
 
 #define P  (1ULL << 0)
 #define RW (1ULL << 1)

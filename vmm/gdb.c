@@ -35,14 +35,12 @@
 #include "stub/stub.h"
 #include "vmm/gdb.h"
 #include "vmm/tdesc.h"
+#include "vmm/x86.h"
 
 #define SIGINT_ 2
 #define SIGILL_ 4
 #define SIGTRAP_ 5
 #define SIGSEGV_ 11
-#define MSR_KERNEL_GS_BASE 0xc0000102
-#define EFER_LMA (1ULL << 10)
-#define DR6_BS (1ULL << 14)
 #define BP_BUCKETS 1024
 #define MAX_WATCH 32
 #define WATCH_PIECES 16
@@ -251,7 +249,7 @@ static const char *mode_name(const struct kvm_sregs *sr)
 		return "real";
 	if (sr->efer & EFER_LMA)
 		return "long";
-	return sr->cr0 & (1U << 31) ? "paged" : "protected";
+	return sr->cr0 & CR0_PG ? "paged" : "protected";
 }
 
 /* ---- breakpoints ------------------------------------------------------------ */

@@ -7,6 +7,7 @@
  * each walk, not from the registers the CPU loaded at the last CR3 write.
  */
 #include "vmm/mmu.h"
+#include "vmm/x86.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -15,13 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CR0_PG   (1ULL << 31)
-#define CR4_PSE  (1ULL << 4)
-#define CR4_PAE  (1ULL << 5)
-#define CR4_LA57 (1ULL << 12)
-#define EFER_LME (1ULL << 8)
-#define EFER_LMA (1ULL << 10)
-#define EFER_NXE (1ULL << 11)
 
 #define PTE_P  (1ULL << 0)
 #define PTE_RW (1ULL << 1)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "vmm/vm.h"
+#include "vmm/x86.h"
 
 #define PROBE_CODE 0x8000ULL
 #define PROBE_DATA 0x9000ULL
@@ -176,7 +177,7 @@ int kvm_probe(int kvm_fd, struct kvm_features *f, int what)
 
 			/* It must really be in long mode (EFER.LMA), not merely halted. */
 			f->long_by_guest = ioctl(p->c->fd, KVM_GET_SREGS, &sr) == 0 &&
-					   (sr.efer & (1 << 10)) && (sr.cr0 & (1U << 31));
+					   (sr.efer & EFER_LMA) && (sr.cr0 & CR0_PG);
 		}
 		probe_free(p);
 	}
