@@ -120,6 +120,13 @@ static int wait_stop(struct stub *s)
 	struct conn *c = &s->conn;
 	struct stub_stop st;
 
+	/* A target may stop within resume (a single step run inline): then
+	 * there is nothing to wait for. */
+	memset(&st, 0, sizeof(st));
+	if (s->ops->get_stop(s->t, &st) == 0) {
+		conn_set_live(c, false);
+		return send_stop(s, &st) ? lost(s) : SESSION_ON;
+	}
 	for (;;) {
 		while (s->parked == PKT_NONE) {
 			enum pkt_event ev = conn_next(c);

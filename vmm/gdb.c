@@ -105,6 +105,7 @@ struct gdb_target {
 	bool client, phys, hold, quit, killed;
 	bool sync_regs;         /* KVM_CAP_SYNC_REGS: registers come with each exit */
 	bool post_efd;          /* a stop to announce on efd once the lock is dropped */
+	bool efd_set;           /* efd is (or is about to be) readable */
 	uint64_t wake_mask;     /* vCPU threads to wake once the lock is dropped */
 	bool console_gdb;       /* forward 0xE9 output to gdb as O packets */
 	bool interrupt_req;
@@ -722,7 +723,7 @@ static void check_stopped_locked(struct gdb_target *t)
 		}
 	}
 	if (pending_locked(t) && t->efd >= 0)
-		t->post_efd = true;
+		t->post_efd = t->efd_set = true;
 }
 
 /* Run the vCPU once (one KVM_RUN, or a step over a breakpoint) and record
@@ -1183,6 +1184,7 @@ static int op_resume(void *p, const struct stub_resume *r)
 		while (one->state == TS_RUNNING) /* (again after a stale kick) */
 			run_once_locked(one);
 		one->inline_run = false;
+		t->post_efd = t->efd_set = false; /* the stub asks get_stop before it polls */
 	} else {
 		t->waiting = t->client;
 		start_locked(t);
@@ -1256,8 +1258,14 @@ static int op_get_stop(void *p, struct stub_stop *out)
 		tc->why = "interrupted";
 	}
 	t->interrupt_req = false;
-	if (!pending_locked(t) && read(t->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		perror("vmm: eventfd");
+	/* Drain the eventfd only when it was written (not after an inline step);
+	 * a write still on its way is drained by the spurious wake it causes. */
+	if (!pending_locked(t) && t->efd_set) {
+		if (read(t->efd, &v, sizeof(v)) == sizeof(v))
+			t->efd_set = false;
+		else if (errno != EAGAIN)
+			perror("vmm: eventfd");
+	}
 	t->cur_tid = out->tid;
 	t->last = *out;
 	t->last.message[0] = 0;
