@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "stub/internal.h"
@@ -54,6 +55,14 @@ void stub_console(struct stub *s, const char *buf, size_t len)
 	conn_console_async(&s->conn, buf, len);
 }
 
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
+}
+
 /* A second client: tell it why, in a packet gdb shows as an error. */
 static void refuse(struct stub *s)
 {
@@ -76,9 +85,12 @@ static void refuse(struct stub *s)
 	n = pkt_frame(frame + 1, sizeof(frame) - 1, sizeof(why) - 1);
 	(void)!send(fd, frame, n + 1, MSG_NOSIGNAL);
 	shutdown(fd, SHUT_WR);
-	/* Unread input would turn our close into a reset that loses the reply. */
-	while (poll(&p, 1, 200) > 0 && recv(fd, in, sizeof(in), 0) > 0)
-		;
+	/* Unread input would turn our close into a reset that loses the reply;
+	 * drain it, but for 200 ms at most: the attached client waits meanwhile,
+	 * and a client that keeps sending must not hold it up. */
+	for (long left = 200, t0 = now_ms(); left > 0; left = 200 - (now_ms() - t0))
+		if (poll(&p, 1, (int)left) <= 0 || recv(fd, in, sizeof(in), 0) <= 0)
+			break;
 	close(fd);
 }
 
