@@ -259,6 +259,32 @@ wait "$first"; frc=$?
 [ "$src" = 0 ] && ok second_client_refused || fail second_client_refused "$(cat "$TMP/second.out")"
 [ "$frc" = 0 ] && ok first_client_unaffected || fail first_client_unaffected "$(grep FAIL "$TMP/first.out")"
 
+# A refused client that keeps sending must not hold up the attached one.
+python3 - "$port" >"$TMP/trickle.out" 2>&1 <<'EOF2'
+import socket, sys, threading, time
+port = int(sys.argv[1])
+def frame(p): b = p.encode(); return b"$" + b + b"#%02x" % (sum(b) & 0xff)
+a = socket.create_connection(("127.0.0.1", port), timeout=10)
+a.sendall(frame("?")); time.sleep(0.3); a.recv(65536)
+def trickle():
+    b = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        for i in range(40):
+            b.sendall(b"x"); time.sleep(0.1)
+    except OSError:
+        pass
+    b.close()
+th = threading.Thread(target=trickle); th.start()
+time.sleep(0.8)
+t0 = time.time(); a.sendall(b"+" + frame("qC")); r = a.recv(65536); dt = time.time() - t0
+th.join(); a.close()
+print("ok trickling_second_client_does_not_stall_first" if dt < 1.5 and b"QC1" in r else
+      "FAIL trickling_second_client_does_not_stall_first: waited %.1f s for %r" % (dt, r[:20]))
+EOF2
+cat "$TMP/trickle.out"
+grep -q '^ok trickling' "$TMP/trickle.out" || grep -q '^FAIL' "$TMP/trickle.out" ||
+	fail trickling_second_client_does_not_stall_first "$(tail -2 "$TMP/trickle.out")"
+
 # --- Ctrl-C floods ----------------------------------------------------------
 flood=$(head -c 4000 /dev/zero | tr '\0' 'x' | sed 's/x/\\x03/g')
 rsp ctrl_c_flood_while_stopped <<EOF
