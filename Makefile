@@ -93,13 +93,11 @@ debug: all
 #   misplaced-widening-cast          constant sizes, times as double, printf casts
 #   security.insecureAPI.*           Annex K advice; every strcpy is length-checked
 #   valist.Uninitialized             clang 14 flags every va_start'ed va_list
-#   deadcode.DeadStores              vmm/gdb.c's "(bp = bp_find(...)) &&": re-enable once fixed
 # Tests end a failed assertion in longjmp or die(), which the analyzer walks past.
 TIDY_CHECKS := -*,bugprone-*,clang-analyzer-*,-bugprone-easily-swappable-parameters,$\
 	-bugprone-suspicious-string-compare,-bugprone-implicit-widening-of-multiplication-result,$\
 	-bugprone-narrowing-conversions,-bugprone-misplaced-widening-cast,$\
-	-clang-analyzer-security.insecureAPI.*,-clang-analyzer-valist.Uninitialized,$\
-	-clang-analyzer-deadcode.DeadStores
+	-clang-analyzer-security.insecureAPI.*,-clang-analyzer-valist.Uninitialized
 TIDY_TEST_CHECKS := $(TIDY_CHECKS),-clang-analyzer-core.CallAndMessage,$\
 	-clang-analyzer-core.uninitialized.Assign,-clang-analyzer-core.NullDereference,$\
 	-bugprone-not-null-terminated-result

@@ -555,7 +555,6 @@ static bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping)
 {
 	struct gdb_target *t = tc->t;
 	struct kvm_run *run = tc->c->run;
-	struct swbp *bp;
 
 	ran(tc);
 	switch (ev) {
@@ -596,7 +595,7 @@ static bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping)
 		return true;
 	}
 	case EV_HLT:
-		if (fetch(tc, DIRTY_REGS) == 0 && (bp = bp_find(t, tc->st.regs.rip - 1)) &&
+		if (fetch(tc, DIRTY_REGS) == 0 && bp_find(t, tc->st.regs.rip - 1) &&
 		    t->bp_insn == 0xf4) {
 			tc->st.regs.rip--;
 			tc->dirty |= DIRTY_REGS;
