@@ -154,7 +154,20 @@ if grep -q '^smp64: FAILED: counter is not the number of vCPUs$' "$VOUT" && [ "$
 	[ "$writes" -ge 2 ] && [ "$writes" = "$writers" ] && [ -z "$bad" ] && ok watch_counter_writers ||
 		fail watch_counter_writers "$writes writes by $writers threads; wrong thread named: [$bad]"
 else
-	check_eq watch_counter_writers "$writes/$writers" 4/4
+	# Two vCPUs writing at once both complete before the stop is reported
+	# (as on hardware: the trap comes after the write), and gdb reports a
+	# write watchpoint only when the value changed: the second one's kept
+	# stop then shows no change and gdb goes on silently.  So what must hold
+	# is that the reported changes add up to all four increments.
+	delta=$(awk '/^Old value = /{o=$4} /^New value = /{s+=$4-o} END{print s+0}' "$OUT")
+	if [ "$writes" = 4 ] && [ "$writers" = 4 ]; then
+		ok watch_counter_writers
+	elif [ "$writes" -ge 2 ] && [ "$writes" = "$writers" ] && [ "$delta" = 4 ]; then
+		echo "# two writes landed together: $writes stops covered the 4 increments"
+		ok watch_counter_writers
+	else
+		fail watch_counter_writers "$writes stops by $writers threads covering $delta increments, want all 4"
+	fi
 	want watch_then_exit - '[Inferior 1 (Remote target) exited with code 0125]'
 fi
 check_eq watch_names_writer "$bad" ""

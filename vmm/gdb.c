@@ -547,6 +547,7 @@ static bool step_over(struct tcpu *tc, enum vcpu_event *ev)
 			break;
 	}
 	*host = t->bp_insn;
+	ran(tc);
 	return true;
 }
 
@@ -1131,7 +1132,6 @@ static int op_resume(void *p, const struct stub_resume *r)
 {
 	struct gdb_target *t = p;
 	struct tcpu *one;
-	int nover = 0;
 
 	pthread_mutex_lock(&t->lock);
 	for (int i = 0; i < t->vm->ncpus; i++) {
@@ -1166,11 +1166,12 @@ static int op_resume(void *p, const struct stub_resume *r)
 				tc->stop_req = false;
 				tc->why = "running";
 				pthread_cond_signal(&tc->go);
-				nover++;
+				/* One at a time: two vCPUs stepping over the same
+				 * breakpoint would put its byte back under each other. */
+				while (nrunning(t))
+					pthread_cond_wait(&t->stopped, &t->lock);
 			}
 		}
-		while (nover && nrunning(t))
-			pthread_cond_wait(&t->stopped, &t->lock);
 	}
 	if (pending_locked(t)) {
 		check_stopped_locked(t);
