@@ -126,6 +126,16 @@ static int send_stop(struct stub *s, const struct stub_stop *st)
 	return conn_reply_end(&s->conn, &out);
 }
 
+/* poll() looks at its fds one after another: a client that hung up just
+ * before the next one connected can show only the newcomer.  Look at ours
+ * once more (briefly: a TCP FIN may be a moment behind) before refusing. */
+static bool client_ready(struct conn *c, short events)
+{
+	struct pollfd p = { .fd = c->fd, .events = events };
+
+	return poll(&p, 1, 10) > 0;
+}
+
 /* Target running: wait for its stop, serving 0x03 and acks meanwhile. */
 static int wait_stop(struct stub *s)
 {
@@ -200,7 +210,7 @@ static int wait_stop(struct stub *s)
 				return lost(s);
 			continue;
 		}
-		if (p[2].revents)
+		if (p[2].revents && !client_ready(c, p[1].events))
 			refuse(s);
 	}
 }
@@ -273,7 +283,7 @@ static int wait_input(struct stub *s)
 			return -errno;
 		}
 		/* A client that left makes room for the next one: see it first. */
-		if (p[0].revents)
+		if (p[0].revents || (p[1].revents && client_ready(c, POLLIN)))
 			return conn_fill(c) > 0 ? 1 : 0;
 		if (p[1].revents)
 			refuse(s);
