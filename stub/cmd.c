@@ -156,6 +156,8 @@ void cmd_stop_reply(struct stub *s, const struct stub_stop *st, struct pkt_buf *
 	default:
 		break;
 	}
+	if (st->log_begin)
+		pkt_puts(out, "replaylog:begin;");
 }
 
 typedef enum cmd_result (*cmd_fn)(struct stub *s, const char *a, const char *end,
@@ -545,6 +547,29 @@ static enum cmd_result h_S(struct stub *s, const char *a, const char *end, struc
 	return legacy_resume(s, a, end, out, true, true);
 }
 
+/* bs, bc: step or continue backwards (Hc's thread, as for s / c). */
+static enum cmd_result reverse_resume(struct stub *s, const char *a, const char *end,
+				      struct pkt_buf *out, bool step)
+{
+	enum cmd_result r;
+
+	if (!s->ops->reverse)
+		return CMD_REPLY; /* empty: gdb says reverse execution is not supported */
+	r = legacy_resume(s, a, end, out, step, false);
+	s->resume.reverse = true;
+	return r;
+}
+
+static enum cmd_result h_bs(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
+{
+	return reverse_resume(s, a, end, out, true);
+}
+
+static enum cmd_result h_bc(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
+{
+	return reverse_resume(s, a, end, out, false);
+}
+
 /* vCont? */
 static enum cmd_result h_vcont_query(struct stub *s, const char *a, const char *end,
 				     struct pkt_buf *out)
@@ -750,6 +775,8 @@ static enum cmd_result h_qsupported(struct stub *s, const char *a, const char *e
 	if (s->ops->memory_map)
 		pkt_puts(out, ";qXfer:memory-map:read+");
 	pkt_puts(out, ";vContSupported+;QStartNoAckMode+");
+	if (s->ops->reverse)
+		pkt_puts(out, ";ReverseStep+;ReverseContinue+");
 	return CMD_REPLY;
 }
 
@@ -963,6 +990,8 @@ static const struct {
 	{ "T", true, h_T },
 	{ "D", true, h_D },
 	{ "k", true, h_k },
+	{ "bs", false, h_bs },
+	{ "bc", false, h_bc },
 	{ "vCont?", false, h_vcont_query },
 	{ "vCont", false, h_vcont },
 	{ "vMustReplyEmpty", false, h_empty },

@@ -48,6 +48,9 @@ struct stub_stop {
 	int signo;      /* for STUB_STOP_SIGNAL: 2 SIGINT, 5 SIGTRAP, 11 SIGSEGV ... */
 	uint64_t addr;  /* data address for watchpoints */
 	int status;     /* exit status for STUB_STOP_EXITED */
+	/* Reverse execution reached the start of the target's log (replaylog:
+	 * begin): gdb says "No more reverse-execution history". */
+	bool log_begin;
 	char message[256]; /* if non-empty, sent as an O packet before the stop reply */
 };
 
@@ -59,6 +62,7 @@ enum stub_action { STUB_CONTINUE, STUB_STEP, STUB_STAY, STUB_RANGE };
  * (index tid - 1) from c / s / vCont, STUB_STAY for threads left stopped. */
 struct stub_resume {
 	int nthreads;
+	bool reverse;    /* bs / bc: STEP or CONTINUE backwards (ops->reverse) */
 	enum stub_action action[64];
 	uint64_t range_start[64], range_end[64]; /* for STUB_RANGE */
 };
@@ -66,6 +70,9 @@ struct stub_resume {
 struct stub_ops {
 	/* The target implements STUB_RANGE (advertised as vCont;r). */
 	bool range_step;
+	/* The target runs backwards: ReverseStep+ / ReverseContinue+, bs / bc
+	 * reach resume() with reverse set. */
+	bool reverse;
 
 	/* Target description: the XML for an annex ("target.xml", or an include
 	 * it names).  Returns NULL for an unknown annex. */

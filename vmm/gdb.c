@@ -34,6 +34,7 @@
 
 #include "stub/stub.h"
 #include "vmm/gdb.h"
+#include "vmm/record.h"
 #include "vmm/tdesc.h"
 #include "vmm/x86.h"
 
@@ -72,6 +73,13 @@ struct tcpu {
 	bool dbg_set;
 	const char *why;          /* last stop, for qThreadExtraInfo */
 	pthread_cond_t go;
+	/* recording (monitor record on) */
+	struct rec_build bld;     /* the entry of the instruction being recorded */
+	uint64_t cur[REC_WORDS];  /* registers at the log's cursor */
+	struct cpu_state live;    /* state at the end of the log, while replaying */
+	enum tstate live_state;
+	bool rec_waiting;         /* waits for its turn to record */
+	bool rec_trap_due;        /* a kick came after an instruction ran: its step trap is still due */
 };
 
 struct swbp {
@@ -123,6 +131,21 @@ struct gdb_target {
 	struct watch watches[MAX_WATCH];
 	int nwatch;
 	char memmap[256];
+	/* reverse debugging: every vCPU is single-stepped, every write to RAM
+	 * trapped (all of RAM read-only), and both logged */
+	bool bp_patched;        /* software breakpoints are written into guest memory */
+	bool rec_on;
+	struct rec_log log;
+	uint64_t rec_limit;
+	struct tcpu *rec_owner; /* the vCPU recording now (they take turns) */
+	pthread_cond_t rec_cond;
+	bool live_saved;        /* the cursor left the end: cpus[].live hold the present */
+	uint64_t rec_dropped_said;
+	struct rec_view view;
+	uint64_t *ptp;          /* page-table pages of ptp_key's hierarchy */
+	int nptp;
+	bool ptp_valid;
+	struct mmu_regs ptp_key;
 };
 
 /* Drop the lock, then wake whom the locked section asked to: a thread woken
@@ -308,7 +331,8 @@ static int sw_insert(struct gdb_target *t, uint64_t addr)
 	bp->addr = addr;
 	bp->gpa = w.gpa;
 	bp->orig = *host;
-	*host = t->bp_insn;
+	if (t->bp_patched) /* (while recording, breakpoints are checked by address) */
+		*host = t->bp_insn;
 	*slot = bp;
 	t->nbp++;
 	return 0;
@@ -328,7 +352,7 @@ static int sw_remove(struct gdb_target *t, uint64_t addr)
 		return -ENOENT;
 	}
 	host = mmu_host(&t->vm->mram, bp->gpa, 1);
-	if (host && *host == t->bp_insn)
+	if (host && t->bp_patched && *host == t->bp_insn)
 		*host = bp->orig;
 	*slot = bp->next;
 	free(bp);
@@ -368,11 +392,12 @@ static int set_debug(struct tcpu *tc, bool step)
 	struct kvm_guest_debug d;
 
 	memset(&d, 0, sizeof(d));
-	if (step)
+	if (step || t->rec_on)
 		d.control |= KVM_GUESTDBG_SINGLESTEP;
-	if (t->nbp && t->bp_insn == 0xcc)
+	if (t->nbp && t->bp_insn == 0xcc && t->bp_patched)
 		d.control |= KVM_GUESTDBG_USE_SW_BP;
-	hw_debugregs(t, &d);
+	if (!t->rec_on) /* (recording compares addresses itself, before each step) */
+		hw_debugregs(t, &d);
 	if (d.control)
 		d.control |= KVM_GUESTDBG_ENABLE;
 	if (tc->dbg_set && !memcmp(&d, &tc->dbg, sizeof(d)))
@@ -413,6 +438,8 @@ static int watch_apply(struct gdb_target *t, const struct watch *gone)
 {
 	int r = 0;
 
+	if (t->rec_on)
+		return 0; /* all of RAM is read-only while recording */
 	if (gone)
 		for (int k = 0; k < gone->npieces && !r; k++)
 			r = vm_set_readonly(t->vm, gone->gpa[k], gone->plen[k], false);
@@ -524,7 +551,7 @@ static bool step_over(struct tcpu *tc, enum vcpu_event *ev)
 	struct swbp *bp;
 	uint8_t *host;
 
-	if (!t->nbp || fetch(tc, DIRTY_REGS))
+	if (!t->nbp || !t->bp_patched || fetch(tc, DIRTY_REGS))
 		return false;
 	bp = bp_find(t, tc->st.regs.rip);
 	if (!bp || !(host = mmu_host(&t->vm->mram, bp->gpa, 1)))
@@ -564,7 +591,7 @@ static bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping)
 	case EV_DEBUG: {
 		uint64_t dr6 = run->debug.arch.dr6;
 
-		if (run->debug.arch.exception == 3) {
+		if (run->debug.arch.exception == 3 && t->bp_patched) {
 			if (fetch(tc, DIRTY_REGS) == 0 && !bp_find(t, tc->st.regs.rip) &&
 			    bp_find(t, tc->st.regs.rip - 1)) {
 				tc->st.regs.rip--;
@@ -597,7 +624,7 @@ static bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping)
 	}
 	case EV_HLT:
 		if (fetch(tc, DIRTY_REGS) == 0 && bp_find(t, tc->st.regs.rip - 1) &&
-		    t->bp_insn == 0xf4) {
+		    t->bp_insn == 0xf4 && t->bp_patched) {
 			tc->st.regs.rip--;
 			tc->dirty |= DIRTY_REGS;
 			set_event(tc, STUB_STOP_SWBREAK, SIGTRAP_, 0, NULL);
@@ -683,6 +710,7 @@ static void stop_all_locked(struct gdb_target *t)
 			vcpu_kick(tc->c);
 		}
 	}
+	pthread_cond_broadcast(&t->rec_cond); /* (a vCPU waiting for its turn to record) */
 }
 
 /* Is there a stop to report?  Events of threads the last resume left
@@ -726,6 +754,377 @@ static void check_stopped_locked(struct gdb_target *t)
 		t->post_efd = t->efd_set = true;
 }
 
+/* ---- recording ------------------------------------------------------------------ */
+
+/* The registers a log entry describes: kvm_regs then kvm_sregs, as words. */
+#define STATE_WORDS ((int)((sizeof(struct kvm_regs) + sizeof(struct kvm_sregs)) / 8))
+_Static_assert(sizeof(struct kvm_regs) % 8 == 0 && sizeof(struct kvm_sregs) % 8 == 0 &&
+	       STATE_WORDS <= REC_WORDS, "register state as log words");
+#define REC_QUANTUM 64 /* instructions a vCPU records before the others get a turn */
+
+/* FPU state and KERNEL_GS_BASE: logged whole, before and after, for the
+ * instructions that may change them. */
+struct fpblob {
+	struct kvm_fpu fpu;
+	uint64_t kgsbase;
+};
+_Static_assert(sizeof(struct fpblob) <= REC_BLOB_MAX, "FPU blob");
+
+static void pack(const struct cpu_state *st, uint64_t *w)
+{
+	memcpy(w, &st->regs, sizeof(st->regs));
+	memcpy((uint8_t *)w + sizeof(st->regs), &st->sregs, sizeof(st->sregs));
+}
+
+static void unpack(const uint64_t *w, struct cpu_state *st)
+{
+	memcpy(&st->regs, w, sizeof(st->regs));
+	memcpy(&st->sregs, (const uint8_t *)w + sizeof(st->regs), sizeof(st->sregs));
+}
+
+/* May the instruction at RIP change the FPU/SSE state or KERNEL_GS_BASE?
+ * x87 (D8-DF, 9B), VEX/EVEX (C4, C5, 62), and the 0F opcodes of SSE, MMX,
+ * FXSAVE/XSAVE, SWAPGS/XSETBV (0F 01) and WRMSR.  Unknown bytes: yes. */
+static bool insn_may_touch_fpu(struct tcpu *tc, const uint8_t *b, long n)
+{
+	const struct kvm_sregs *sr = &tc->st.sregs;
+	bool x64 = (sr->efer & EFER_LMA) && sr->cs.l;
+
+	for (long i = 0; i < n; i++) {
+		uint8_t c = b[i], d;
+
+		if (c == 0x66 || c == 0x67 || c == 0xf0 || c == 0xf2 || c == 0xf3 || c == 0x2e ||
+		    c == 0x36 || c == 0x3e || c == 0x26 || c == 0x64 || c == 0x65 ||
+		    (x64 && (c & 0xf0) == 0x40))
+			continue;
+		if ((c >= 0xd8 && c <= 0xdf) || c == 0x9b || c == 0xc4 || c == 0xc5 || c == 0x62)
+			return true;
+		if (c != 0x0f)
+			return false;
+		if (i + 1 >= n)
+			return true;
+		d = b[i + 1];
+		return d == 0x01 || d == 0x0e || d == 0x0f || (d >= 0x10 && d <= 0x17) ||
+		       (d >= 0x28 && d <= 0x2f) || d == 0x30 || d == 0x38 || d == 0x3a ||
+		       (d >= 0x50 && d <= 0x7f) || d == 0xae || d == 0xc2 || d == 0xc3 ||
+		       (d >= 0xc4 && d <= 0xc6) || d >= 0xd0;
+	}
+	return true;
+}
+
+/* The bytes at tc's RIP (up to 15; fewer before an unmapped page). */
+static long insn_bytes(struct tcpu *tc, uint8_t *b)
+{
+	const struct kvm_sregs *sr = &tc->st.sregs;
+	bool x64 = (sr->efer & EFER_LMA) && sr->cs.l;
+	uint64_t lin = tc->st.regs.rip + (x64 ? 0 : sr->cs.base);
+	struct mmu_regs mr = { sr->cr0, sr->cr3, sr->cr4, sr->efer };
+
+	if (!x64 && !(sr->efer & EFER_LMA))
+		lin &= 0xffffffffULL;
+	return mmu_read(&tc->t->vm->mram, &mr, lin, b, 15);
+}
+
+/* Length of a HLT at RIP (with prefixes), else 0.  Single-stepped, KVM
+ * finishes a HLT as a step and the vCPU never halts, so recording carries
+ * it out itself: no interrupt ever comes to these guests. */
+static int hlt_len(struct tcpu *tc, const uint8_t *b, long n)
+{
+	const struct kvm_sregs *sr = &tc->st.sregs;
+	bool x64 = (sr->efer & EFER_LMA) && sr->cs.l;
+
+	if ((sr->cs.selector & 3) && (sr->cr0 & 1))
+		return 0; /* not at CPL 0: a #GP, KVM's business */
+	for (long i = 0; i < n; i++) {
+		uint8_t c = b[i];
+
+		if (c == 0x66 || c == 0x67 || c == 0xf0 || c == 0xf2 || c == 0xf3 || c == 0x2e ||
+		    c == 0x36 || c == 0x3e || c == 0x26 || c == 0x64 || c == 0x65 ||
+		    (x64 && (c & 0xf0) == 0x40))
+			continue;
+		return c == 0xf4 ? (int)i + 1 : 0;
+	}
+	return 0;
+}
+
+/* Is gpa in a page of the writing vCPU's page tables?  KVM may keep shadow
+ * page tables built from such a page; a write the vmm applies behind its
+ * back must make KVM forget them. */
+static bool is_table_page(struct tcpu *tc, uint64_t gpa)
+{
+	struct gdb_target *t = tc->t;
+	const struct kvm_sregs *sr = &tc->st.sregs;
+	struct mmu_regs mr = { sr->cr0, sr->cr3, sr->cr4, sr->efer };
+	int lo = 0, hi;
+
+	if (!t->ptp_valid || memcmp(&mr, &t->ptp_key, sizeof(mr))) {
+		int n;
+
+		if (!t->ptp && !(t->ptp = malloc(65536 * sizeof(*t->ptp))))
+			return true;
+		n = mmu_table_pages(&t->vm->mram, &mr, t->ptp, 65536);
+		if (n < 0)
+			return true; /* too many to tell: assume so */
+		t->nptp = n;
+		t->ptp_key = mr;
+		t->ptp_valid = true;
+	}
+	gpa &= ~0xfffULL;
+	for (hi = t->nptp; lo < hi;) {
+		int mid = (lo + hi) / 2;
+
+		if (t->ptp[mid] == gpa)
+			return true;
+		if (t->ptp[mid] < gpa)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+static void rec_drop_msg(struct gdb_target *t)
+{
+	if (t->log.dropped > t->rec_dropped_said) {
+		if (!t->rec_dropped_said)
+			fprintf(stderr, "vmm: the record log is full (--record-limit %llu bytes): "
+				"its oldest instructions are dropped\n", (unsigned long long)t->rec_limit);
+		t->rec_dropped_said = t->log.dropped;
+	}
+}
+
+/* Record one instruction of tc (lock not held, tc's turn).  Returns what
+ * vcpu_run said; *done tells whether an instruction ran and was logged;
+ * *watch is the watchpoint one of its writes hit, if any. */
+static enum vcpu_event rec_one(struct tcpu *tc, bool *done, struct watch **watch)
+{
+	struct gdb_target *t = tc->t;
+	struct kvm_run *run = tc->c->run;
+	struct rec_build *b = &tc->bld;
+	uint64_t pre[REC_WORDS], post[REC_WORDS];
+	struct fpblob fb[2];
+	bool fpu, zap = false, wrote = false;
+	enum vcpu_event ev;
+	uint8_t insn[15];
+	long dropped, ni;
+	int hlt;
+
+	*done = false;
+	*watch = NULL;
+	if (fetch(tc, DIRTY_REGS | DIRTY_SREGS))
+		return EV_ERROR;
+	ni = insn_bytes(tc, insn);
+	fpu = insn_may_touch_fpu(tc, insn, ni);
+	hlt = hlt_len(tc, insn, ni);
+	if (fpu && fetch(tc, DIRTY_FPU | DIRTY_KGSBASE))
+		return EV_ERROR;
+	pack(&tc->st, pre);
+	if (fpu) {
+		memset(&fb, 0, sizeof(fb));
+		fb[0].fpu = tc->st.fpu;
+		fb[0].kgsbase = tc->st.kgsbase;
+	}
+	rec_begin(b, tc->c->index, REC_STEP);
+	if (hlt) {
+		tc->st.regs.rip += hlt;
+		tc->dirty |= DIRTY_REGS;
+		pack(&tc->st, post);
+		if (flush(tc))
+			return EV_ERROR;
+		ev = EV_HLT;
+		goto log;
+	}
+	if (flush(tc) || set_debug(tc, true))
+		return EV_ERROR;
+	for (;;) {
+		uint64_t gpa;
+		uint32_t len;
+		uint8_t *host;
+		struct watch *w;
+
+		ev = vcpu_run(tc->c);
+		ran(tc);
+		if (ev != EV_MMIO || !run->mmio.is_write || run->mmio.len > 8)
+			break;
+		gpa = run->mmio.phys_addr;
+		len = run->mmio.len;
+		host = mmu_host(&t->vm->mram, gpa, len);
+		if (!host)
+			break; /* outside RAM: a fault */
+		if (rec_add_write(b, gpa, host, run->mmio.data, len))
+			return EV_INTERNAL;
+		memcpy(host, run->mmio.data, len);
+		wrote = true;
+		w = watch_hit(t, gpa, len);
+		if (w && !*watch)
+			*watch = w;
+		if (!zap && fetch(tc, DIRTY_SREGS) == 0)
+			zap = is_table_page(tc, gpa);
+		/* Let KVM finish the instruction (or hand over its next
+		 * fragment) without running another. */
+		__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	}
+	if (fetch(tc, DIRTY_REGS | DIRTY_SREGS))
+		return EV_ERROR;
+	pack(&tc->st, post);
+log:
+	rec_set_state(b, pre, post, STATE_WORDS);
+	if (ev == EV_DEBUG && run->debug.arch.exception != 1)
+		return ev; /* not a step: the caller reports it */
+	if (ev == EV_DEBUG && rec_build_empty(b) && tc->rec_trap_due) {
+		/* the trap of an instruction logged before a kick: nothing ran */
+		tc->rec_trap_due = false;
+		return EV_INTR;
+	}
+	if (ev == EV_INTR && rec_build_empty(b))
+		return ev; /* a kick before the instruction ran */
+	if (ev != EV_DEBUG && ev != EV_INTR && ev != EV_HLT && !wrote && rec_build_empty(b))
+		return ev; /* nothing ran (exit port, fault, error) */
+	tc->rec_trap_due = ev == EV_INTR; /* (after a write, KVM may or may not still owe the trap) */
+	if (fpu) {
+		if (fetch(tc, DIRTY_FPU | DIRTY_KGSBASE) == 0) {
+			fb[1].fpu = tc->st.fpu;
+			fb[1].kgsbase = tc->st.kgsbase;
+		} else {
+			fb[1] = fb[0];
+		}
+		if (memcmp(&fb[0], &fb[1], sizeof(fb[0])))
+			rec_set_blobs(b, &fb[0], &fb[1], sizeof(fb[0]));
+	}
+	dropped = rec_append(&t->log, b);
+	if (dropped < 0) {
+		fprintf(stderr, "vmm: the record log cannot grow: %s\n", strerror((int)-dropped));
+		return EV_INTERNAL;
+	}
+	memcpy(tc->cur, post, sizeof(post));
+	if (zap) {
+		t->ptp_valid = false;
+		if (vm_reload_slots(t->vm))
+			fprintf(stderr, "vmm: could not reload the memory slots after a page-table write\n");
+	}
+	*done = true;
+	return ev == EV_INTR ? EV_DEBUG : ev;
+}
+
+static bool hw_exec_at(struct gdb_target *t, uint64_t rip, enum stub_bp_type *type)
+{
+	for (int i = 0; i < 4; i++)
+		if (t->hw[i].used && t->hw[i].type <= STUB_BP_HW && t->hw[i].addr == rip) {
+			*type = t->hw[i].type;
+			return true;
+		}
+	return false;
+}
+
+/* A breakpoint at tc's RIP (the instruction there has not run): set its event. */
+static bool rec_bp_event(struct tcpu *tc)
+{
+	struct gdb_target *t = tc->t;
+	enum stub_bp_type type = STUB_BP_SW;
+	uint64_t rip = tc->st.regs.rip;
+
+	if (!bp_find(t, rip) && !hw_exec_at(t, rip, &type))
+		return false;
+	set_event(tc, type == STUB_BP_HW ? STUB_STOP_HWBREAK : STUB_STOP_SWBREAK, SIGTRAP_, 0, NULL);
+	tc->why = "breakpoint";
+	return true;
+}
+
+/* Take tc's turn to record (lock held); false if it is to stop instead. */
+static bool rec_turn_locked(struct tcpu *tc)
+{
+	struct gdb_target *t = tc->t;
+
+	tc->rec_waiting = true;
+	while (t->rec_owner && t->rec_owner != tc && !tc->stop_req && !t->quit)
+		pthread_cond_wait(&t->rec_cond, &t->lock);
+	tc->rec_waiting = false;
+	if (tc->stop_req || t->quit || !t->rec_on)
+		return false;
+	t->rec_owner = tc;
+	return true;
+}
+
+/* Give the turn to the next vCPU waiting for one, round robin (lock held). */
+static void rec_pass_locked(struct tcpu *tc)
+{
+	struct gdb_target *t = tc->t;
+	int n = t->vm->ncpus;
+
+	if (t->rec_owner != tc)
+		return;
+	t->rec_owner = NULL;
+	for (int k = 1; k <= n; k++) {
+		struct tcpu *o = &t->cpus[(tc->c->index + k) % n];
+
+		if (o != tc && o->rec_waiting) {
+			t->rec_owner = o;
+			break;
+		}
+	}
+	pthread_cond_broadcast(&t->rec_cond);
+}
+
+/* Run tc under recording: one instruction for a step, else up to a quantum
+ * of them until something is to be reported.  Lock not held; returns true
+ * with tc->event set for a stop to report. */
+static bool rec_run(struct tcpu *tc, bool step, enum vcpu_event *evp)
+{
+	struct gdb_target *t = tc->t;
+	bool event = false, go;
+
+	pthread_mutex_lock(&t->lock);
+	go = rec_turn_locked(tc);
+	pthread_mutex_unlock(&t->lock);
+	*evp = EV_INTR;
+	for (int n = 0; go && n < REC_QUANTUM && !event; n++) {
+		struct watch *w;
+		bool done;
+		enum vcpu_event ev = rec_one(tc, &done, &w);
+
+		*evp = ev;
+		if (!done && ev == EV_INTERNAL && tc->c->run->exit_reason == KVM_EXIT_INTERNAL_ERROR &&
+		    tc->c->run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION) {
+			/* The instruction has not run; without recording it can. */
+			ran(tc);
+			set_event(tc, STUB_STOP_SIGNAL, SIGILL_, 0,
+				  "vmm: vCPU %d: KVM cannot emulate the instruction at 0x%llx on read-only "
+				  "memory, as recording needs; 'monitor record off' lets it run\n",
+				  tc->c->index, fetch(tc, DIRTY_REGS) ? 0ULL : (unsigned long long)tc->st.regs.rip);
+			tc->why = "not recordable";
+			event = true;
+			break;
+		}
+		if (!done) {
+			if (ev != EV_INTR)
+				event = classify(tc, ev, step);
+			break;
+		}
+		if (w) {
+			set_event(tc, STUB_STOP_WATCH, SIGTRAP_, w->addr, NULL);
+			tc->why = "watchpoint";
+			event = true;
+		} else if (ev == EV_HLT) {
+			event = classify(tc, ev, step);
+			break;
+		} else if (ev != EV_DEBUG) {
+			event = classify(tc, ev, step);
+		} else if (rec_bp_event(tc)) {
+			event = true;
+		} else if (step) {
+			set_event(tc, STUB_STOP_SIGNAL, SIGTRAP_, 0, NULL);
+			tc->stepped = true;
+			tc->why = "single step";
+			event = true;
+		}
+	}
+	pthread_mutex_lock(&t->lock);
+	rec_pass_locked(tc);
+	rec_drop_msg(t);
+	pthread_mutex_unlock(&t->lock);
+	return event;
+}
+
 /* Run the vCPU once (one KVM_RUN, or a step over a breakpoint) and record
  * what came of it.  Called and returns with the lock held. */
 static void run_once_locked(struct tcpu *tc)
@@ -745,6 +1144,8 @@ static void run_once_locked(struct tcpu *tc)
 		event = classify(tc, ev, step);
 	} else if (over) {
 		/* stepped over (or nothing to step over): stop */
+	} else if (t->rec_on) {
+		event = rec_run(tc, step, &ev);
 	} else if (flush(tc) || set_debug(tc, step)) {
 		set_event(tc, STUB_STOP_SIGNAL, SIGILL_, 0, "vmm: vCPU %d: cannot set its state: %s\n",
 			  tc->c->index, strerror(errno));
@@ -882,6 +1283,296 @@ static void halt_all_locked(struct gdb_target *t)
 		pthread_cond_wait(&t->stopped, &t->lock);
 }
 
+/* ---- replaying the record log ------------------------------------------------------ */
+
+#define ALL_STATE (DIRTY_REGS | DIRTY_SREGS | DIRTY_FPU | DIRTY_KGSBASE)
+
+/* The cursor leaves the end of the log: keep the present of every vCPU. */
+static int rec_leave_end(struct gdb_target *t)
+{
+	if (t->live_saved)
+		return 0;
+	for (int i = 0; i < t->vm->ncpus; i++) {
+		struct tcpu *tc = &t->cpus[i];
+		int r = fetch(tc, ALL_STATE);
+
+		if (r)
+			return r;
+		tc->live = tc->st;
+		tc->live_state = tc->state;
+	}
+	t->live_saved = true;
+	return 0;
+}
+
+/* Back at the end of the log: the present again. */
+static void rec_back_to_end(struct gdb_target *t)
+{
+	if (!t->live_saved)
+		return;
+	for (int i = 0; i < t->vm->ncpus; i++) {
+		struct tcpu *tc = &t->cpus[i];
+
+		tc->st = tc->live;
+		tc->valid |= ALL_STATE;
+		tc->dirty |= ALL_STATE;
+		tc->state = tc->live_state;
+	}
+	t->live_saved = false;
+}
+
+/* Set a vCPU to the state an entry leads to (going either way). */
+static void rec_set_cpu(struct gdb_target *t, const struct rec_view *v, bool back)
+{
+	struct tcpu *tc = &t->cpus[v->cpu];
+	struct fpblob fb;
+
+	rec_apply_state(v, tc->cur, STATE_WORDS);
+	unpack(tc->cur, &tc->st);
+	tc->valid |= DIRTY_REGS | DIRTY_SREGS;
+	tc->dirty |= DIRTY_REGS | DIRTY_SREGS;
+	if (v->blob_len == sizeof(fb)) {
+		memcpy(&fb, back ? v->blob_before : v->blob_after, sizeof(fb));
+		tc->st.fpu = fb.fpu;
+		tc->st.kgsbase = fb.kgsbase;
+		tc->valid |= DIRTY_FPU | DIRTY_KGSBASE;
+		tc->dirty |= DIRTY_FPU | DIRTY_KGSBASE;
+	}
+	tc->state = TS_STOPPED; /* (in the past, a vCPU halted now was not) */
+}
+
+static void rec_undo(struct gdb_target *t, const struct rec_view *v)
+{
+	for (int i = (int)v->nwrites - 1; i >= 0; i--) {
+		uint8_t *host = mmu_host(&t->vm->mram, v->writes[i].gpa, v->writes[i].len);
+
+		if (host)
+			memcpy(host, v->writes[i].old, v->writes[i].len);
+	}
+	rec_set_cpu(t, v, true);
+}
+
+static void rec_redo(struct gdb_target *t, const struct rec_view *v)
+{
+	for (uint32_t i = 0; i < v->nwrites; i++) {
+		uint8_t *host = mmu_host(&t->vm->mram, v->writes[i].gpa, v->writes[i].len);
+
+		if (host)
+			memcpy(host, v->writes[i].new_, v->writes[i].len);
+	}
+	rec_set_cpu(t, v, false);
+}
+
+/* A resume while recording that moves through the log: backwards (bs, bc),
+ * or forwards while the cursor is in the past.  Lock held, all stopped.
+ * Returns true with a stop set; false when going forward reached the end of
+ * the log and the rest of the resume runs live. */
+static bool rec_replay_locked(struct gdb_target *t, const struct stub_resume *r)
+{
+	struct rec_view *v = &t->view;
+	struct tcpu *stepper = NULL, *tc = NULL;
+
+	for (int i = 0; i < t->vm->ncpus && !stepper; i++)
+		if (t->cpus[i].action == STUB_STEP || t->cpus[i].action == STUB_RANGE)
+			stepper = &t->cpus[i];
+	if (!r->reverse && rec_at_end(&t->log))
+		return false;
+	if (rec_leave_end(t)) {
+		tc = stepper ? stepper : cpu_of(t, t->cur_tid);
+		set_event(tc, STUB_STOP_SIGNAL, SIGTRAP_, 0, "vmm: cannot read the vCPU state to replay\n");
+		goto stop;
+	}
+	for (;;) {
+		bool hit = false;
+
+		if (!(r->reverse ? rec_prev(&t->log, v) : rec_next(&t->log, v))) {
+			if (!r->reverse) {
+				rec_back_to_end(t);
+				return false;
+			}
+			tc = stepper ? stepper : cpu_of(t, t->cur_tid);
+			set_event(tc, STUB_STOP_SIGNAL, SIGTRAP_, 0, NULL);
+			tc->event.log_begin = true;
+			tc->why = "at the start of the record log";
+			break;
+		}
+		if (v->cpu >= t->vm->ncpus)
+			continue;
+		if (r->reverse)
+			rec_undo(t, v);
+		else
+			rec_redo(t, v);
+		if (v->kind != REC_STEP)
+			continue;
+		tc = &t->cpus[v->cpu];
+		if (stepper) {
+			if (tc != stepper)
+				continue;
+			if (tc->action == STUB_RANGE && tc->st.regs.rip >= tc->range_lo &&
+			    tc->st.regs.rip < tc->range_hi && !r->reverse)
+				continue;
+			set_event(tc, STUB_STOP_SIGNAL, SIGTRAP_, 0, NULL);
+			tc->stepped = true;
+			tc->why = "single step (replay)";
+			break;
+		}
+		for (uint32_t k = 0; k < v->nwrites && !hit; k++) {
+			struct watch *w = watch_hit(t, v->writes[k].gpa, v->writes[k].len);
+
+			if (w) {
+				set_event(tc, STUB_STOP_WATCH, SIGTRAP_, w->addr, NULL);
+				tc->why = "watchpoint (replay)";
+				hit = true;
+			}
+		}
+		if (hit || rec_bp_event(tc))
+			break;
+	}
+	if (!r->reverse && rec_at_end(&t->log)) {
+		/* the last entry redone: the vCPUs are in the present again */
+		struct stub_stop keep = tc->event;
+
+		rec_back_to_end(t);
+		tc->event = keep;
+	}
+stop:
+	tc->resumed = true;
+	tc->seq = ++t->seq;
+	return true;
+}
+
+/* The debugger changes registers or memory: in the past, the log after the
+ * cursor is forgotten first (the past changed; KVM forgets its shadow page
+ * tables too, built for a future that will not come). */
+static void rec_change_history(struct gdb_target *t)
+{
+	if (!t->rec_on || rec_at_end(&t->log))
+		return;
+	rec_truncate(&t->log);
+	t->live_saved = false;
+	t->ptp_valid = false;
+	if (vm_reload_slots(t->vm))
+		fprintf(stderr, "vmm: could not reload the memory slots\n");
+	fprintf(stderr, "vmm: history changed: the record log after this point is dropped\n");
+}
+
+/* Log a change the debugger made (REC_USER), so going back undoes it. */
+static void rec_log_user(struct tcpu *tc, const uint64_t *before, const struct fpblob *fb_before)
+{
+	struct gdb_target *t = tc->t;
+	uint64_t after[REC_WORDS];
+	struct fpblob fb;
+
+	if (fetch(tc, ALL_STATE))
+		return;
+	pack(&tc->st, after);
+	rec_set_state(&tc->bld, before, after, STATE_WORDS);
+	fb.fpu = tc->st.fpu;
+	fb.kgsbase = tc->st.kgsbase;
+	if (fb_before && memcmp(fb_before, &fb, sizeof(fb)))
+		rec_set_blobs(&tc->bld, fb_before, &fb, sizeof(fb));
+	if (!rec_build_empty(&tc->bld) && rec_append(&t->log, &tc->bld) < 0)
+		fprintf(stderr, "vmm: the record log cannot grow\n");
+	memcpy(tc->cur, after, sizeof(after));
+	rec_drop_msg(t);
+}
+
+static void patch_all(struct gdb_target *t, bool on)
+{
+	for (int i = 0; i < BP_BUCKETS; i++)
+		for (struct swbp *bp = t->bps[i]; bp; bp = bp->next) {
+			uint8_t *host = mmu_host(&t->vm->mram, bp->gpa, 1);
+
+			if (!host)
+				continue;
+			if (on) {
+				bp->orig = *host;
+				*host = t->bp_insn;
+			} else if (*host == t->bp_insn) {
+				*host = bp->orig;
+			}
+		}
+	t->bp_patched = on;
+}
+
+static int rec_start(struct gdb_target *t, char *out, size_t cap)
+{
+	int r;
+
+	if (t->rec_on) {
+		snprintf(out, cap, "recording is already on\n");
+		return 0;
+	}
+	kvm_probe(t->vm->kvm_fd, &t->vm->feat, PROBE_WATCH);
+	if (!t->vm->feat.readonly_slot) {
+		snprintf(out, cap, "cannot record: this KVM does not trap writes to read-only memory\n");
+		return 0;
+	}
+	for (int i = 0; i < t->vm->ncpus; i++) {
+		if (fetch(&t->cpus[i], DIRTY_REGS | DIRTY_SREGS))
+			return -EIO;
+		pack(&t->cpus[i].st, t->cpus[i].cur);
+		t->cpus[i].rec_trap_due = false;
+	}
+	r = vm_set_readonly(t->vm, 0, t->vm->ram_size, true);
+	if (r) {
+		snprintf(out, cap, "cannot record: read-only memory slots refused: %s\n", strerror(-r));
+		if (vm_set_readonly(t->vm, 0, t->vm->ram_size, false) == 0)
+			watch_apply(t, NULL);
+		return 0;
+	}
+	patch_all(t, false);
+	rec_init(&t->log, t->rec_limit);
+	t->rec_dropped_said = 0;
+	t->live_saved = false;
+	t->ptp_valid = false;
+	t->rec_on = true;
+	snprintf(out, cap, "recording: every instruction of every vCPU and every write to guest RAM "
+		 "is logged (limit %llu MiB); reverse-stepi, reverse-continue and friends go back\n",
+		 (unsigned long long)(t->rec_limit >> 20));
+	return 0;
+}
+
+static void rec_stop(struct gdb_target *t)
+{
+	if (!t->rec_on)
+		return;
+	rec_change_history(t); /* the present is where the cursor is */
+	rec_free(&t->log);
+	t->rec_on = false;
+	t->live_saved = false;
+	if (vm_set_readonly(t->vm, 0, t->vm->ram_size, false) || watch_apply(t, NULL))
+		fprintf(stderr, "vmm: could not restore the memory slots after recording\n");
+	patch_all(t, true);
+	for (int i = 0; i < t->vm->ncpus; i++)
+		rec_build_free(&t->cpus[i].bld);
+}
+
+static void rec_status(struct gdb_target *t, char *out, size_t cap)
+{
+	const struct rec_log *l = &t->log;
+
+	if (!t->rec_on) {
+		snprintf(out, cap, "recording: off (monitor record on starts it; limit %llu MiB)\n",
+			 (unsigned long long)(t->rec_limit >> 20));
+		return;
+	}
+	snprintf(out, cap,
+		 "recording: on\n"
+		 "instructions: %llu in the log (%llu entries)%s\n"
+		 "log data: %llu bytes (%.1f bytes per instruction)\n"
+		 "memory: %llu bytes of %llu allowed (--record-limit)\n"
+		 "dropped: %llu oldest instructions\n"
+		 "position: %s%llu instructions before the end\n",
+		 (unsigned long long)l->steps, (unsigned long long)l->entries,
+		 l->steps ? "" : " - nothing recorded yet",
+		 (unsigned long long)l->used, l->steps ? (double)l->used / (double)l->steps : 0.0,
+		 (unsigned long long)l->bytes, (unsigned long long)t->rec_limit,
+		 (unsigned long long)l->dropped,
+		 rec_at_end(l) ? "at the end (live), " : rec_at_begin(l) ? "at the start, " : "replaying, ",
+		 (unsigned long long)l->back);
+}
+
 /* ---- stub operations ---------------------------------------------------------- */
 
 static const char *op_xml(void *p, const char *annex)
@@ -934,17 +1625,31 @@ static int op_write_reg(void *p, int tid, int regno, const uint8_t *buf, size_t 
 {
 	struct gdb_target *t = p;
 	struct tcpu *tc = cpu_of(t, tid);
+	uint64_t before[REC_WORDS];
+	struct fpblob fb;
 	int r = fetch(tc, tdesc_needs(t->arch, regno));
 
 	if (r)
 		return r;
-	return tdesc_write(t->arch, &tc->st, regno, buf, len, &tc->dirty);
+	if (t->rec_on) {
+		rec_change_history(t);
+		if ((r = fetch(tc, ALL_STATE)))
+			return r;
+		pack(&tc->st, before);
+		fb.fpu = tc->st.fpu;
+		fb.kgsbase = tc->st.kgsbase;
+		rec_begin(&tc->bld, tc->c->index, REC_USER);
+	}
+	r = tdesc_write(t->arch, &tc->st, regno, buf, len, &tc->dirty);
+	if (t->rec_on && r == 0)
+		rec_log_user(tc, before, &fb);
+	return r;
 }
 
 /* Show the original bytes under our breakpoints. */
 static void unpatch(struct gdb_target *t, uint64_t addr, uint8_t *buf, size_t len)
 {
-	if (!t->nbp)
+	if (!t->nbp || !t->bp_patched)
 		return;
 	for (int i = 0; i < BP_BUCKETS; i++)
 		for (struct swbp *bp = t->bps[i]; bp; bp = bp->next) {
@@ -953,6 +1658,40 @@ static void unpatch(struct gdb_target *t, uint64_t addr, uint8_t *buf, size_t le
 			if (a >= addr && a - addr < len)
 				buf[a - addr] = bp->orig;
 		}
+}
+
+/* Recording: the debugger writes memory.  Build its log entry (old and new
+ * bytes, page by page) before the write; op_write_mem appends it. */
+static int rec_log_mem(struct gdb_target *t, struct tcpu *tc, uint64_t addr, const uint8_t *buf,
+		       size_t len)
+{
+	struct mmu_regs mr;
+	int r;
+
+	rec_change_history(t);
+	rec_begin(&tc->bld, tc->c->index, REC_USER);
+	if (!t->phys && (r = mmu_regs_of(tc, &mr)))
+		return r;
+	for (size_t done = 0; done < len;) {
+		uint64_t va = addr + done, chunk = 4096 - (va & 0xfff);
+		struct mmu_walk w;
+		uint8_t *host;
+
+		if (chunk > len - done)
+			chunk = len - done;
+		if (t->phys)
+			w.gpa = va;
+		else if (mmu_translate(&t->vm->mram, &mr, va, &w))
+			return -EFAULT;
+		host = mmu_host(&t->vm->mram, w.gpa, chunk);
+		if (!host)
+			return -EFAULT;
+		r = rec_add_write(&tc->bld, w.gpa, host, buf + done, (uint32_t)chunk);
+		if (r)
+			return r == -ENOSPC ? -EINVAL : r;
+		done += chunk;
+	}
+	return 0;
 }
 
 static long op_read_mem(void *p, int tid, uint64_t addr, uint8_t *buf, size_t len)
@@ -984,9 +1723,15 @@ static long op_read_mem(void *p, int tid, uint64_t addr, uint8_t *buf, size_t le
 static int op_write_mem(void *p, int tid, uint64_t addr, const uint8_t *buf, size_t len)
 {
 	struct gdb_target *t = p;
+	struct tcpu *tc = cpu_of(t, tid);
 	struct mmu_regs mr;
 	int r;
 
+	if (t->rec_on) {
+		r = rec_log_mem(t, tc, addr, buf, len);
+		if (r)
+			return r;
+	}
 	if (t->phys) {
 		if (addr >= t->vm->ram_size || len > t->vm->ram_size - addr)
 			return -EFAULT;
@@ -999,8 +1744,16 @@ static int op_write_mem(void *p, int tid, uint64_t addr, const uint8_t *buf, siz
 		if (r)
 			return r;
 	}
+	if (t->rec_on) {
+		/* logged: going back undoes it */
+		long dropped = rec_append(&t->log, &tc->bld);
+
+		if (dropped < 0)
+			fprintf(stderr, "vmm: the record log cannot grow\n");
+		rec_drop_msg(t);
+	}
 	/* A write over one of our breakpoints changes what it hides. */
-	for (int i = 0; t->nbp && i < BP_BUCKETS; i++)
+	for (int i = 0; t->nbp && t->bp_patched && i < BP_BUCKETS; i++)
 		for (struct swbp *bp = t->bps[i]; bp; bp = bp->next) {
 			uint64_t a = t->phys ? bp->gpa : bp->addr;
 			uint8_t *host = mmu_host(&t->vm->mram, bp->gpa, 1);
@@ -1104,7 +1857,7 @@ static bool event_stale(struct tcpu *tc)
 /* Resumed from a breakpoint it reported, still there: step over it first. */
 static bool needs_over(struct tcpu *tc)
 {
-	return tc->reported_bp && tc->state == TS_STOPPED && tc->t->nbp &&
+	return tc->reported_bp && tc->state == TS_STOPPED && tc->t->nbp && tc->t->bp_patched &&
 	       fetch(tc, DIRTY_REGS) == 0 && tc->st.regs.rip == tc->reported_rip &&
 	       bp_find(tc->t, tc->reported_rip);
 }
@@ -1151,6 +1904,34 @@ static int op_resume(void *p, const struct stub_resume *r)
 				  "vmm: vCPU %d is halted (HLT): a step does not move it\n", i);
 			tc->stepped = true;
 			tc->seq = ++t->seq;
+		}
+	}
+	/* Going back, or forward in the past: the log has the answer. */
+	if (!pending_locked(t) && (r->reverse || (t->rec_on && !rec_at_end(&t->log)))) {
+		bool done = true;
+
+		if (t->rec_on) {
+			done = rec_replay_locked(t, r);
+		} else {
+			struct tcpu *tc = cpu_of(t, t->cur_tid);
+
+			for (int i = 0; i < t->vm->ncpus; i++)
+				if (t->cpus[i].action != STUB_STAY) {
+					tc = &t->cpus[i];
+					break;
+				}
+			set_event(tc, STUB_STOP_SIGNAL, SIGTRAP_, 0,
+				  "vmm: nothing is recorded to go back through: 'monitor record on' first\n");
+			tc->event.log_begin = true;
+			tc->resumed = true;
+			tc->seq = ++t->seq;
+		}
+		if (done) {
+			t->waiting = t->client;
+			check_stopped_locked(t);
+			t->post_efd = t->efd_set = false; /* the stub asks get_stop before it polls */
+			unlock_wake(t);
+			return 0;
 		}
 	}
 	/* A kept stop of a resumed thread goes first; then threads resumed from
@@ -1384,7 +2165,10 @@ static const char monitor_help[] =
 	"  hold on|off     keep the guest stopped when gdb disconnects (for a reconnect)\n"
 	"  arch            the register layout of this session and of each vCPU's mode\n"
 	"  console stdout|gdb|both\n"
-	"                  where the guest's port-0xE9 output goes (default stdout)\n";
+	"                  where the guest's port-0xE9 output goes (default stdout)\n"
+	"  record on|off|status\n"
+	"                  log every instruction and memory write, for reverse-stepi,\n"
+	"                  reverse-continue, reverse-finish; off drops the log\n";
 
 static int op_monitor(void *p, const char *cmd, char *out, size_t cap)
 {
@@ -1445,6 +2229,23 @@ static int op_monitor(void *p, const char *cmd, char *out, size_t cap)
 				      t->vm->slots[i].readonly ? "read-only (write watchpoints)" : "read-write");
 		if (n < cap && t->vm->mode != MODE_REAL)
 			snprintf(out + n, cap - n, "vmm boot area: GDT 0x1000, page tables 0x2000-0x7fff\n");
+	} else if (!strncmp(cmd, "record", 6) && (cmd[6] == ' ' || !cmd[6])) {
+		const char *what = cmd[6] ? cmd + 7 : "status";
+
+		if (!strcmp(what, "on"))
+			return rec_start(t, out, cap);
+		if (!strcmp(what, "off")) {
+			bool was = t->rec_on, past = was && !rec_at_end(&t->log);
+
+			rec_stop(t);
+			snprintf(out, cap, "%s\n", !was ? "recording was off"
+				 : past ? "recording off: the log is dropped and the guest goes on from here"
+				 : "recording off: the log is dropped");
+		} else if (!strcmp(what, "status")) {
+			rec_status(t, out, cap);
+		} else {
+			snprintf(out, cap, "usage: monitor record on|off|status\n");
+		}
 	} else if (!strcmp(cmd, "probe")) {
 		FILE *f = fmemopen(out, cap, "w");
 
@@ -1475,6 +2276,10 @@ static void op_detach(void *p)
 
 	pthread_mutex_lock(&t->lock);
 	halt_all_locked(t);
+	if (t->rec_on && !t->hold) {
+		rec_stop(t);
+		fprintf(stderr, "vmm: gdb left: recording stopped, its log dropped ('monitor hold on' keeps both)\n");
+	}
 	remove_all(t);
 	t->client = false;
 	t->interrupt_req = false;
@@ -1529,6 +2334,7 @@ static void forward_console(void *p, const char *buf, size_t len)
 
 static const struct stub_ops gdb_ops = {
 	.range_step = true,
+	.reverse = true,
 	.xml = op_xml,
 	.memory_map = op_memory_map,
 	.reg_count = op_reg_count,
@@ -1573,6 +2379,9 @@ int gdb_serve(struct vm *vm, const struct gdb_config *cfg)
 	t->vm = vm;
 	t->cfg = cfg;
 	t->cur_tid = 1;
+	t->bp_patched = true;
+	t->rec_limit = cfg->record_limit ? cfg->record_limit : 256ULL << 20;
+	pthread_cond_init(&t->rec_cond, NULL);
 	t->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_cond_init(&t->stopped, NULL);
@@ -1654,7 +2463,9 @@ int gdb_serve(struct vm *vm, const struct gdb_config *cfg)
 			pthread_join(vm->cpus[i].thread, NULL);
 			vm->cpus[i].thread_started = false;
 		}
+	rec_stop(t);
 	remove_all(t);
+	free(t->ptp);
 	vm->hooks.console = NULL;
 	vm->console_off = false;
 	stub_free(t->stub);

@@ -10,6 +10,7 @@ struct gdb_config {
 	const char *spec;  /* "[HOST:]PORT" or "unix:PATH" */
 	bool wait;         /* hold the guest at its first instruction until gdb resumes it */
 	const char *arch;  /* auto, i8086, i386, x86-64 */
+	uint64_t record_limit; /* bytes the reverse-debugging log may take (0: default) */
 };
 
 /* Serve gdb on the VM until the guest ends or gdb kills it; returns the

@@ -35,6 +35,9 @@ static const char usage[] =
 "                      the guest waits at its first instruction for gdb\n"
 "      --gdb-no-wait   run the guest at once; a later attach stops it\n"
 "      --gdb-arch ARCH auto | i8086 | i386 | x86-64 (default auto: follow the mode)\n"
+"      --record-limit SIZE\n"
+"                      memory the reverse-debugging log ('monitor record on')\n"
+"                      may take before its oldest entries go (default 256M)\n"
 "Other:\n"
 "      --probe         print what this KVM offers, found by quick probes, and exit\n"
 "  -h, --help          this text\n"
@@ -114,7 +117,7 @@ static void dump_mem(struct vm *vm, uint64_t addr, uint64_t len)
 }
 
 enum { OPT_MEM = 256, OPT_LOAD, OPT_CPUS, OPT_ARG, OPT_DUMP, OPT_GDB, OPT_NOWAIT, OPT_ARCH,
-       OPT_PROBE, OPT_QUIET };
+       OPT_PROBE, OPT_QUIET, OPT_RECLIMIT };
 
 int main(int argc, char **argv)
 {
@@ -128,6 +131,7 @@ int main(int argc, char **argv)
 		{ "gdb", required_argument, NULL, OPT_GDB },
 		{ "gdb-no-wait", no_argument, NULL, OPT_NOWAIT },
 		{ "gdb-arch", required_argument, NULL, OPT_ARCH },
+		{ "record-limit", required_argument, NULL, OPT_RECLIMIT },
 		{ "probe", no_argument, NULL, OPT_PROBE },
 		{ "quiet-ports", no_argument, NULL, OPT_QUIET },
 		{ "help", no_argument, NULL, 'h' },
@@ -135,7 +139,7 @@ int main(int argc, char **argv)
 		{ 0 },
 	};
 	struct vm_config cfg = { .mode = MODE_LONG, .mem_size = 64ULL << 20, .ncpus = 1 };
-	struct gdb_config gcfg = { .wait = true, .arch = "auto" };
+	struct gdb_config gcfg = { .wait = true, .arch = "auto", .record_limit = 256ULL << 20 };
 	uint64_t load = 0, dump_addr = 0, dump_len = 0, v;
 	bool probe = false, quiet = false, dump = false;
 	char err[512];
@@ -192,6 +196,11 @@ int main(int argc, char **argv)
 			    strcmp(optarg, "x86-64"))
 				return fail("bad --gdb-arch '%s': auto, i8086, i386 or x86-64", optarg);
 			gcfg.arch = optarg;
+			break;
+		case OPT_RECLIMIT:
+			if (parse_size(optarg, &gcfg.record_limit) || gcfg.record_limit < (64 << 10) ||
+			    gcfg.record_limit > (1ULL << 40))
+				return fail("bad --record-limit '%s': a size from 64K to 1T (e.g. 256M)", optarg);
 			break;
 		case OPT_PROBE: probe = true; break;
 		case OPT_QUIET: quiet = true; break;

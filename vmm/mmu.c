@@ -446,3 +446,69 @@ int mmu_format_walk(const struct mmu_ram *ram, const struct mmu_regs *r, uint64_
 			   w.user ? "user" : "supervisor", w.nx ? "NX" : "X");
 	return o.len > INT_MAX ? INT_MAX : (int)o.len;
 }
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Sort and drop duplicates; returns the new count. */
+static int sort_unique(uint64_t *v, int n)
+{
+	int k = 0;
+
+	qsort(v, (size_t)n, sizeof(*v), cmp_u64);
+	for (int i = 0; i < n; i++)
+		if (!k || v[k - 1] != v[i])
+			v[k++] = v[i];
+	return k;
+}
+
+int mmu_table_pages(const struct mmu_ram *ram, const struct mmu_regs *r, uint64_t *pages, int max)
+{
+	enum mmu_mode m = mmu_mode(r);
+	const struct mmu_format *f;
+	int n, lo, hi;
+
+	if (m == MMU_OFF)
+		return 0;
+	if (max < 1)
+		return -E2BIG;
+	f = &formats[m];
+	/* pages[lo, hi) are the tables of level i; their children go after. */
+	pages[0] = r->cr3 & f->cr3_mask;
+	n = 1;
+	lo = 0;
+	for (int i = 0; i < f->nlevels - 1; i++) {
+		const struct mmu_level *l = &f->lv[i];
+		uint64_t entries = 1ULL << l->index_bits;
+
+		hi = n;
+		for (int k = lo; k < hi; k++) {
+			const uint8_t *p = mmu_host(ram, pages[k], entries * f->entry_size);
+
+			for (uint64_t e_i = 0; p && e_i < entries; e_i++) {
+				uint64_t e = read_entry(p + e_i * f->entry_size, f->entry_size);
+
+				if (!(e & PTE_P) || reserved_bits(f, l, r, e) || maps_page(l, r, e))
+					continue;
+				if (!mmu_host(ram, e & f->addr_mask, PAGE_4K))
+					continue;
+				if (n == max) {
+					/* full: make room by dropping duplicates first */
+					n = hi + sort_unique(pages + hi, n - hi);
+					if (n == max)
+						return -E2BIG;
+				}
+				pages[n++] = e & f->addr_mask;
+			}
+		}
+		n = hi + sort_unique(pages + hi, n - hi);
+		lo = hi;
+	}
+	for (int k = 0; k < n; k++)
+		pages[k] &= ~(PAGE_4K - 1);
+	return sort_unique(pages, n);
+}

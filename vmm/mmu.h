@@ -79,6 +79,12 @@ long mmu_read(const struct mmu_ram *ram, const struct mmu_regs *r, uint64_t va, 
 int mmu_write(const struct mmu_ram *ram, const struct mmu_regs *r, uint64_t va,
 	      const void *buf, size_t len) __attribute__((warn_unused_result));
 
+/* The guest-physical pages (4 KiB-aligned, sorted, distinct) that hold the
+ * paging structures reachable from CR3, at most max of them.  Returns how
+ * many, 0 with paging off, or -E2BIG if there are more than max.  Tables
+ * outside RAM are left out; cycles cannot loop (one pass per level). */
+int mmu_table_pages(const struct mmu_ram *ram, const struct mmu_regs *r, uint64_t *pages, int max);
+
 /* Human-readable walk for `monitor walk`: one line per level and a result. */
 int mmu_format_walk(const struct mmu_ram *ram, const struct mmu_regs *r, uint64_t va,
 		    char *out, size_t cap);

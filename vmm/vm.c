@@ -251,6 +251,23 @@ int vm_set_readonly(struct vm *vm, uint64_t gpa, uint64_t len, bool ro)
 	return 0;
 }
 
+int vm_reload_slots(struct vm *vm)
+{
+	int r;
+
+	for (int i = 0; i < vm->nslots; i++) {
+		r = set_slot(vm, i, vm->slots[i].gpa, 0, false);
+		if (r)
+			return r;
+	}
+	for (int i = 0; i < vm->nslots; i++) {
+		r = set_slot(vm, i, vm->slots[i].gpa, vm->slots[i].size, vm->slots[i].readonly);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
 static void build_gdt(struct vm *vm)
 {
 	uint64_t *gdt = (uint64_t *)(vm->ram + BOOT_GDT);

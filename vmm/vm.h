@@ -166,6 +166,11 @@ const char *vcpu_event_name(enum vcpu_event ev);
 int vm_set_readonly(struct vm *vm, uint64_t gpa, uint64_t len, bool ro)
 	__attribute__((warn_unused_result));
 
+/* Delete and re-create every memory slot, as they are: KVM forgets what it
+ * cached of guest memory (shadow page tables built from page-table pages the
+ * vmm wrote behind its back). */
+int vm_reload_slots(struct vm *vm) __attribute__((warn_unused_result));
+
 /* Probes (vmm/probe.c): fill vm->feat using throwaway VMs. */
 enum {
 	PROBE_MODES = 1,  /* which modes run */

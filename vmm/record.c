@@ -1,0 +1,337 @@
+/* record.c - the execution log behind reverse debugging (see record.h).
+ *
+ * An entry, 8-byte aligned, in a block:
+ *   u32 size, u16 cpu, u8 kind, u8 0, u64 mask, u32 nwrites, u32 blob_len
+ *   popcount(mask) u64 words (before ^ after)
+ *   blob before, blob after (blob_len each), padded to 8
+ *   nwrites x { u64 gpa, u32 len, u32 0, old[len], new[len], padded to 8 }
+ *   u64 size (so the log can be walked backwards)
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmm/record.h"
+
+#define HDR 24
+#define ALIGN8(x) (((x) + 7) & ~(size_t)7)
+
+struct rec_block {
+	struct rec_block *prev, *next;
+	size_t cap, used;
+	uint64_t entries, steps;
+	uint8_t data[];
+};
+
+void rec_init(struct rec_log *l, size_t limit)
+{
+	memset(l, 0, sizeof(*l));
+	if (limit < 8192)
+		limit = 8192;
+	l->limit = limit;
+	l->block_size = limit / 8 > (1 << 20) ? (1 << 20) : limit / 8 < 4096 ? 4096 : limit / 8;
+}
+
+void rec_free(struct rec_log *l)
+{
+	struct rec_block *b = l->head;
+
+	while (b) {
+		struct rec_block *n = b->next;
+
+		free(b);
+		b = n;
+	}
+	rec_init(l, l->limit);
+}
+
+bool rec_at_end(const struct rec_log *l)
+{
+	return !l->cur || (l->off == l->cur->used && !l->cur->next);
+}
+
+bool rec_at_begin(const struct rec_log *l)
+{
+	return !l->cur || (l->off == 0 && !l->cur->prev);
+}
+
+void rec_begin(struct rec_build *b, int cpu, enum rec_kind kind)
+{
+	b->cpu = cpu;
+	b->kind = kind;
+	b->mask = 0;
+	b->blob_len = 0;
+	b->nwrites = 0;
+	b->wlen = 0;
+}
+
+void rec_set_state(struct rec_build *b, const uint64_t *before, const uint64_t *after, int n)
+{
+	for (int i = 0; i < n && i < REC_WORDS; i++) {
+		uint64_t x = before[i] ^ after[i];
+
+		if (x) {
+			b->mask |= 1ULL << i;
+			b->words[i] = x;
+		}
+	}
+}
+
+void rec_set_blobs(struct rec_build *b, const void *before, const void *after, size_t len)
+{
+	if (len > REC_BLOB_MAX)
+		len = REC_BLOB_MAX;
+	memcpy(b->blob[0], before, len);
+	memcpy(b->blob[1], after, len);
+	b->blob_len = len;
+}
+
+int rec_add_write(struct rec_build *b, uint64_t gpa, const void *old, const void *new_, uint32_t len)
+{
+	size_t need = 16 + ALIGN8(2 * (size_t)len);
+	uint8_t *p;
+
+	if (b->nwrites == REC_MAX_WRITES)
+		return -ENOSPC;
+	if (b->wlen + need > b->wcap) {
+		size_t cap = b->wcap ? b->wcap : 256;
+
+		while (cap < b->wlen + need)
+			cap *= 2;
+		p = realloc(b->wbuf, cap);
+		if (!p)
+			return -ENOMEM;
+		b->wbuf = p;
+		b->wcap = cap;
+	}
+	p = b->wbuf + b->wlen;
+	memset(p, 0, need);
+	memcpy(p, &gpa, 8);
+	memcpy(p + 8, &len, 4);
+	memcpy(p + 16, old, len);
+	memcpy(p + 16 + len, new_, len);
+	b->wlen += need;
+	b->nwrites++;
+	return 0;
+}
+
+bool rec_build_empty(const struct rec_build *b)
+{
+	return !b->mask && !b->blob_len && !b->nwrites;
+}
+
+void rec_build_free(struct rec_build *b)
+{
+	free(b->wbuf);
+	b->wbuf = NULL;
+	b->wlen = b->wcap = 0;
+}
+
+static size_t entry_size(const struct rec_build *b)
+{
+	return HDR + 8 * (size_t)__builtin_popcountll(b->mask) + ALIGN8(2 * b->blob_len) + b->wlen + 8;
+}
+
+static void drop_head(struct rec_log *l)
+{
+	struct rec_block *b = l->head;
+
+	l->head = b->next;
+	if (l->head)
+		l->head->prev = NULL;
+	else
+		l->tail = NULL;
+	if (l->cur == b) { /* (only ever at the end of the log) */
+		l->cur = l->head;
+		l->off = 0;
+	}
+	l->bytes -= sizeof(*b) + b->cap;
+	l->used -= b->used;
+	l->entries -= b->entries;
+	l->steps -= b->steps;
+	l->dropped += b->steps;
+	free(b);
+}
+
+long rec_append(struct rec_log *l, const struct rec_build *b)
+{
+	size_t size = entry_size(b);
+	uint64_t dropped = l->dropped;
+	struct rec_block *blk = l->tail;
+	uint8_t *p;
+
+	if (!rec_at_end(l))
+		return -EINVAL;
+	if (!blk || blk->used + size > blk->cap) {
+		size_t cap = size > l->block_size ? size : l->block_size;
+
+		while (l->head && l->bytes + sizeof(*blk) + cap > l->limit)
+			drop_head(l);
+		blk = malloc(sizeof(*blk) + cap);
+		if (!blk)
+			return -ENOMEM;
+		memset(blk, 0, sizeof(*blk));
+		blk->cap = cap;
+		blk->prev = l->tail;
+		if (l->tail)
+			l->tail->next = blk;
+		else
+			l->head = blk;
+		l->tail = blk;
+		l->bytes += sizeof(*blk) + cap;
+	}
+	p = blk->data + blk->used;
+	{
+		uint32_t sz = (uint32_t)size, nw = b->nwrites, bl = (uint32_t)b->blob_len;
+		uint16_t cpu = (uint16_t)b->cpu;
+		uint8_t kind = (uint8_t)b->kind;
+		uint64_t size64 = size;
+
+		memset(p, 0, HDR);
+		memcpy(p, &sz, 4);
+		memcpy(p + 4, &cpu, 2);
+		memcpy(p + 6, &kind, 1);
+		memcpy(p + 8, &b->mask, 8);
+		memcpy(p + 16, &nw, 4);
+		memcpy(p + 20, &bl, 4);
+		p += HDR;
+		for (int i = 0; i < REC_WORDS; i++)
+			if (b->mask >> i & 1) {
+				memcpy(p, &b->words[i], 8);
+				p += 8;
+			}
+		if (b->blob_len) {
+			memset(p, 0, ALIGN8(2 * b->blob_len));
+			memcpy(p, b->blob[0], b->blob_len);
+			memcpy(p + b->blob_len, b->blob[1], b->blob_len);
+			p += ALIGN8(2 * b->blob_len);
+		}
+		if (b->wlen)
+			memcpy(p, b->wbuf, b->wlen);
+		p += b->wlen;
+		memcpy(p, &size64, 8);
+	}
+	blk->used += size;
+	blk->entries++;
+	blk->steps += b->kind == REC_STEP;
+	l->used += size;
+	l->entries++;
+	l->steps += b->kind == REC_STEP;
+	l->cur = blk;
+	l->off = blk->used;
+	return (long)(l->dropped - dropped);
+}
+
+/* Decode the entry at p (written by rec_append, so trusted). */
+static void parse(const uint8_t *p, struct rec_view *v)
+{
+	uint32_t nw, bl;
+	uint16_t cpu;
+	const uint8_t *q;
+
+	memcpy(&cpu, p + 4, 2);
+	v->cpu = cpu;
+	v->kind = (enum rec_kind)p[6];
+	memcpy(&v->mask, p + 8, 8);
+	memcpy(&nw, p + 16, 4);
+	memcpy(&bl, p + 20, 4);
+	v->xor = (const uint64_t *)(p + HDR);
+	q = p + HDR + 8 * (size_t)__builtin_popcountll(v->mask);
+	v->blob_len = bl;
+	v->blob_before = bl ? q : NULL;
+	v->blob_after = bl ? q + bl : NULL;
+	q += ALIGN8(2 * (size_t)bl);
+	v->nwrites = nw;
+	for (uint32_t i = 0; i < nw && i < REC_MAX_WRITES; i++) {
+		struct rec_write *w = &v->writes[i];
+
+		memcpy(&w->gpa, q, 8);
+		memcpy(&w->len, q + 8, 4);
+		w->old = q + 16;
+		w->new_ = q + 16 + w->len;
+		q += 16 + ALIGN8(2 * (size_t)w->len);
+	}
+}
+
+bool rec_prev(struct rec_log *l, struct rec_view *v)
+{
+	uint64_t size;
+
+	while (l->cur && l->off == 0 && l->cur->prev) {
+		l->cur = l->cur->prev;
+		l->off = l->cur->used;
+	}
+	if (!l->cur || l->off == 0)
+		return false;
+	memcpy(&size, l->cur->data + l->off - 8, 8);
+	l->off -= size;
+	parse(l->cur->data + l->off, v);
+	l->back += v->kind == REC_STEP;
+	return true;
+}
+
+bool rec_next(struct rec_log *l, struct rec_view *v)
+{
+	uint32_t size;
+
+	while (l->cur && l->off == l->cur->used && l->cur->next) {
+		l->cur = l->cur->next;
+		l->off = 0;
+	}
+	if (!l->cur || l->off == l->cur->used)
+		return false;
+	memcpy(&size, l->cur->data + l->off, 4);
+	parse(l->cur->data + l->off, v);
+	l->off += size;
+	l->back -= v->kind == REC_STEP;
+	return true;
+}
+
+void rec_truncate(struct rec_log *l)
+{
+	struct rec_block *b;
+	struct rec_view v;
+	size_t off;
+
+	if (!l->cur)
+		return;
+	/* Count what goes in the cursor's block, then free the later blocks. */
+	b = l->cur;
+	for (off = l->off; off < b->used;) {
+		uint32_t size;
+
+		memcpy(&size, b->data + off, 4);
+		parse(b->data + off, &v);
+		b->entries--;
+		b->steps -= v.kind == REC_STEP;
+		l->entries--;
+		l->steps -= v.kind == REC_STEP;
+		l->used -= size;
+		off += size;
+	}
+	b->used = l->off;
+	while (b->next) {
+		struct rec_block *n = b->next;
+
+		b->next = n->next;
+		l->bytes -= sizeof(*n) + n->cap;
+		l->used -= n->used;
+		l->entries -= n->entries;
+		l->steps -= n->steps;
+		free(n);
+	}
+	l->tail = b;
+	l->back = 0;
+}
+
+void rec_apply_state(const struct rec_view *v, uint64_t *state, int n)
+{
+	const uint64_t *x = v->xor;
+	uint64_t w;
+
+	for (int i = 0; i < n && i < REC_WORDS; i++)
+		if (v->mask >> i & 1) {
+			memcpy(&w, x++, 8);
+			state[i] ^= w;
+		}
+}
