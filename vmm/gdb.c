@@ -978,8 +978,8 @@ log:
 	}
 	if (ev == EV_INTR && rec_build_empty(b))
 		return ev; /* a kick before the instruction ran */
-	if (ev != EV_DEBUG && ev != EV_INTR && ev != EV_HLT && !wrote && rec_build_empty(b))
-		return ev; /* nothing ran (exit port, fault, error) */
+	if (ev != EV_DEBUG && ev != EV_INTR && ev != EV_HLT && !wrote)
+		return ev; /* it did not complete (exit port, fault, error) */
 	tc->rec_trap_due = ev == EV_INTR; /* (after a write, KVM may or may not still owe the trap) */
 	if (fpu) {
 		if (fetch(tc, DIRTY_FPU | DIRTY_KGSBASE) == 0) {
@@ -1444,7 +1444,7 @@ stop:
 /* The debugger changes registers or memory: in the past, the log after the
  * cursor is forgotten first (the past changed; KVM forgets its shadow page
  * tables too, built for a future that will not come). */
-static void rec_change_history(struct gdb_target *t)
+static void rec_change_history(struct gdb_target *t, bool say)
 {
 	if (!t->rec_on || rec_at_end(&t->log))
 		return;
@@ -1453,7 +1453,8 @@ static void rec_change_history(struct gdb_target *t)
 	t->ptp_valid = false;
 	if (vm_reload_slots(t->vm))
 		fprintf(stderr, "vmm: could not reload the memory slots\n");
-	fprintf(stderr, "vmm: history changed: the record log after this point is dropped\n");
+	if (say)
+		fprintf(stderr, "vmm: history changed: the record log after this point is dropped\n");
 }
 
 /* Log a change the debugger made (REC_USER), so going back undoes it. */
@@ -1537,7 +1538,7 @@ static void rec_stop(struct gdb_target *t)
 {
 	if (!t->rec_on)
 		return;
-	rec_change_history(t); /* the present is where the cursor is */
+	rec_change_history(t, false); /* the present is where the cursor is */
 	rec_free(&t->log);
 	t->rec_on = false;
 	t->live_saved = false;
@@ -1632,7 +1633,7 @@ static int op_write_reg(void *p, int tid, int regno, const uint8_t *buf, size_t 
 	if (r)
 		return r;
 	if (t->rec_on) {
-		rec_change_history(t);
+		rec_change_history(t, true);
 		if ((r = fetch(tc, ALL_STATE)))
 			return r;
 		pack(&tc->st, before);
@@ -1668,7 +1669,7 @@ static int rec_log_mem(struct gdb_target *t, struct tcpu *tc, uint64_t addr, con
 	struct mmu_regs mr;
 	int r;
 
-	rec_change_history(t);
+	rec_change_history(t, true);
 	rec_begin(&tc->bld, tc->c->index, REC_USER);
 	if (!t->phys && (r = mmu_regs_of(tc, &mr)))
 		return r;
