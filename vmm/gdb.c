@@ -78,6 +78,7 @@ struct tcpu {
 	uint64_t cur[REC_WORDS];  /* registers at the log's cursor */
 	struct cpu_state live;    /* state at the end of the log, while replaying */
 	enum tstate live_state;
+	int live_dead;            /* its dead_status there */
 	bool rec_waiting;         /* waits for its turn to record */
 	bool rec_trap_due;        /* a kick came after an instruction ran: its step trap is still due */
 };
@@ -111,6 +112,10 @@ struct gdb_target {
 	enum tdesc_arch arch;
 	bool arch_fixed;
 	bool client, phys, hold, quit, killed;
+	bool bp_patched;        /* software breakpoints are written into guest memory */
+	bool rec_on;            /* recording (monitor record on) */
+	bool live_saved;        /* the log's cursor left its end: cpus[].live hold the present */
+	bool ptp_valid;         /* ptp/nptp describe ptp_key's page tables */
 	bool sync_regs;         /* KVM_CAP_SYNC_REGS: registers come with each exit */
 	bool post_efd;          /* a stop to announce on efd once the lock is dropped */
 	bool efd_set;           /* efd is (or is about to be) readable */
@@ -130,21 +135,17 @@ struct gdb_target {
 	struct hwslot hw[4];
 	struct watch watches[MAX_WATCH];
 	int nwatch;
+	int nptp;
 	char memmap[256];
 	/* reverse debugging: every vCPU is single-stepped, every write to RAM
 	 * trapped (all of RAM read-only), and both logged */
-	bool bp_patched;        /* software breakpoints are written into guest memory */
-	bool rec_on;
 	struct rec_log log;
 	uint64_t rec_limit;
 	struct tcpu *rec_owner; /* the vCPU recording now (they take turns) */
 	pthread_cond_t rec_cond;
-	bool live_saved;        /* the cursor left the end: cpus[].live hold the present */
 	uint64_t rec_dropped_said;
 	struct rec_view view;
 	uint64_t *ptp;          /* page-table pages of ptp_key's hierarchy */
-	int nptp;
-	bool ptp_valid;
 	struct mmu_regs ptp_key;
 };
 
@@ -1300,6 +1301,8 @@ static int rec_leave_end(struct gdb_target *t)
 			return r;
 		tc->live = tc->st;
 		tc->live_state = tc->state;
+		tc->live_dead = tc->dead_status;
+		tc->dead_status = 0; /* (before a fault, the vCPU was fine) */
 	}
 	t->live_saved = true;
 	return 0;
@@ -1317,6 +1320,7 @@ static void rec_back_to_end(struct gdb_target *t)
 		tc->valid |= ALL_STATE;
 		tc->dirty |= ALL_STATE;
 		tc->state = tc->live_state;
+		tc->dead_status = tc->live_dead;
 	}
 	t->live_saved = false;
 }
@@ -1436,6 +1440,9 @@ static bool rec_replay_locked(struct gdb_target *t, const struct stub_resume *r)
 		tc->event = keep;
 	}
 stop:
+	for (int i = 0; i < t->vm->ncpus; i++)
+		if (&t->cpus[i] != tc && t->cpus[i].state != TS_HALTED)
+			t->cpus[i].why = t->live_saved ? "stopped (in the recorded past)" : "stopped";
 	tc->resumed = true;
 	tc->seq = ++t->seq;
 	return true;
