@@ -235,6 +235,7 @@ static int fs_get_stop(void *t, struct stub_stop *out)
 	out->signo = (int)(FT.stops * 7 % 256);
 	out->addr = FS_RAM_BASE + FT.stops;
 	out->status = (int)FT.stops;
+	out->log_begin = FT.stops % 3 == 0;
 	if (FT.cfg & 0x10)
 		snprintf(out->message, sizeof(out->message), "stop %u: $#}*\n", FT.stops);
 	FT.running = false;
@@ -306,6 +307,7 @@ static void fs_attach(void *t)
 }
 
 static const struct stub_ops fs_full_ops = {
+	.reverse = true,
 	.xml = fs_xml,
 	.memory_map = fs_memory_map,
 	.reg_count = fs_reg_count,
