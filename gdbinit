@@ -164,6 +164,24 @@ end
 define hookpost-jump
   python _vmm_check_follow()
 end
+define hookpost-reverse-continue
+  python _vmm_check_follow()
+end
+define hookpost-reverse-stepi
+  python _vmm_check_follow()
+end
+define hookpost-reverse-nexti
+  python _vmm_check_follow()
+end
+define hookpost-reverse-step
+  python _vmm_check_follow()
+end
+define hookpost-reverse-next
+  python _vmm_check_follow()
+end
+define hookpost-reverse-finish
+  python _vmm_check_follow()
+end
 
 define vmm-regs
   monitor regs
@@ -183,6 +201,21 @@ end
 document vmm-phys
 vmm-phys on|off: make gdb's addresses guest-physical (on) or virtual (off,
 the default).  With no argument, says which.
+end
+
+define vmm-record
+  if $argc == 0
+    monitor record status
+  else
+    monitor record $arg0
+  end
+end
+document vmm-record
+vmm-record on|off|status: record every instruction and memory write of the
+guest, so that reverse-stepi, reverse-continue, reverse-next, reverse-step and
+reverse-finish can go back (off drops the log).  With no argument, the
+status: instructions and bytes in the log, memory it takes, position.
+Not gdb's own `record' (a software recorder inside gdb, much slower).
 end
 
 define vmm-mem
