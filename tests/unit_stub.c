@@ -1402,6 +1402,167 @@ static void test_monitor_unsupported_replies_empty(void)
 	session_end();
 }
 
+/* ---- reverse execution: bs, bc, replaylog ------------------------------ */
+
+/* The fake with ops->reverse set (static: the stub keeps the pointer). */
+static struct stub_ops reverse_ops;
+
+static void session_start_reverse(void)
+{
+	reverse_ops = fake_ops;
+	reverse_ops.reverse = true;
+	session_start_ops(&reverse_ops);
+}
+
+static void test_qsupported_advertises_reverse_only_if_the_target_can(void)
+{
+	char want[256];
+
+	session_start_reverse();
+	snprintf(want, sizeof(want),
+		 "PacketSize=%x;swbreak+;hwbreak+;qXfer:features:read+;qXfer:memory-map:read+;"
+		 "vContSupported+;QStartNoAckMode+;ReverseStep+;ReverseContinue+", STUB_PACKET_SIZE);
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qSupported:multiprocess+;swbreak+;xmlRegisters=i386"),
+			  want);
+	/* vCont? says nothing of reverse execution. */
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont?"), "vCont;c;C;s;S");
+	session_end();
+
+	session_start();
+	TEST_ASSERT(!strstr(cl_cmd(&S.c, "qSupported"), "Reverse"), "no reverse without ops->reverse");
+	session_end();
+}
+
+static void test_reverse_unsupported_replies_empty(void)
+{
+	session_start();
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "bs"), "");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "bc"), "");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Hc2"), "OK");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "bs"), "");
+	TEST_ASSERT_EQ(F.resumes, 0);
+	check_still_sane(NULL, NULL);
+	session_end();
+}
+
+static void test_reverse_step_steps_the_hc_thread_backwards(void)
+{
+	session_start_reverse();
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "bs"), stop_reply(5, 1, ""));
+	TEST_ASSERT_EQ(F.resumes, 1);
+	TEST_ASSERT(F.last_resume.reverse);
+	TEST_ASSERT_EQ(F.last_resume.nthreads, 3);
+	TEST_ASSERT_EQ(F.last_resume.action[0], STUB_STEP);
+	TEST_ASSERT_EQ(F.last_resume.action[1], STUB_STAY);
+	TEST_ASSERT_EQ(F.last_resume.action[2], STUB_STAY);
+
+	/* Hc's thread, as for s. */
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Hc3"), "OK");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "bs"), stop_reply(5, 3, ""));
+	TEST_ASSERT(F.last_resume.reverse);
+	TEST_ASSERT_EQ(F.last_resume.action[0], STUB_STAY);
+	TEST_ASSERT_EQ(F.last_resume.action[1], STUB_STAY);
+	TEST_ASSERT_EQ(F.last_resume.action[2], STUB_STEP);
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qC"), "QC3");
+
+	/* Without Hc (or Hc0): Hg's thread, as for s. */
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Hc0"), "OK");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Hg2"), "OK");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "bs"), stop_reply(5, 2, ""));
+	TEST_ASSERT_EQ(F.last_resume.action[1], STUB_STEP);
+	TEST_ASSERT_EQ(F.last_resume.action[0], STUB_STAY);
+	TEST_ASSERT_EQ(F.resumes, 3);
+	session_end();
+}
+
+static void test_reverse_continue_and_forward_again(void)
+{
+	session_start_reverse();
+	F.has_on_continue = true;
+	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SWBREAK, .tid = 2 };
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "bc"), stop_reply(5, 2, "swbreak:;"));
+	TEST_ASSERT(F.last_resume.reverse);
+	for (int i = 0; i < 3; i++)
+		TEST_ASSERT_EQ(F.last_resume.action[i], STUB_CONTINUE);
+
+	/* With Hc, only that thread, as for c. */
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Hc3"), "OK");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "bc"), stop_reply(5, 2, "swbreak:;"));
+	TEST_ASSERT(F.last_resume.reverse);
+	TEST_ASSERT_EQ(F.last_resume.action[0], STUB_STAY);
+	TEST_ASSERT_EQ(F.last_resume.action[1], STUB_STAY);
+	TEST_ASSERT_EQ(F.last_resume.action[2], STUB_CONTINUE);
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Hc0"), "OK");
+
+	/* Every forward resume after it goes forward. */
+	static const char *const fwd[] = { "c", "s", "C05", "S05", "vCont;c", "vCont;s:1" };
+	for (size_t i = 0; i < sizeof(fwd) / sizeof(fwd[0]); i++) {
+		TEST_ASSERT_STREQ(cl_cmd(&S.c, "bc"), stop_reply(5, 2, "swbreak:;"));
+		TEST_ASSERT(F.last_resume.reverse);
+		int n = F.resumes;
+		cl_cmd(&S.c, fwd[i]);
+		TEST_ASSERT_EQ(F.resumes, n + 1);
+		if (F.last_resume.reverse)
+			TEST_FAIL("%s after bc resumed backwards", fwd[i]);
+	}
+	/* A malformed bc / bs resumes nothing. */
+	int n = F.resumes;
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "bc;1"), "E22");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "bsx"), "");
+	TEST_ASSERT_EQ(F.resumes, n);
+	check_still_sane(NULL, NULL);
+	session_end();
+}
+
+static void test_reverse_continue_interrupted_by_ctrl_c(void)
+{
+	session_start_reverse();
+	cl_send(&S.c, "bc");
+	cl_expect_silence(&S.c, 30);
+	cl_write(&S.c, "\x03", 1);
+	cl_recv(&S.c, reply, sizeof(reply));
+	TEST_ASSERT_STREQ(reply, stop_reply(2, 1, ""));
+	TEST_ASSERT(F.last_resume.reverse);
+	TEST_ASSERT(F.interrupts >= 1);
+	session_end();
+}
+
+static void test_stop_reply_replaylog_begin(void)
+{
+	static const struct {
+		struct stub_stop st;
+		const char *why;
+	} cases[] = {
+		{ { .kind = STUB_STOP_SIGNAL, .signo = 5, .tid = 1, .log_begin = true },
+		  "replaylog:begin;" },
+		{ { .kind = STUB_STOP_SWBREAK, .tid = 2, .log_begin = true },
+		  "swbreak:;replaylog:begin;" },
+		{ { .kind = STUB_STOP_WATCH, .tid = 3, .addr = 0x1234, .log_begin = true },
+		  "watch:1234;replaylog:begin;" },
+		{ { .kind = STUB_STOP_SIGNAL, .signo = 5, .tid = 3 }, "" }, /* not sticky */
+	};
+
+	session_start_reverse();
+	F.has_on_continue = true;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		F.on_continue = cases[i].st;
+		TEST_ASSERT_STREQ(cl_cmd(&S.c, "bc"), stop_reply(5, cases[i].st.tid, cases[i].why));
+	}
+	/* A reverse step that reaches the start of the log. */
+	F.stop_on_step = false;
+	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SIGNAL, .signo = 5, .tid = 1,
+					    .log_begin = true };
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "bs"), stop_reply(5, 1, "replaylog:begin;"));
+	/* After the thread list (lldb's QListThreadsInStopReply). */
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "QListThreadsInStopReply"), "OK");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "bc"), stop_reply(5, 1, "threads:1,2,3;replaylog:begin;"));
+	/* An exit is a W packet, with nothing else. */
+	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_EXITED, .status = 3,
+					    .log_begin = true };
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "c"), "W03");
+	session_end();
+}
+
 /* ---- ending a session --------------------------------------------------- */
 
 static void test_detach(void)
@@ -1711,6 +1872,12 @@ int main(void)
 	RUN_TEST(test_packet_while_running_answered_after_the_stop);
 	RUN_TEST(test_spurious_stop_wakeup_keeps_waiting);
 	RUN_TEST(test_vcont);
+	RUN_TEST(test_qsupported_advertises_reverse_only_if_the_target_can);
+	RUN_TEST(test_reverse_unsupported_replies_empty);
+	RUN_TEST(test_reverse_step_steps_the_hc_thread_backwards);
+	RUN_TEST(test_reverse_continue_and_forward_again);
+	RUN_TEST(test_reverse_continue_interrupted_by_ctrl_c);
+	RUN_TEST(test_stop_reply_replaylog_begin);
 	RUN_TEST(test_monitor_output_as_O_packets);
 	RUN_TEST(test_monitor_unsupported_replies_empty);
 	RUN_TEST(test_detach);
