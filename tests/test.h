@@ -27,10 +27,17 @@ static char test_skip_reason[256];
 		longjmp(test_jmp, 1);                                              \
 	} while (0)
 
+/* TEST_ASSERT(cond) or TEST_ASSERT(cond, fmt, args...): the message follows
+ * the condition's text. */
 #define TEST_ASSERT(cond, ...)                                                     \
 	do {                                                                       \
-		if (!(cond))                                                       \
-			TEST_FAIL("%s " __VA_ARGS__, #cond);                       \
+		if (!(cond)) {                                                     \
+			printf("FAIL %s: %s", test_name, #cond);                   \
+			__VA_OPT__(printf(": "); printf(__VA_ARGS__);)             \
+			printf(" (%s:%d)\n", __FILE__, __LINE__);                  \
+			fflush(stdout);                                            \
+			longjmp(test_jmp, 1);                                      \
+		}                                                                  \
 	} while (0)
 
 #define TEST_ASSERT_EQ(a, b)                                                       \

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -477,6 +478,8 @@ int mmu_table_pages(const struct mmu_ram *ram, const struct mmu_regs *r, uint64_
 	if (max < 1)
 		return -E2BIG;
 	f = &formats[m];
+	if (!mmu_host(ram, r->cr3 & f->cr3_mask, f->entry_size << f->lv[0].index_bits))
+		return 0;
 	/* pages[lo, hi) are the tables of level i; their children go after. */
 	pages[0] = r->cr3 & f->cr3_mask;
 	n = 1;
@@ -498,7 +501,23 @@ int mmu_table_pages(const struct mmu_ram *ram, const struct mmu_regs *r, uint64_
 					continue;
 				if (n == max) {
 					/* full: make room by dropping duplicates first */
+					bool known = false;
+					int kept = hi;
+
 					n = hi + sort_unique(pages + hi, n - hi);
+					for (int c = hi; c < n; c++) { /* and those listed already */
+						bool dup = false;
+
+						for (int j = 0; j < hi && !dup; j++)
+							dup = pages[j] == pages[c];
+						if (!dup)
+							pages[kept++] = pages[c];
+					}
+					n = kept;
+					for (int j = 0; j < n && !known; j++)
+						known = pages[j] == (e & f->addr_mask);
+					if (known)
+						continue;
 					if (n == max)
 						return -E2BIG;
 				}

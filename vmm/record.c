@@ -29,7 +29,8 @@ void rec_init(struct rec_log *l, size_t limit)
 	if (limit < 8192)
 		limit = 8192;
 	l->limit = limit;
-	l->block_size = limit / 8 > (1 << 20) ? (1 << 20) : limit / 8 < 4096 ? 4096 : limit / 8;
+	/* eight blocks to a full log: dropping one frees an eighth of it */
+	l->block_size = limit / 8 > (1 << 20) ? (1 << 20) : limit / 8 < 512 ? 512 : limit / 8;
 }
 
 void rec_free(struct rec_log *l)
@@ -162,6 +163,18 @@ long rec_append(struct rec_log *l, const struct rec_build *b)
 
 	if (!rec_at_end(l))
 		return -EINVAL;
+	if (blk && !blk->used && blk->cap < size) { /* an emptied block too small: away with it */
+		l->tail = blk->prev;
+		if (l->tail)
+			l->tail->next = NULL;
+		else
+			l->head = NULL;
+		l->bytes -= sizeof(*blk) + blk->cap;
+		free(blk);
+		blk = l->tail;
+		l->cur = blk;
+		l->off = blk ? blk->used : 0;
+	}
 	if (!blk || blk->used + size > blk->cap) {
 		size_t cap = size > l->block_size ? size : l->block_size;
 
@@ -319,6 +332,14 @@ void rec_truncate(struct rec_log *l)
 		l->entries -= n->entries;
 		l->steps -= n->steps;
 		free(n);
+	}
+	if (!b->used && b->prev) { /* no empty block behind the last entry */
+		l->cur = b->prev;
+		l->off = l->cur->used;
+		l->cur->next = NULL;
+		l->bytes -= sizeof(*b) + b->cap;
+		free(b);
+		b = l->cur;
 	}
 	l->tail = b;
 	l->back = 0;

@@ -32,7 +32,7 @@ struct rec_block;
 
 struct rec_log {
 	struct rec_block *head, *tail; /* oldest and newest block */
-	size_t limit;        /* bytes of blocks at most (at least two blocks are kept) */
+	size_t limit;        /* bytes of blocks at most (the newest block is always kept) */
 	size_t block_size;
 	size_t bytes;        /* bytes of blocks allocated */
 	size_t used;         /* bytes of entries */
@@ -77,7 +77,8 @@ struct rec_view {
 	struct rec_write writes[REC_MAX_WRITES];
 };
 
-/* limit: bytes the log may take (blocks of at most 1 MiB, at least 4 KiB). */
+/* limit: bytes the log may take (at least 8 KiB; blocks of an eighth of it,
+ * from 512 bytes to 1 MiB, or one entry's size if larger). */
 void rec_init(struct rec_log *l, size_t limit);
 void rec_free(struct rec_log *l);
 
