@@ -12,6 +12,9 @@
 # cores), the stub's codec, guest loop speed.  The targets' ratios use the
 # default-scheduling tcp_rtt_us; the *_same_core ratios use the one-core
 # round trip (on a shared 2-CPU machine the default one is either).
+# record_vs_step compares recording (monitor record on: every instruction
+# single-stepped, every RAM write trapped) with bare single steps
+# (kvm_step_rate), record_vs_stub_step with gdb's stepi over the stub.
 # BENCH_ONLY="step mem" runs only those tool_bench figures (no gdb).
 set -u
 B=${1:-build}
@@ -42,7 +45,7 @@ if [ -n "${BENCH_ONLY:-}" ]; then
 	exit $?
 fi
 for group in "kvm_exit kvm_step kvm_ioctl tcp handoff codec guest_loop" \
-	"boot attach regs step bp mem interrupt run_overhead"; do
+	"boot attach regs step bp mem interrupt run_overhead record"; do
 	# shellcheck disable=SC2086
 	if ! "$TB" -n "$RUNS" $group | tee -a "$FIG"; then
 		echo "# bench: tool_bench $group failed"
@@ -115,6 +118,12 @@ awk '
 		}
 		if (have("regs_rtt_us") && have("tcp_rtt_same_core_us"))
 			printf "regs_rtt_vs_tcp_same_core %.2f ratio\n", v["regs_rtt_us"] / v["tcp_rtt_same_core_us"]
+		if (have("record_rate") && have("kvm_step_rate"))
+			printf "record_vs_step %.2f ratio\n", v["record_rate"] / v["kvm_step_rate"]
+		if (have("record_rate") && have("step_rate"))
+			printf "record_vs_stub_step %.2f ratio\n", v["record_rate"] / v["step_rate"]
+		if (have("reverse_rate") && have("record_rate"))
+			printf "reverse_vs_record %.1f ratio\n", v["reverse_rate"] / v["record_rate"]
 		if (step != "")
 			target("step_rate >= 0.8 x floor (one step exit + one tcp round trip)", step >= 0.8)
 		if (regs != "")

@@ -32,6 +32,13 @@
  *                  without --gdb, by the vmm's CPU time (the fixed costs of a
  *                  1-iteration run taken off both); run_overhead_wall: by
  *                  wall time (c to the stop at its HLT vs exec to exit)
+ *   record         record_rate: instructions per second of kernel64's spin
+ *                  continued under 'monitor record on' (every instruction
+ *                  stepped, every RAM write trapped); record_plain_rate: the
+ *                  same loop without recording; record_slowdown: the ratio;
+ *                  log_bytes_per_insn: log data per instruction;
+ *                  reverse_rate: instructions per second of a bc over the
+ *                  whole log to its start
  *   kvm_exit       kvm_exit_rate: OUT exits per second, no stub
  *   kvm_step       kvm_step_rate: KVM_GUESTDBG_SINGLESTEP exits per second
  *   kvm_ioctl      kvm_get_regs_us, kvm_get_regs_other_thread_us,
@@ -662,18 +669,34 @@ static void run_to(struct rsp *r, uint64_t addr)
 	rsp_ok(r, p, "OK");
 }
 
-static void monitor(struct rsp *r, const char *cmd)
+/* A monitor command; its output (the O packets, decoded) in out if given. */
+static void monitor_out(struct rsp *r, const char *cmd, char *out, size_t cap)
 {
 	char p[256] = "qRcmd,";
+	size_t n = 0;
 
 	pkt_hex_encode(p + 6, (const uint8_t *)cmd, strlen(cmd));
 	p[6 + 2 * strlen(cmd)] = 0;
 	rsp_send(r, p);
-	do
-		rsp_recv(r);
-	while (r->pkt[0] == 'O' && r->pkt[1] != 'K');
+	for (rsp_recv(r); r->pkt[0] == 'O' && r->pkt[1] != 'K'; rsp_recv(r)) {
+		long m;
+
+		if (!out)
+			continue;
+		m = pkt_hex_decode((uint8_t *)out + n, cap - 1 - n, r->pkt + 1, r->plen - 1);
+		if (m < 0)
+			die("monitor %s: output \"%.80s\" does not decode or fit", cmd, r->pkt);
+		n += (size_t)m;
+	}
+	if (out)
+		out[n] = 0;
 	if (strcmp(r->pkt, "OK"))
 		die("monitor %s: \"%.80s\"", cmd, r->pkt);
+}
+
+static void monitor(struct rsp *r, const char *cmd)
+{
+	monitor_out(r, cmd, NULL, 0);
 }
 
 /* ---- figures over the gdb stub ---------------------------------------------------- */
@@ -995,6 +1018,104 @@ static void fig_run_overhead(void)
 	}
 	report("run_overhead", ratio, n, "%", 2);
 	report("run_overhead_wall", wall, n, "%", 2);
+}
+
+/* The number after key in a monitor command's output. */
+static unsigned long long out_field(const char *out, const char *key)
+{
+	const char *p = strstr(out, key);
+	unsigned long long v;
+	char *end;
+
+	if (!p)
+		die("no \"%s\" in \"%s\"", key, out);
+	p += strlen(key);
+	errno = 0;
+	v = strtoull(p, &end, 10);
+	if (errno || end == p)
+		die("no number after \"%s\" in \"%s\"", key, out);
+	return v;
+}
+
+static uint64_t read_u64(struct rsp *r, uint64_t addr)
+{
+	char p[64];
+	uint64_t v;
+
+	snprintf(p, sizeof(p), "m%llx,8", (unsigned long long)addr);
+	rsp_cmd(r, p);
+	if (pkt_hex_decode((uint8_t *)&v, sizeof(v), r->pkt, r->plen) != sizeof(v))
+		die("%s: \"%.40s\"", p, r->pkt);
+	return v;
+}
+
+/* Continue for about us microseconds, then 0x03; the time to the stop. */
+static double run_for(struct rsp *r, long us)
+{
+	double t0 = now_us();
+
+	rsp_send(r, "vCont;c");
+	sleep_us(us);
+	rsp_write(r, "\x03", 1);
+	if (strncmp(rsp_stop(r), "T02", 3))
+		die("continued, then 0x03: \"%.80s\"", r->pkt);
+	return now_us() - t0;
+}
+
+/* kernel64's spin (load, add, store, jmp: one RAM write in four
+ * instructions) continued for a second under 'monitor record on', then
+ * 0x03: instructions logged per second of the run and log bytes per
+ * instruction, by 'monitor record status'; then bc back over the whole log
+ * to its start (replayed in the vmm, no KVM_RUN).  Each run records afresh,
+ * after half a second of the same loop without recording: the slowdown is
+ * the ratio of the two loop rates (spins per second). */
+static void fig_record(void)
+{
+	double rate[MAX_SAMPLES] = { 0 }, plain[MAX_SAMPLES] = { 0 }, slow[MAX_SAMPLES] = { 0 };
+	double bytes[MAX_SAMPLES] = { 0 }, back[MAX_SAMPLES] = { 0 };
+	const char *elf = guest("kernel64.elf");
+	uint64_t spins = sym(elf, "spins");
+	char out[2048];
+	struct vmm v;
+	struct rsp r;
+
+	session(&v, &r, false, elf, kernel_spin);
+	run_to(&r, sym(elf, "spin"));
+	for (int i = 0; i < runs; i++) {
+		unsigned long long n, used, dropped;
+		uint64_t s0 = read_u64(&r, spins), s1, s2;
+		double tp, tr, t0;
+
+		tp = run_for(&r, 500000);
+		s1 = read_u64(&r, spins);
+		monitor(&r, "record on");
+		tr = run_for(&r, 1000000);
+		s2 = read_u64(&r, spins);
+		monitor_out(&r, "record status", out, sizeof(out));
+		n = out_field(out, "instructions: ");
+		used = out_field(out, "log data: ");
+		dropped = out_field(out, "dropped: ");
+		if (!n || s2 == s1)
+			die("nothing recorded in 1 s: \"%s\"", out);
+		rate[i] = (double)(n + dropped) / (tr / 1e6);
+		plain[i] = (double)(s1 - s0) * (double)(n + dropped) / (double)(s2 - s1) / (tp / 1e6);
+		slow[i] = ((double)(s1 - s0) / tp) / ((double)(s2 - s1) / tr);
+		bytes[i] = (double)used / (double)n;
+		t0 = now_us();
+		if (strncmp(rsp_resume(&r, "bc"), "T05", 3) || !strstr(r.pkt, "replaylog:begin;"))
+			die("bc to the start of the log: \"%.80s\"", r.pkt);
+		back[i] = (double)n / ((now_us() - t0) / 1e6);
+		monitor_out(&r, "record status", out, sizeof(out));
+		if (!strstr(out, "position: at the start"))
+			die("after bc: \"%s\"", out);
+		monitor(&r, "record off");
+	}
+	report("record_rate", rate, runs, "insns/s", 0);
+	report("record_plain_rate", plain, runs, "insns/s", 0);
+	report("record_slowdown", slow, runs, "x", 1);
+	report("log_bytes_per_insn", bytes, runs, "bytes", 1);
+	report("reverse_rate", back, runs, "insns/s", 0);
+	session_end(&v, &r);
 }
 
 /* ---- floors without the stub ------------------------------------------------------ */
@@ -1452,6 +1573,7 @@ static const struct {
 	{ "mem", fig_mem },
 	{ "interrupt", fig_interrupt },
 	{ "run_overhead", fig_run_overhead },
+	{ "record", fig_record },
 	{ "kvm_exit", fig_kvm_exit },
 	{ "kvm_step", fig_kvm_step },
 	{ "kvm_ioctl", fig_kvm_ioctl },
