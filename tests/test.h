@@ -10,6 +10,7 @@
 
 #include <inttypes.h>
 #include <setjmp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,13 +28,26 @@ static char test_skip_reason[256];
 		longjmp(test_jmp, 1);                                              \
 	} while (0)
 
+/* ": message" after a failed assertion's condition, if it has one. */
+static inline void test_msg_(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!*fmt)
+		return;
+	printf(": ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+}
+
 /* TEST_ASSERT(cond) or TEST_ASSERT(cond, fmt, args...): the message follows
  * the condition's text. */
 #define TEST_ASSERT(cond, ...)                                                     \
 	do {                                                                       \
 		if (!(cond)) {                                                     \
 			printf("FAIL %s: %s", test_name, #cond);                   \
-			__VA_OPT__(printf(": "); printf(__VA_ARGS__);)             \
+			test_msg_("" __VA_ARGS__);                                 \
 			printf(" (%s:%d)\n", __FILE__, __LINE__);                  \
 			fflush(stdout);                                            \
 			longjmp(test_jmp, 1);                                      \

@@ -146,6 +146,7 @@ struct gdb_target {
 	uint64_t rec_dropped_said;
 	struct rec_view view;
 	uint64_t *ptp;          /* page-table pages of ptp_key's hierarchy */
+	uint8_t *snap;          /* a copy of RAM, for rec_unprotected */
 	struct mmu_regs ptp_key;
 };
 
@@ -884,6 +885,96 @@ static bool is_table_page(struct tcpu *tc, uint64_t gpa)
 	return false;
 }
 
+/* Does the instruction at RIP only jump (near)?  Then a step that changes
+ * nothing is a jump to itself, not an instruction that could not run. */
+static bool insn_near_jump(struct tcpu *tc, const uint8_t *b, long n)
+{
+	const struct kvm_sregs *sr = &tc->st.sregs;
+	bool x64 = (sr->efer & EFER_LMA) && sr->cs.l;
+
+	for (long i = 0; i < n; i++) {
+		uint8_t c = b[i];
+
+		if (c == 0x66 || c == 0x67 || c == 0xf2 || c == 0xf3 || c == 0x2e || c == 0x36 ||
+		    c == 0x3e || c == 0x26 || c == 0x64 || c == 0x65 || (x64 && (c & 0xf0) == 0x40))
+			continue;
+		if (c == 0xeb || c == 0xe9 || (c >= 0x70 && c <= 0x7f) || (c >= 0xe0 && c <= 0xe3))
+			return true;
+		if (c == 0x0f)
+			return i + 1 < n && (b[i + 1] & 0xf0) == 0x80;
+		if (c == 0xff)
+			return i + 1 < n && ((b[i + 1] >> 3) & 7) == 4;
+		return false;
+	}
+	return false;
+}
+
+/* Run one instruction with all of RAM writable, and find what it wrote by
+ * comparing RAM with a copy taken before.  For what KVM cannot finish on
+ * read-only memory: the accessed bit of a descriptor a far jump or a
+ * segment load sets (KVM retries such an instruction forever), instructions
+ * its emulator does not know (FXSAVE, XSAVE...).  Costs two copies of RAM's
+ * size, so it is the fallback only. */
+static enum vcpu_event rec_unprotected(struct tcpu *tc, struct watch **watch, bool *wrote)
+{
+	struct gdb_target *t = tc->t;
+	struct vm *vm = t->vm;
+	struct rec_build *b = &tc->bld;
+	enum vcpu_event ev;
+	uint64_t ranges[REC_MAX_WRITES][2];
+	int nr = 0;
+
+	if (!t->snap && !(t->snap = malloc(vm->ram_size))) {
+		fprintf(stderr, "vmm: no memory for a copy of guest RAM, needed to record this instruction\n");
+		return EV_INTERNAL;
+	}
+	memcpy(t->snap, vm->ram, vm->ram_size);
+	if (vm_set_readonly(vm, 0, vm->ram_size, false))
+		return EV_INTERNAL;
+	if (flush(tc) || set_debug(tc, true))
+		ev = EV_ERROR;
+	else
+		ev = vcpu_run(tc->c);
+	ran(tc);
+	t->ptp_valid = false;
+	if (vm_set_readonly(vm, 0, vm->ram_size, true)) {
+		fprintf(stderr, "vmm: could not make guest RAM read-only again: recording is broken\n");
+		return EV_INTERNAL;
+	}
+	/* The written bytes, as ranges (close ones merged; the last range takes
+	 * all the rest if there are more than an entry holds). */
+	for (uint64_t pg = 0; pg < vm->ram_size; pg += 4096) {
+		const uint8_t *now = vm->ram + pg, *was = t->snap + pg;
+
+		if (!memcmp(now, was, 4096))
+			continue;
+		for (uint64_t i = 0; i < 4096; i++) {
+			if (now[i] == was[i])
+				continue;
+			if (nr && (pg + i - ranges[nr - 1][1] < 16 || nr == REC_MAX_WRITES)) {
+				ranges[nr - 1][1] = pg + i + 1;
+			} else {
+				ranges[nr][0] = pg + i;
+				ranges[nr++][1] = pg + i + 1;
+			}
+		}
+	}
+	for (int i = 0; i < nr; i++) {
+		uint64_t gpa = ranges[i][0], len = ranges[i][1] - ranges[i][0];
+		struct watch *w = watch_hit(t, gpa, len);
+
+		if (len > UINT32_MAX || rec_add_write(b, gpa, t->snap + gpa, vm->ram + gpa, (uint32_t)len)) {
+			fprintf(stderr, "vmm: the record log cannot take a write of %llu bytes\n",
+				(unsigned long long)len);
+			return EV_INTERNAL;
+		}
+		if (w && !*watch)
+			*watch = w;
+		*wrote = true;
+	}
+	return ev;
+}
+
 static void rec_drop_msg(struct gdb_target *t)
 {
 	if (t->log.dropped > t->rec_dropped_said) {
@@ -968,6 +1059,16 @@ static enum vcpu_event rec_one(struct tcpu *tc, bool *done, struct watch **watch
 	if (fetch(tc, DIRTY_REGS | DIRTY_SREGS))
 		return EV_ERROR;
 	pack(&tc->st, post);
+	if (!wrote && ((ev == EV_DEBUG && run->debug.arch.exception == 1 && !tc->rec_trap_due &&
+			!memcmp(pre, post, sizeof(pre)) && !insn_near_jump(tc, insn, ni)) ||
+		       (ev == EV_INTERNAL && run->exit_reason == KVM_EXIT_INTERNAL_ERROR &&
+			run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION))) {
+		/* KVM could not run it on read-only memory */
+		ev = rec_unprotected(tc, watch, &wrote);
+		if (fetch(tc, DIRTY_REGS | DIRTY_SREGS))
+			return EV_ERROR;
+		pack(&tc->st, post);
+	}
 log:
 	rec_set_state(b, pre, post, STATE_WORDS);
 	if (ev == EV_DEBUG && run->debug.arch.exception != 1)
@@ -1503,8 +1604,23 @@ static void patch_all(struct gdb_target *t, bool on)
 	t->bp_patched = on;
 }
 
+/* "256 MiB", "64 KiB", "1536 KiB", "100 bytes". */
+static const char *size_text(uint64_t n, char *buf, size_t cap)
+{
+	if (n && !(n % (1ULL << 30)))
+		snprintf(buf, cap, "%llu GiB", (unsigned long long)(n >> 30));
+	else if (n && !(n % (1ULL << 20)))
+		snprintf(buf, cap, "%llu MiB", (unsigned long long)(n >> 20));
+	else if (n && !(n % 1024))
+		snprintf(buf, cap, "%llu KiB", (unsigned long long)(n >> 10));
+	else
+		snprintf(buf, cap, "%llu bytes", (unsigned long long)n);
+	return buf;
+}
+
 static int rec_start(struct gdb_target *t, char *out, size_t cap)
 {
+	char lim[32];
 	int r;
 
 	if (t->rec_on) {
@@ -1516,6 +1632,12 @@ static int rec_start(struct gdb_target *t, char *out, size_t cap)
 		snprintf(out, cap, "cannot record: this KVM does not trap writes to read-only memory\n");
 		return 0;
 	}
+	for (int i = 0; i < 4; i++)
+		if (t->hw[i].used && (t->hw[i].type == STUB_WP_READ || t->hw[i].type == STUB_WP_ACCESS)) {
+			snprintf(out, cap, "cannot record with read or access watchpoints set: "
+				 "recording sees writes only; delete them first\n");
+			return 0;
+		}
 	for (int i = 0; i < t->vm->ncpus; i++) {
 		if (fetch(&t->cpus[i], DIRTY_REGS | DIRTY_SREGS))
 			return -EIO;
@@ -1536,8 +1658,8 @@ static int rec_start(struct gdb_target *t, char *out, size_t cap)
 	t->ptp_valid = false;
 	t->rec_on = true;
 	snprintf(out, cap, "recording: every instruction of every vCPU and every write to guest RAM "
-		 "is logged (limit %llu MiB); reverse-stepi, reverse-continue and friends go back\n",
-		 (unsigned long long)(t->rec_limit >> 20));
+		 "is logged (limit %s); reverse-stepi, reverse-continue and friends go back\n",
+		 size_text(t->rec_limit, lim, sizeof(lim)));
 	return 0;
 }
 
@@ -1547,6 +1669,8 @@ static void rec_stop(struct gdb_target *t)
 		return;
 	rec_change_history(t, false); /* the present is where the cursor is */
 	rec_free(&t->log);
+	free(t->snap);
+	t->snap = NULL;
 	t->rec_on = false;
 	t->live_saved = false;
 	if (vm_set_readonly(t->vm, 0, t->vm->ram_size, false) || watch_apply(t, NULL))
@@ -1559,10 +1683,11 @@ static void rec_stop(struct gdb_target *t)
 static void rec_status(struct gdb_target *t, char *out, size_t cap)
 {
 	const struct rec_log *l = &t->log;
+	char lim[32];
 
 	if (!t->rec_on) {
-		snprintf(out, cap, "recording: off (monitor record on starts it; limit %llu MiB)\n",
-			 (unsigned long long)(t->rec_limit >> 20));
+		snprintf(out, cap, "recording: off (monitor record on starts it; limit %s)\n",
+			 size_text(t->rec_limit, lim, sizeof(lim)));
 		return;
 	}
 	snprintf(out, cap,
@@ -1785,6 +1910,8 @@ static int op_insert_bp(void *p, enum stub_bp_type type, uint64_t addr, uint64_t
 		return watch_insert(t, addr, kind);
 	case STUB_WP_READ:
 	case STUB_WP_ACCESS:
+		if (t->rec_on)
+			return -EOPNOTSUPP; /* recording sees writes only */
 		kvm_probe(t->vm->kvm_fd, &t->vm->feat, PROBE_WATCH);
 		if (!t->vm->feat.data_bp)
 			return -EOPNOTSUPP; /* data breakpoints never fire on this KVM */
