@@ -524,3 +524,35 @@ want_seq hold_keeps_log - 'instructions: 5 in the log (5 entries)' 'position: re
 check_eq hold_then_leave "$(grep -c 'gdb left: recording stopped' "$VERR")" 1
 same_vout hold_guest_output "$TMP/ref1.out"
 check_eq hold_status "$VMM_RC" 0
+
+# --- real -> protected -> long recorded, and back: the far jumps load descriptors
+# whose accessed bit the CPU sets, which KVM cannot do on read-only memory (the
+# vmm runs such an instruction with RAM writable and compares); the registers
+# at the start of the log are the boot state of real mode
+BOOT=$GUESTS/boot16to64.elf
+printf 'boot16to64: real\nboot16to64: protected\nboot16to64: long\n' >"$TMP/boot.ref"
+if grep -q 'long mode itself: *yes' <("$VMM" --probe); then
+gdb_session boot "" --mode real "$BOOT" <<'EOF2'
+monitor record on
+hbreak *0x80c9
+continue
+echo @@ long\n
+monitor arch
+monitor record status
+reverse-continue
+echo @@ start\n
+monitor arch
+monitor record status
+monitor regs
+delete
+continue
+EOF2
+vmm_end 5
+want boot_recorded_to_long long 'vCPU 0: long mode (i386:x86-64)' 'position: at the end (live), 0 instructions before the end'
+want_seq boot_back_to_real start 'vCPU 0: real mode (i8086)' 'position: at the start, '"$(status_num long instructions)"' instructions before the end' \
+	'cr0  0x0000000060000010  ET NW CD' 'cs   0x0800 base 0x8000 16-bit'
+same_vout boot_output_once "$TMP/boot.ref"
+check_eq boot_status "$VMM_RC" 0
+else
+	skip boot_record_modes "this KVM refuses a guest entering long mode itself"
+fi
