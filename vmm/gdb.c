@@ -116,6 +116,9 @@ struct gdb_target {
 	bool rec_on;            /* recording (monitor record on) */
 	bool live_saved;        /* the log's cursor left its end: cpus[].live hold the present */
 	bool ptp_valid;         /* ptp/nptp describe ptp_key's page tables */
+	bool replay_busy;       /* the replay thread walks the log (counts as running) */
+	bool replay_stop;       /* ... and is to stop */
+	bool replay_reverse;
 	bool sync_regs;         /* KVM_CAP_SYNC_REGS: registers come with each exit */
 	bool post_efd;          /* a stop to announce on efd once the lock is dropped */
 	bool efd_set;           /* efd is (or is about to be) readable */
@@ -143,6 +146,9 @@ struct gdb_target {
 	uint64_t rec_limit;
 	struct tcpu *rec_owner; /* the vCPU recording now (they take turns) */
 	pthread_cond_t rec_cond;
+	pthread_cond_t replay_go;
+	pthread_t replay_thread;
+	bool replay_started;
 	uint64_t rec_dropped_said;
 	struct rec_view view;
 	uint64_t *ptp;          /* page-table pages of ptp_key's hierarchy */
@@ -687,7 +693,7 @@ static bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping)
 
 static int nrunning(struct gdb_target *t)
 {
-	int n = 0;
+	int n = t->replay_busy;
 
 	for (int i = 0; i < t->vm->ncpus; i++)
 		n += t->cpus[i].state == TS_RUNNING;
@@ -713,6 +719,8 @@ static void stop_all_locked(struct gdb_target *t)
 		}
 	}
 	pthread_cond_broadcast(&t->rec_cond); /* (a vCPU waiting for its turn to record) */
+	if (t->replay_busy)
+		t->replay_stop = true;
 }
 
 /* Is there a stop to report?  Events of threads the last resume left
@@ -1118,8 +1126,8 @@ static bool hw_exec_at(struct gdb_target *t, uint64_t rip, enum stub_bp_type *ty
 	return false;
 }
 
-/* A breakpoint at tc's RIP (the instruction there has not run): set its event. */
-static bool rec_bp_event(struct tcpu *tc)
+/* A breakpoint at tc's RIP (the instruction there has not run)? */
+static bool rec_bp_at(struct tcpu *tc, enum stub_stop_kind *kind)
 {
 	struct gdb_target *t = tc->t;
 	enum stub_bp_type type = STUB_BP_SW;
@@ -1127,8 +1135,7 @@ static bool rec_bp_event(struct tcpu *tc)
 
 	if (!bp_find(t, rip) && !hw_exec_at(t, rip, &type))
 		return false;
-	set_event(tc, type == STUB_BP_HW ? STUB_STOP_HWBREAK : STUB_STOP_SWBREAK, SIGTRAP_, 0, NULL);
-	tc->why = "breakpoint";
+	*kind = type == STUB_BP_HW ? STUB_STOP_HWBREAK : STUB_STOP_SWBREAK;
 	return true;
 }
 
@@ -1173,6 +1180,7 @@ static void rec_pass_locked(struct tcpu *tc)
 static bool rec_run(struct tcpu *tc, bool step, enum vcpu_event *evp)
 {
 	struct gdb_target *t = tc->t;
+	enum stub_stop_kind kind;
 	bool event = false, go;
 
 	pthread_mutex_lock(&t->lock);
@@ -1211,7 +1219,9 @@ static bool rec_run(struct tcpu *tc, bool step, enum vcpu_event *evp)
 			break;
 		} else if (ev != EV_DEBUG) {
 			event = classify(tc, ev, step);
-		} else if (rec_bp_event(tc)) {
+		} else if (rec_bp_at(tc, &kind)) {
+			set_event(tc, kind, SIGTRAP_, 0, NULL);
+			tc->why = "breakpoint";
 			event = true;
 		} else if (step) {
 			set_event(tc, STUB_STOP_SIGNAL, SIGTRAP_, 0, NULL);
@@ -1404,6 +1414,8 @@ static int rec_leave_end(struct gdb_target *t)
 		tc->live_state = tc->state;
 		tc->live_dead = tc->dead_status;
 		tc->dead_status = 0; /* (before a fault, the vCPU was fine) */
+		if (tc->state == TS_HALTED)
+			tc->state = TS_STOPPED; /* (nor was it halted) */
 	}
 	t->live_saved = true;
 	return 0;
@@ -1443,7 +1455,6 @@ static void rec_set_cpu(struct gdb_target *t, const struct rec_view *v, bool bac
 		tc->valid |= DIRTY_FPU | DIRTY_KGSBASE;
 		tc->dirty |= DIRTY_FPU | DIRTY_KGSBASE;
 	}
-	tc->state = TS_STOPPED; /* (in the past, a vCPU halted now was not) */
 }
 
 static void rec_undo(struct gdb_target *t, const struct rec_view *v)
@@ -1468,85 +1479,183 @@ static void rec_redo(struct gdb_target *t, const struct rec_view *v)
 	rec_set_cpu(t, v, false);
 }
 
-/* A resume while recording that moves through the log: backwards (bs, bc),
- * or forwards while the cursor is in the past.  Lock held, all stopped.
- * Returns true with a stop set; false when going forward reached the end of
- * the log and the rest of the resume runs live. */
-static bool rec_replay_locked(struct gdb_target *t, const struct stub_resume *r)
+/* How a walk through the log ended. */
+struct replay_end {
+	struct tcpu *tc;         /* the vCPU to report */
+	enum stub_stop_kind kind;
+	uint64_t addr;           /* watchpoint */
+	bool log_begin;          /* the start of the log */
+	bool live;               /* forwards to the end: the rest runs live */
+	bool stepped;
+	bool interrupted;        /* Ctrl-C (or a detach) stopped it */
+	const char *why;
+};
+
+/* Walk the log for a resume while recording: backwards (bs, bc), or
+ * forwards while the cursor is in the past.  Every vCPU is stopped and the
+ * cursor has left the end (rec_leave_end).  The lock is not held when
+ * `checks' (a continue on the replay thread): then t->replay_stop is looked
+ * at now and then. */
+static void rec_walk(struct gdb_target *t, bool reverse, struct tcpu *stepper, bool checks,
+		     struct replay_end *e)
 {
 	struct rec_view *v = &t->view;
-	struct tcpu *stepper = NULL, *tc = NULL;
 
-	for (int i = 0; i < t->vm->ncpus && !stepper; i++)
-		if (t->cpus[i].action == STUB_STEP || t->cpus[i].action == STUB_RANGE)
-			stepper = &t->cpus[i];
-	if (!r->reverse && rec_at_end(&t->log))
-		return false;
-	if (rec_leave_end(t)) {
-		tc = stepper ? stepper : cpu_of(t, t->cur_tid);
-		set_event(tc, STUB_STOP_SIGNAL, SIGTRAP_, 0, "vmm: cannot read the vCPU state to replay\n");
-		goto stop;
-	}
-	for (;;) {
-		bool hit = false;
+	memset(e, 0, sizeof(*e));
+	for (uint64_t n = 1;; n++) {
+		struct tcpu *tc;
 
-		if (!(r->reverse ? rec_prev(&t->log, v) : rec_next(&t->log, v))) {
-			if (!r->reverse) {
-				rec_back_to_end(t);
-				return false;
+		if (checks && !(n & 0xffff)) {
+			bool stop;
+
+			pthread_mutex_lock(&t->lock);
+			stop = t->replay_stop;
+			pthread_mutex_unlock(&t->lock);
+			if (stop) {
+				e->interrupted = true;
+				return;
 			}
-			tc = stepper ? stepper : cpu_of(t, t->cur_tid);
-			set_event(tc, STUB_STOP_SIGNAL, SIGTRAP_, 0, NULL);
-			tc->event.log_begin = true;
-			tc->why = "at the start of the record log";
-			break;
+		}
+		if (!(reverse ? rec_prev(&t->log, v) : rec_next(&t->log, v))) {
+			if (!reverse) {
+				e->live = true;
+				return;
+			}
+			e->tc = stepper;
+			e->kind = STUB_STOP_SIGNAL;
+			e->log_begin = true;
+			e->why = "at the start of the record log";
+			return;
 		}
 		if (v->cpu >= t->vm->ncpus)
 			continue;
-		if (r->reverse)
+		if (reverse)
 			rec_undo(t, v);
 		else
 			rec_redo(t, v);
 		if (v->kind != REC_STEP)
 			continue;
 		tc = &t->cpus[v->cpu];
+		e->tc = tc;
 		if (stepper) {
 			if (tc != stepper)
 				continue;
 			if (tc->action == STUB_RANGE && tc->st.regs.rip >= tc->range_lo &&
-			    tc->st.regs.rip < tc->range_hi && !r->reverse)
+			    tc->st.regs.rip < tc->range_hi && !reverse)
 				continue;
-			set_event(tc, STUB_STOP_SIGNAL, SIGTRAP_, 0, NULL);
-			tc->stepped = true;
-			tc->why = "single step (replay)";
-			break;
+			e->kind = STUB_STOP_SIGNAL;
+			e->stepped = true;
+			e->why = "single step (replay)";
+			return;
 		}
-		for (uint32_t k = 0; k < v->nwrites && !hit; k++) {
+		for (uint32_t k = 0; k < v->nwrites; k++) {
 			struct watch *w = watch_hit(t, v->writes[k].gpa, v->writes[k].len);
 
 			if (w) {
-				set_event(tc, STUB_STOP_WATCH, SIGTRAP_, w->addr, NULL);
-				tc->why = "watchpoint (replay)";
-				hit = true;
+				e->kind = STUB_STOP_WATCH;
+				e->addr = w->addr;
+				e->why = "watchpoint (replay)";
+				return;
 			}
 		}
-		if (hit || rec_bp_event(tc))
-			break;
+		if (rec_bp_at(tc, &e->kind)) {
+			e->why = "breakpoint (replay)";
+			return;
+		}
 	}
-	if (!r->reverse && rec_at_end(&t->log)) {
-		/* the last entry redone: the vCPUs are in the present again */
-		struct stub_stop keep = tc->event;
+}
 
-		rec_back_to_end(t);
-		tc->event = keep;
-	}
-stop:
+/* The stop a walk came to (lock held).  Returns false if it reached the
+ * end of the log going forward: the rest of the resume runs live. */
+static bool rec_walk_done_locked(struct gdb_target *t, struct replay_end *e)
+{
+	struct tcpu *tc = e->tc ? e->tc : cpu_of(t, t->cur_tid);
+
+	if (e->live || rec_at_end(&t->log))
+		rec_back_to_end(t); /* the vCPUs are in the present again */
+	if (e->live)
+		return false;
 	for (int i = 0; i < t->vm->ncpus; i++)
-		if (&t->cpus[i] != tc && t->cpus[i].state != TS_HALTED)
+		if (t->cpus[i].state != TS_HALTED)
 			t->cpus[i].why = t->live_saved ? "stopped (in the recorded past)" : "stopped";
+	if (e->interrupted) {
+		check_stopped_locked(t); /* Ctrl-C: op_get_stop says SIGINT */
+		return true;
+	}
+	set_event(tc, e->kind, SIGTRAP_, e->addr, NULL);
+	tc->event.log_begin = e->log_begin;
+	tc->stepped = e->stepped;
+	tc->why = e->why;
 	tc->resumed = true;
 	tc->seq = ++t->seq;
+	check_stopped_locked(t);
 	return true;
+}
+
+/* The replay thread: walks the log for continues (bc, or c in the past),
+ * so that Ctrl-C can stop a long walk. */
+static void *replay_main(void *arg)
+{
+	struct gdb_target *t = arg;
+	struct replay_end e;
+
+	pthread_mutex_lock(&t->lock);
+	for (;;) {
+		while (!t->replay_busy && !t->quit)
+			pthread_cond_wait(&t->replay_go, &t->lock);
+		if (t->quit)
+			break;
+		pthread_mutex_unlock(&t->lock);
+		rec_walk(t, t->replay_reverse, NULL, true, &e);
+		pthread_mutex_lock(&t->lock);
+		t->replay_busy = false;
+		t->replay_stop = false;
+		if (!rec_walk_done_locked(t, &e))
+			start_locked(t); /* the end of the log: on, live */
+		unlock_wake(t);
+		pthread_mutex_lock(&t->lock);
+	}
+	pthread_mutex_unlock(&t->lock);
+	return NULL;
+}
+
+enum replay_how {
+	REPLAY_LIVE,    /* nothing (more) to walk: resume live */
+	REPLAY_DONE,    /* walked: the stop is set */
+	REPLAY_THREAD,  /* the replay thread walks */
+};
+
+/* A resume that goes back, or forward in the past (lock held, all stopped).
+ * Steps walk here and now; continues on the replay thread. */
+static enum replay_how rec_replay_locked(struct gdb_target *t, const struct stub_resume *r)
+{
+	struct tcpu *stepper = NULL;
+	struct replay_end e;
+
+	for (int i = 0; i < t->vm->ncpus && !stepper; i++)
+		if (t->cpus[i].action == STUB_STEP || t->cpus[i].action == STUB_RANGE)
+			stepper = &t->cpus[i];
+	if (!r->reverse && rec_at_end(&t->log))
+		return REPLAY_LIVE;
+	t->waiting = t->client;
+	if (rec_leave_end(t)) {
+		struct tcpu *tc = stepper ? stepper : cpu_of(t, t->cur_tid);
+
+		set_event(tc, STUB_STOP_SIGNAL, SIGTRAP_, 0, "vmm: cannot read the vCPU state to replay\n");
+		tc->resumed = true;
+		tc->seq = ++t->seq;
+		check_stopped_locked(t);
+		return REPLAY_DONE;
+	}
+	if (stepper || !t->replay_started) {
+		rec_walk(t, r->reverse, stepper, false, &e);
+		return rec_walk_done_locked(t, &e) ? REPLAY_DONE : REPLAY_LIVE;
+	}
+	t->replay_reverse = r->reverse;
+	t->replay_busy = true;
+	t->replay_stop = false;
+	pthread_cond_signal(&t->replay_go);
+	return REPLAY_THREAD;
 }
 
 /* The debugger changes registers or memory: in the past, the log after the
@@ -2043,10 +2152,10 @@ static int op_resume(void *p, const struct stub_resume *r)
 	}
 	/* Going back, or forward in the past: the log has the answer. */
 	if (!pending_locked(t) && (r->reverse || (t->rec_on && !rec_at_end(&t->log)))) {
-		bool done = true;
+		enum replay_how how = REPLAY_DONE;
 
 		if (t->rec_on) {
-			done = rec_replay_locked(t, r);
+			how = rec_replay_locked(t, r);
 		} else {
 			struct tcpu *tc = cpu_of(t, t->cur_tid);
 
@@ -2061,7 +2170,11 @@ static int op_resume(void *p, const struct stub_resume *r)
 			tc->resumed = true;
 			tc->seq = ++t->seq;
 		}
-		if (done) {
+		if (how == REPLAY_THREAD) {
+			unlock_wake(t);
+			return 0;
+		}
+		if (how == REPLAY_DONE) {
 			t->waiting = t->client;
 			check_stopped_locked(t);
 			t->post_efd = t->efd_set = false; /* the stub asks get_stop before it polls */
@@ -2517,6 +2630,7 @@ int gdb_serve(struct vm *vm, const struct gdb_config *cfg)
 	t->bp_patched = true;
 	t->rec_limit = cfg->record_limit ? cfg->record_limit : 256ULL << 20;
 	pthread_cond_init(&t->rec_cond, NULL);
+	pthread_cond_init(&t->replay_go, NULL);
 	t->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_cond_init(&t->stopped, NULL);
@@ -2569,6 +2683,7 @@ int gdb_serve(struct vm *vm, const struct gdb_config *cfg)
 		if (pthread_create(&tc->c->thread, NULL, cpu_main, tc) == 0)
 			tc->c->thread_started = true;
 	}
+	t->replay_started = pthread_create(&t->replay_thread, NULL, replay_main, t) == 0;
 	describe(cfg->spec, where, sizeof(where));
 	if (cfg->wait) {
 		fprintf(stderr, "vmm: waiting for gdb on %s (the guest is held at its first instruction)\n",
@@ -2592,7 +2707,10 @@ int gdb_serve(struct vm *vm, const struct gdb_config *cfg)
 	stop_all_locked(t);
 	for (int i = 0; i < vm->ncpus; i++)
 		pthread_cond_signal(&t->cpus[i].go);
+	pthread_cond_signal(&t->replay_go);
 	unlock_wake(t);
+	if (t->replay_started)
+		pthread_join(t->replay_thread, NULL);
 	for (int i = 0; i < vm->ncpus; i++)
 		if (vm->cpus[i].thread_started) {
 			pthread_join(vm->cpus[i].thread, NULL);
