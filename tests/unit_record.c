@@ -448,7 +448,7 @@ static void test_walk_across_many_blocks(void)
 	struct rec_view v = { 0 };
 	int blocks = 1;
 
-	log_reset(1024 * KiB); /* blocks of 128 KiB, nothing dropped */
+	log_reset(512 * KiB); /* blocks of 64 KiB, nothing dropped */
 	for (uint64_t i = 0; i < 3000; i++) {
 		size_t bytes = L.bytes;
 

@@ -1,11 +1,13 @@
 /* record.c - the execution log behind reverse debugging (see record.h).
  *
- * An entry, 8-byte aligned, in a block:
- *   u32 size, u16 cpu, u8 kind, u8 0, u64 mask, u32 nwrites, u32 blob_len
- *   popcount(mask) u64 words (before ^ after)
- *   blob before, blob after (blob_len each), padded to 8
- *   nwrites x { u64 gpa, u32 len, u32 0, old[len], new[len], padded to 8 }
- *   u64 size (so the log can be walked backwards)
+ * An entry in a block, packed byte by byte (little-endian, unaligned):
+ *   u32 size, u16 cpu, u8 kind, u8 nwrites, u64 mask, u16 blob_len
+ *   popcount(mask) words (before ^ after), each as u8 n and its n low bytes
+ *   blob before, blob after (blob_len each)
+ *   nwrites x { u64 gpa, u32 len, old[len], new[len] }
+ *   u32 size (so the log can be walked backwards)
+ * A typical instruction changes RIP, RFLAGS and a register by a few bits:
+ * some 35 bytes with one memory write.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -13,8 +15,8 @@
 
 #include "vmm/record.h"
 
-#define HDR 24
-#define ALIGN8(x) (((x) + 7) & ~(size_t)7)
+#define HDR 18
+#define TRAILER 4
 
 struct rec_block {
 	struct rec_block *prev, *next;
@@ -89,7 +91,7 @@ void rec_set_blobs(struct rec_build *b, const void *before, const void *after, s
 
 int rec_add_write(struct rec_build *b, uint64_t gpa, const void *old, const void *new_, uint32_t len)
 {
-	size_t need = 16 + ALIGN8(2 * (size_t)len);
+	size_t need = 12 + 2 * (size_t)len;
 	uint8_t *p;
 
 	if (b->nwrites == REC_MAX_WRITES)
@@ -106,11 +108,10 @@ int rec_add_write(struct rec_build *b, uint64_t gpa, const void *old, const void
 		b->wcap = cap;
 	}
 	p = b->wbuf + b->wlen;
-	memset(p, 0, need);
 	memcpy(p, &gpa, 8);
 	memcpy(p + 8, &len, 4);
-	memcpy(p + 16, old, len);
-	memcpy(p + 16 + len, new_, len);
+	memcpy(p + 12, old, len);
+	memcpy(p + 12 + len, new_, len);
 	b->wlen += need;
 	b->nwrites++;
 	return 0;
@@ -128,9 +129,20 @@ void rec_build_free(struct rec_build *b)
 	b->wlen = b->wcap = 0;
 }
 
+/* Bytes that hold a non-zero word. */
+static unsigned word_bytes(uint64_t w)
+{
+	return (unsigned)(71 - __builtin_clzll(w)) / 8; /* (71 - clz) / 8 = ceil(bits / 8) */
+}
+
 static size_t entry_size(const struct rec_build *b)
 {
-	return HDR + 8 * (size_t)__builtin_popcountll(b->mask) + ALIGN8(2 * b->blob_len) + b->wlen + 8;
+	size_t n = HDR + 2 * b->blob_len + b->wlen + TRAILER;
+
+	for (int i = 0; i < REC_WORDS; i++)
+		if (b->mask >> i & 1)
+			n += 1 + word_bytes(b->words[i]);
+	return n;
 }
 
 static void drop_head(struct rec_log *l)
@@ -195,34 +207,33 @@ long rec_append(struct rec_log *l, const struct rec_build *b)
 	}
 	p = blk->data + blk->used;
 	{
-		uint32_t sz = (uint32_t)size, nw = b->nwrites, bl = (uint32_t)b->blob_len;
-		uint16_t cpu = (uint16_t)b->cpu;
-		uint8_t kind = (uint8_t)b->kind;
-		uint64_t size64 = size;
+		uint32_t sz = (uint32_t)size;
+		uint16_t cpu = (uint16_t)b->cpu, bl = (uint16_t)b->blob_len;
 
-		memset(p, 0, HDR);
 		memcpy(p, &sz, 4);
 		memcpy(p + 4, &cpu, 2);
-		memcpy(p + 6, &kind, 1);
+		p[6] = (uint8_t)b->kind;
+		p[7] = (uint8_t)b->nwrites;
 		memcpy(p + 8, &b->mask, 8);
-		memcpy(p + 16, &nw, 4);
-		memcpy(p + 20, &bl, 4);
+		memcpy(p + 16, &bl, 2);
 		p += HDR;
 		for (int i = 0; i < REC_WORDS; i++)
 			if (b->mask >> i & 1) {
-				memcpy(p, &b->words[i], 8);
-				p += 8;
+				unsigned n = word_bytes(b->words[i]);
+
+				*p++ = (uint8_t)n;
+				memcpy(p, &b->words[i], n); /* (little-endian: the low bytes) */
+				p += n;
 			}
 		if (b->blob_len) {
-			memset(p, 0, ALIGN8(2 * b->blob_len));
 			memcpy(p, b->blob[0], b->blob_len);
 			memcpy(p + b->blob_len, b->blob[1], b->blob_len);
-			p += ALIGN8(2 * b->blob_len);
+			p += 2 * b->blob_len;
 		}
 		if (b->wlen)
 			memcpy(p, b->wbuf, b->wlen);
 		p += b->wlen;
-		memcpy(p, &size64, 8);
+		memcpy(p, &sz, 4);
 	}
 	blk->used += size;
 	blk->entries++;
@@ -238,37 +249,43 @@ long rec_append(struct rec_log *l, const struct rec_build *b)
 /* Decode the entry at p (written by rec_append, so trusted). */
 static void parse(const uint8_t *p, struct rec_view *v)
 {
-	uint32_t nw, bl;
-	uint16_t cpu;
+	uint16_t cpu, bl;
 	const uint8_t *q;
+	int k = 0;
 
 	memcpy(&cpu, p + 4, 2);
 	v->cpu = cpu;
 	v->kind = (enum rec_kind)p[6];
+	v->nwrites = p[7];
 	memcpy(&v->mask, p + 8, 8);
-	memcpy(&nw, p + 16, 4);
-	memcpy(&bl, p + 20, 4);
-	v->xor = (const uint64_t *)(p + HDR);
-	q = p + HDR + 8 * (size_t)__builtin_popcountll(v->mask);
+	memcpy(&bl, p + 16, 2);
+	q = p + HDR;
+	for (int i = 0; i < REC_WORDS; i++)
+		if (v->mask >> i & 1) {
+			unsigned n = *q++;
+
+			v->xor[k] = 0;
+			memcpy(&v->xor[k++], q, n);
+			q += n;
+		}
 	v->blob_len = bl;
 	v->blob_before = bl ? q : NULL;
 	v->blob_after = bl ? q + bl : NULL;
-	q += ALIGN8(2 * (size_t)bl);
-	v->nwrites = nw;
-	for (uint32_t i = 0; i < nw && i < REC_MAX_WRITES; i++) {
+	q += 2 * (size_t)bl;
+	for (uint32_t i = 0; i < v->nwrites && i < REC_MAX_WRITES; i++) {
 		struct rec_write *w = &v->writes[i];
 
 		memcpy(&w->gpa, q, 8);
 		memcpy(&w->len, q + 8, 4);
-		w->old = q + 16;
-		w->new_ = q + 16 + w->len;
-		q += 16 + ALIGN8(2 * (size_t)w->len);
+		w->old = q + 12;
+		w->new_ = q + 12 + w->len;
+		q += 12 + 2 * (size_t)w->len;
 	}
 }
 
 bool rec_prev(struct rec_log *l, struct rec_view *v)
 {
-	uint64_t size;
+	uint32_t size;
 
 	while (l->cur && l->off == 0 && l->cur->prev) {
 		l->cur = l->cur->prev;
@@ -276,7 +293,7 @@ bool rec_prev(struct rec_log *l, struct rec_view *v)
 	}
 	if (!l->cur || l->off == 0)
 		return false;
-	memcpy(&size, l->cur->data + l->off - 8, 8);
+	memcpy(&size, l->cur->data + l->off - TRAILER, 4);
 	l->off -= size;
 	parse(l->cur->data + l->off, v);
 	l->back += v->kind == REC_STEP;
@@ -347,12 +364,12 @@ void rec_truncate(struct rec_log *l)
 
 void rec_apply_state(const struct rec_view *v, uint64_t *state, int n)
 {
-	const uint64_t *x = v->xor;
-	uint64_t w;
+	int k = 0;
 
-	for (int i = 0; i < n && i < REC_WORDS; i++)
+	for (int i = 0; i < REC_WORDS; i++)
 		if (v->mask >> i & 1) {
-			memcpy(&w, x++, 8);
-			state[i] ^= w;
+			if (i < n)
+				state[i] ^= v->xor[k];
+			k++;
 		}
 }

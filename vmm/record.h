@@ -4,7 +4,8 @@
  * first; each says what one instruction of one vCPU did (REC_STEP), or what
  * the debugger changed (REC_USER):
  *   - the register state as XOR of before and after, only the words that
- *     changed (the same delta undoes and redoes it);
+ *     changed, each in as few bytes as it needs (the same delta undoes and
+ *     redoes it);
  *   - optionally two opaque blobs, the FPU state before and after (only for
  *     instructions that may touch it);
  *   - the guest-physical writes, each with its old and new bytes.
@@ -70,7 +71,7 @@ struct rec_view {
 	int cpu;
 	enum rec_kind kind;
 	uint64_t mask;
-	const uint64_t *xor;        /* popcount(mask) words, lowest index first */
+	uint64_t xor[REC_WORDS];    /* popcount(mask) words, lowest index first */
 	size_t blob_len;
 	const uint8_t *blob_before, *blob_after;
 	uint32_t nwrites;
