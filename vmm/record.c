@@ -260,14 +260,13 @@ static void parse(const uint8_t *p, struct rec_view *v)
 	memcpy(&v->mask, p + 8, 8);
 	memcpy(&bl, p + 16, 2);
 	q = p + HDR;
-	for (int i = 0; i < REC_WORDS; i++)
-		if (v->mask >> i & 1) {
-			unsigned n = *q++;
+	for (uint64_t m = v->mask; m; m &= m - 1) {
+		unsigned n = *q++;
 
-			v->xor[k] = 0;
-			memcpy(&v->xor[k++], q, n);
-			q += n;
-		}
+		v->xor[k] = 0;
+		memcpy(&v->xor[k++], q, n);
+		q += n;
+	}
 	v->blob_len = bl;
 	v->blob_before = bl ? q : NULL;
 	v->blob_after = bl ? q + bl : NULL;
@@ -366,10 +365,11 @@ void rec_apply_state(const struct rec_view *v, uint64_t *state, int n)
 {
 	int k = 0;
 
-	for (int i = 0; i < REC_WORDS; i++)
-		if (v->mask >> i & 1) {
-			if (i < n)
-				state[i] ^= v->xor[k];
-			k++;
-		}
+	for (uint64_t m = v->mask; m; m &= m - 1) {
+		int i = __builtin_ctzll(m);
+
+		if (i < n)
+			state[i] ^= v->xor[k];
+		k++;
+	}
 }
