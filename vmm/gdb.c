@@ -1068,7 +1068,7 @@ static enum vcpu_event rec_one(struct tcpu *tc, bool *done, struct watch **watch
 		return EV_ERROR;
 	pack(&tc->st, post);
 	if (!wrote && ((ev == EV_DEBUG && run->debug.arch.exception == 1 && !tc->rec_trap_due &&
-			!memcmp(pre, post, sizeof(pre)) && !insn_near_jump(tc, insn, ni)) ||
+			!memcmp(pre, post, STATE_WORDS * sizeof(pre[0])) && !insn_near_jump(tc, insn, ni)) ||
 		       (ev == EV_INTERNAL && run->exit_reason == KVM_EXIT_INTERNAL_ERROR &&
 			run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION))) {
 		/* KVM could not run it on read-only memory */
@@ -1106,7 +1106,7 @@ log:
 		fprintf(stderr, "vmm: the record log cannot grow: %s\n", strerror((int)-dropped));
 		return EV_INTERNAL;
 	}
-	memcpy(tc->cur, post, sizeof(post));
+	memcpy(tc->cur, post, STATE_WORDS * sizeof(post[0]));
 	if (zap) {
 		t->ptp_valid = false;
 		if (vm_reload_slots(t->vm))
@@ -1691,7 +1691,7 @@ static void rec_log_user(struct tcpu *tc, const uint64_t *before, const struct f
 		rec_set_blobs(&tc->bld, fb_before, &fb, sizeof(fb));
 	if (!rec_build_empty(&tc->bld) && rec_append(&t->log, &tc->bld) < 0)
 		fprintf(stderr, "vmm: the record log cannot grow\n");
-	memcpy(tc->cur, after, sizeof(after));
+	memcpy(tc->cur, after, STATE_WORDS * sizeof(after[0]));
 	rec_drop_msg(t);
 }
 
