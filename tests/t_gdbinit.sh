@@ -98,6 +98,30 @@ else
 	skip gdbinit_follow_to_x86_64 "this KVM refuses a guest entering long mode itself"
 fi
 
+# Recording across the mode changes: each reconnect keeps the log (gdbinit
+# holds the guest meanwhile), and going back to the start follows the mode
+# back to real mode.
+if grep -q 'long mode itself: *yes' <("$VMM" --probe); then
+session rec "" --mode real "$GUESTS/boot16to64.elf" <<'EOF2'
+vmm-record on
+hbreak *0x80c9
+continue
+vmm-record
+reverse-continue
+echo @@start\n
+vmm-record
+show architecture
+EOF2
+n=$(sed -n 's/^instructions: \([0-9]*\) in the log.*/\1/p' "$TMP/rec.out" | head -1)
+has_re gdbinit_record_followed_to_long rec '^The target architecture is set to "auto" \(currently "i386:x86-64"\)\.$'
+sed -n '/^@@start$/,$p' "$TMP/rec.out" >"$TMP/recstart.out"
+has gdbinit_record_kept_across_reconnects recstart "position: at the start, ${n:-?} instructions before the end"
+has gdbinit_record_back_to_real recstart 'The target architecture is set to "auto" (currently "i8086").'
+has gdbinit_record_start rec 'No more reverse-execution history.'
+else
+	skip gdbinit_record "this KVM refuses a guest entering long mode itself"
+fi
+
 # make debug's script: gdb reads its commands from stdin here.
 (cd "$ROOT" && printf 'info symbol kmain\np/x $pc\nkill\n' |
 	GUEST="$GUESTS/kernel64.elf" timeout 60 bash tests/debug.sh "${BUILD#"$ROOT"/}" >"$TMP/debug.out" 2>&1)
