@@ -556,3 +556,25 @@ check_eq boot_status "$VMM_RC" 0
 else
 	skip boot_record_modes "this KVM refuses a guest entering long mode itself"
 fi
+
+# --- a debugger's write of an SSE register at the end of the log is logged
+# (the FPU state before and after): going back undoes it, forward redoes it
+gdb_session fpu "$KERNEL" "$KERNEL" <<'EOF2'
+break count_loop
+continue
+delete
+monitor record on
+set $xmm0.v4_int32 = {1, 2, 3, 4}
+stepi
+echo @@ fpu\n
+pv $xmm0.v4_int32
+reverse-stepi
+pv $xmm0.v4_int32
+try reverse-stepi
+pv $xmm0.v4_int32
+stepi
+pv $xmm0.v4_int32
+EOF2
+vmm_end 5
+want_seq fpu_write_undone_and_redone fpu '$xmm0.v4_int32 = {1, 2, 3, 4}' '$xmm0.v4_int32 = {1, 2, 3, 4}' \
+	'No more reverse-execution history.' '$xmm0.v4_int32 = {0, 0, 0, 0}' '$xmm0.v4_int32 = {1, 2, 3, 4}'
