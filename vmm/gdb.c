@@ -152,7 +152,6 @@ struct gdb_target {
 	uint64_t rec_dropped_said;
 	struct rec_view view;
 	uint64_t *ptp;          /* page-table pages of ptp_key's hierarchy */
-	uint8_t *snap;          /* a copy of RAM, for rec_unprotected */
 	struct mmu_regs ptp_key;
 };
 
@@ -915,6 +914,168 @@ static bool insn_near_jump(struct tcpu *tc, const uint8_t *b, long n)
 	return false;
 }
 
+/* Run tc's instruction: KVM_RUN until it is done, carrying out (and logging
+ * into tc->bld) each write it makes to read-only RAM.  *zap: one of them
+ * hit a page table. */
+static enum vcpu_event rec_run_insn(struct tcpu *tc, bool *wrote, struct watch **watch, bool *zap)
+{
+	struct gdb_target *t = tc->t;
+	struct kvm_run *run = tc->c->run;
+	enum vcpu_event ev;
+
+	if (flush(tc) || set_debug(tc, true))
+		return EV_ERROR;
+	for (;;) {
+		uint64_t gpa;
+		uint32_t len;
+		uint8_t *host;
+		struct watch *w;
+
+		ev = vcpu_run(tc->c);
+		ran(tc);
+		if (ev != EV_MMIO || !run->mmio.is_write || run->mmio.len > 8)
+			return ev;
+		gpa = run->mmio.phys_addr;
+		len = run->mmio.len;
+		host = mmu_host(&t->vm->mram, gpa, len);
+		if (!host)
+			return ev; /* outside RAM: a fault */
+		if (rec_add_write(&tc->bld, gpa, host, run->mmio.data, len))
+			return EV_INTERNAL;
+		memcpy(host, run->mmio.data, len);
+		*wrote = true;
+		w = watch_hit(t, gpa, len);
+		if (w && !*watch)
+			*watch = w;
+		if (!*zap && fetch(tc, DIRTY_SREGS) == 0)
+			*zap = is_table_page(tc, gpa);
+		/* Let KVM finish the instruction (or hand over its next
+		 * fragment) without running another. */
+		__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	}
+}
+
+/* Log what differs between now and was for [gpa, gpa+len) of RAM, as
+ * ranges (close ones merged; the last takes all the rest if there are more
+ * than an entry holds).  -1 if the log cannot take them. */
+static int rec_diff(struct tcpu *tc, const uint8_t *was, uint64_t gpa0, uint64_t len0,
+		    struct watch **watch, bool *wrote)
+{
+	struct gdb_target *t = tc->t;
+	const uint8_t *ram = t->vm->ram;
+	uint64_t ranges[REC_MAX_WRITES][2];
+	int nr = 0;
+
+	for (uint64_t off = 0; off < len0; off += 4096) {
+		const uint8_t *now = ram + gpa0 + off, *old = was + off;
+
+		if (!memcmp(now, old, 4096))
+			continue;
+		for (uint64_t i = 0; i < 4096; i++) {
+			uint64_t a = gpa0 + off + i;
+
+			if (now[i] == old[i])
+				continue;
+			if (nr && (a - ranges[nr - 1][1] < 16 || nr == REC_MAX_WRITES)) {
+				ranges[nr - 1][1] = a + 1;
+			} else {
+				ranges[nr][0] = a;
+				ranges[nr++][1] = a + 1;
+			}
+		}
+	}
+	for (int i = 0; i < nr; i++) {
+		uint64_t gpa = ranges[i][0], len = ranges[i][1] - ranges[i][0];
+		struct watch *w = watch_hit(t, gpa, len);
+
+		if (len > UINT32_MAX ||
+		    rec_add_write(&tc->bld, gpa, was + (gpa - gpa0), ram + gpa, (uint32_t)len)) {
+			fprintf(stderr, "vmm: the record log cannot take a write of %llu bytes\n",
+				(unsigned long long)len);
+			return -1;
+		}
+		if (w && !*watch)
+			*watch = w;
+		*wrote = true;
+	}
+	return 0;
+}
+
+#define DT_PAGES 16
+
+/* The guest-physical pages of the descriptor tables a segment load may
+ * write (GDT, LDT, TSS: the accessed and busy bits), at most DT_PAGES. */
+static int dt_pages(struct tcpu *tc, uint64_t *pages)
+{
+	const struct kvm_sregs *sr = &tc->st.sregs;
+	struct mmu_regs mr = { sr->cr0, sr->cr3, sr->cr4, sr->efer };
+	const uint64_t tab[3][2] = {
+		{ sr->gdt.base, sr->gdt.limit },
+		{ sr->ldt.base, sr->ldt.unusable || !sr->ldt.present ? 0 : sr->ldt.limit },
+		{ sr->tr.base, sr->tr.unusable || !sr->tr.present ? 0 : sr->tr.limit },
+	};
+	int n = 0;
+
+	for (int k = 0; k < 3; k++) {
+		if (!tab[k][1])
+			continue;
+		for (uint64_t va = tab[k][0] & ~0xfffULL; va <= tab[k][0] + tab[k][1] && n < DT_PAGES;
+		     va += 4096) {
+			struct mmu_walk w;
+			bool dup = false;
+
+			if (mmu_translate(&tc->t->vm->mram, &mr, va, &w) ||
+			    !mmu_host(&tc->t->vm->mram, w.gpa & ~0xfffULL, 4096))
+				continue;
+			for (int i = 0; i < n; i++)
+				dup |= pages[i] == (w.gpa & ~0xfffULL);
+			if (!dup)
+				pages[n++] = w.gpa & ~0xfffULL;
+		}
+	}
+	return n;
+}
+
+/* What KVM cannot finish on read-only memory, first with only the
+ * descriptor tables writable (the accessed bit of a descriptor that a far
+ * jump or a segment load sets: KVM retries such an instruction for ever),
+ * their pages compared with a copy afterwards; other writes still trap.
+ * Returns true if the instruction ran. */
+static bool rec_dt_writable(struct tcpu *tc, const uint64_t *pre, struct watch **watch,
+			    bool *wrote, bool *zap, enum vcpu_event *ev)
+{
+	struct vm *vm = tc->t->vm;
+	uint64_t pages[DT_PAGES], post[REC_WORDS];
+	uint8_t (*copy)[4096];
+	int n = dt_pages(tc, pages), ok = 0;
+
+	if (!n || !(copy = malloc((size_t)n * 4096)))
+		return false;
+	for (int i = 0; i < n; i++) {
+		memcpy(copy[i], vm->ram + pages[i], 4096);
+		if (vm_set_readonly(vm, pages[i], 4096, false)) {
+			n = i + 1; /* (this one and those before go back below) */
+			break;
+		}
+	}
+	*ev = rec_run_insn(tc, wrote, watch, zap);
+	for (int i = 0; i < n; i++) {
+		ok |= vm_set_readonly(vm, pages[i], 4096, true);
+		if (rec_diff(tc, copy[i], pages[i], 4096, watch, wrote))
+			*ev = EV_INTERNAL;
+	}
+	free(copy);
+	if (ok) {
+		fprintf(stderr, "vmm: could not make guest RAM read-only again: recording is broken\n");
+		*ev = EV_INTERNAL;
+	}
+	if (fetch(tc, DIRTY_REGS | DIRTY_SREGS))
+		return false;
+	pack(&tc->st, post);
+	return *wrote || memcmp(pre, post, STATE_WORDS * sizeof(pre[0])) ||
+	       (*ev != EV_DEBUG && *ev != EV_INTERNAL);
+}
+
 /* Run one instruction with all of RAM writable, and find what it wrote by
  * comparing RAM with a copy taken before.  For what KVM cannot finish on
  * read-only memory: the accessed bit of a descriptor a far jump or a
@@ -925,18 +1086,18 @@ static enum vcpu_event rec_unprotected(struct tcpu *tc, struct watch **watch, bo
 {
 	struct gdb_target *t = tc->t;
 	struct vm *vm = t->vm;
-	struct rec_build *b = &tc->bld;
+	uint8_t *snap = malloc(vm->ram_size);
 	enum vcpu_event ev;
-	uint64_t ranges[REC_MAX_WRITES][2];
-	int nr = 0;
 
-	if (!t->snap && !(t->snap = malloc(vm->ram_size))) {
+	if (!snap) {
 		fprintf(stderr, "vmm: no memory for a copy of guest RAM, needed to record this instruction\n");
 		return EV_INTERNAL;
 	}
-	memcpy(t->snap, vm->ram, vm->ram_size);
-	if (vm_set_readonly(vm, 0, vm->ram_size, false))
+	memcpy(snap, vm->ram, vm->ram_size);
+	if (vm_set_readonly(vm, 0, vm->ram_size, false)) {
+		free(snap);
 		return EV_INTERNAL;
+	}
 	if (flush(tc) || set_debug(tc, true))
 		ev = EV_ERROR;
 	else
@@ -945,39 +1106,11 @@ static enum vcpu_event rec_unprotected(struct tcpu *tc, struct watch **watch, bo
 	t->ptp_valid = false;
 	if (vm_set_readonly(vm, 0, vm->ram_size, true)) {
 		fprintf(stderr, "vmm: could not make guest RAM read-only again: recording is broken\n");
-		return EV_INTERNAL;
+		ev = EV_INTERNAL;
+	} else if (rec_diff(tc, snap, 0, vm->ram_size, watch, wrote)) {
+		ev = EV_INTERNAL;
 	}
-	/* The written bytes, as ranges (close ones merged; the last range takes
-	 * all the rest if there are more than an entry holds). */
-	for (uint64_t pg = 0; pg < vm->ram_size; pg += 4096) {
-		const uint8_t *now = vm->ram + pg, *was = t->snap + pg;
-
-		if (!memcmp(now, was, 4096))
-			continue;
-		for (uint64_t i = 0; i < 4096; i++) {
-			if (now[i] == was[i])
-				continue;
-			if (nr && (pg + i - ranges[nr - 1][1] < 16 || nr == REC_MAX_WRITES)) {
-				ranges[nr - 1][1] = pg + i + 1;
-			} else {
-				ranges[nr][0] = pg + i;
-				ranges[nr++][1] = pg + i + 1;
-			}
-		}
-	}
-	for (int i = 0; i < nr; i++) {
-		uint64_t gpa = ranges[i][0], len = ranges[i][1] - ranges[i][0];
-		struct watch *w = watch_hit(t, gpa, len);
-
-		if (len > UINT32_MAX || rec_add_write(b, gpa, t->snap + gpa, vm->ram + gpa, (uint32_t)len)) {
-			fprintf(stderr, "vmm: the record log cannot take a write of %llu bytes\n",
-				(unsigned long long)len);
-			return EV_INTERNAL;
-		}
-		if (w && !*watch)
-			*watch = w;
-		*wrote = true;
-	}
+	free(snap);
 	return ev;
 }
 
@@ -1032,36 +1165,9 @@ static enum vcpu_event rec_one(struct tcpu *tc, bool *done, struct watch **watch
 		ev = EV_HLT;
 		goto log;
 	}
-	if (flush(tc) || set_debug(tc, true))
-		return EV_ERROR;
-	for (;;) {
-		uint64_t gpa;
-		uint32_t len;
-		uint8_t *host;
-		struct watch *w;
-
-		ev = vcpu_run(tc->c);
-		ran(tc);
-		if (ev != EV_MMIO || !run->mmio.is_write || run->mmio.len > 8)
-			break;
-		gpa = run->mmio.phys_addr;
-		len = run->mmio.len;
-		host = mmu_host(&t->vm->mram, gpa, len);
-		if (!host)
-			break; /* outside RAM: a fault */
-		if (rec_add_write(b, gpa, host, run->mmio.data, len))
-			return EV_INTERNAL;
-		memcpy(host, run->mmio.data, len);
-		wrote = true;
-		w = watch_hit(t, gpa, len);
-		if (w && !*watch)
-			*watch = w;
-		if (!zap && fetch(tc, DIRTY_SREGS) == 0)
-			zap = is_table_page(tc, gpa);
-		/* Let KVM finish the instruction (or hand over its next
-		 * fragment) without running another. */
-		__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-	}
+	ev = rec_run_insn(tc, &wrote, watch, &zap);
+	if (ev == EV_ERROR)
+		return ev;
 	if (fetch(tc, DIRTY_REGS | DIRTY_SREGS))
 		return EV_ERROR;
 	pack(&tc->st, post);
@@ -1070,7 +1176,8 @@ static enum vcpu_event rec_one(struct tcpu *tc, bool *done, struct watch **watch
 		       (ev == EV_INTERNAL && run->exit_reason == KVM_EXIT_INTERNAL_ERROR &&
 			run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION))) {
 		/* KVM could not run it on read-only memory */
-		ev = rec_unprotected(tc, watch, &wrote);
+		if (!rec_dt_writable(tc, pre, watch, &wrote, &zap, &ev))
+			ev = rec_unprotected(tc, watch, &wrote);
 		if (fetch(tc, DIRTY_REGS | DIRTY_SREGS))
 			return EV_ERROR;
 		pack(&tc->st, post);
@@ -1776,8 +1883,6 @@ static void rec_stop(struct gdb_target *t)
 		return;
 	rec_change_history(t, false); /* the present is where the cursor is */
 	rec_free(&t->log);
-	free(t->snap);
-	t->snap = NULL;
 	t->rec_on = false;
 	t->live_saved = false;
 	if (vm_set_readonly(t->vm, 0, t->vm->ram_size, false) || watch_apply(t, NULL))
