@@ -192,14 +192,16 @@ static int wait_stop(struct stub *s)
 
 			memset(&st, 0, sizeof(st));
 			r = s->ops->get_stop(s->t, &st);
-			if (r == -EAGAIN)
-				continue;
-			conn_set_live(c, false);
-			if (r < 0) {
-				lost(s);
-				return r;
+			if (r != -EAGAIN) {
+				conn_set_live(c, false);
+				if (r < 0) {
+					lost(s);
+					return r;
+				}
+				return send_stop(s, &st) ? lost(s) : SESSION_ON;
 			}
-			return send_stop(s, &st) ? lost(s) : SESSION_ON;
+			/* not yet: the client is served all the same (a stop_fd
+			 * that stays readable must not starve it) */
 		}
 		if (p[1].revents && s->parked != PKT_NONE)
 			return lost(s);

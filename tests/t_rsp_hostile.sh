@@ -404,6 +404,46 @@ expect_ack +
 close
 EOF
 
+# Ctrl-C and gone at once, 100 times: the stop each one causes may come after
+# its session has ended, and must not stay announced (a stale stop_fd kept
+# the next session's stub spinning on it without reading its client: its
+# packets went unanswered and no one else was accepted).  Then a session that
+# continues and sends a packet while the guest runs is answered at once.
+python3 - "$port" >"$TMP/stale.out" 2>&1 <<'EOF2'
+import socket, sys, time
+port = int(sys.argv[1])
+def frame(p):
+    b = p.encode()
+    return b"$" + b + b"#%02x" % (sum(b) & 0xff)
+def ack(s):
+    got = b""
+    while b"+" not in got:
+        d = s.recv(100)
+        if not d:
+            raise EOFError
+        got += d
+try:
+    for i in range(100):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(frame("c"))
+        time.sleep(0.002)
+        s.sendall(b"\x03")
+        s.close()
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(frame("c"))
+    ack(s)
+    s.sendall(frame("g"))
+    ack(s)
+    s.sendall(b"\x03")
+    s.close()
+    print("served")
+except (OSError, EOFError) as e:
+    print("not served:", repr(e))
+EOF2
+grep -qx served "$TMP/stale.out" && ok stale_stop_does_not_starve_the_next_session ||
+	fail stale_stop_does_not_starve_the_next_session "$(tail -2 "$TMP/stale.out")"
+runs_on guest_runs_on_after_stale_stops
+
 # --- 10,000 connect/disconnect cycles: fds and RSS --------------------------
 fds() { ls "/proc/$VPID/fd" 2>/dev/null | wc -l; }
 rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$VPID/status"; }

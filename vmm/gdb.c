@@ -2350,8 +2350,13 @@ static int op_get_stop(void *p, struct stub_stop *out)
 
 	pthread_mutex_lock(&t->lock);
 	if (nrunning(t) || !pending_locked(t)) {
-		if (!nrunning(t) && read(t->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		/* Nothing to report yet: drain the eventfd, or a stale post (a
+		 * stop of a session whose client left before asking) would keep
+		 * it readable while the guest runs and spin the stub.  A stop that
+		 * becomes reportable posts again (check_stopped_locked). */
+		if (read(t->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 			perror("vmm: eventfd");
+		t->efd_set = false;
 		unlock_wake(t);
 		return -EAGAIN;
 	}
