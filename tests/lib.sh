@@ -6,6 +6,8 @@
 # by PID when the test exits.
 set -u
 : "${VMM:=$PWD/build/vmm}" "${GUESTS:=$PWD/build/guest}" "${BUILD:=$PWD/build}" "${TESTS:=$PWD/tests}"
+# tests/rsp.py: the raw protocol client of the tests' Python parts
+export PYTHONPATH="$TESTS${PYTHONPATH:+:$PYTHONPATH}"
 TMP=$(mktemp -d)
 PIDS=()
 cleanup() {

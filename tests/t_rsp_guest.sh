@@ -81,27 +81,12 @@ port=$(free_port)
 start_vmm --gdb "$port" --load 0x10000 "$TMP/g.bin"
 wait_listen || { fail rsp_guest "vmm did not listen: $(cat "$TMP/vmm.err")"; exit 0; }
 python3 - "$port" "$(sym rounds)" >"$TMP/pt.out" 2>&1 <<'EOF'
-import random, re, socket, sys, time
+import random, re, sys, time
+from rsp import Client, le
 port, rounds = int(sys.argv[1]), int(sys.argv[2], 16)
-s = socket.create_connection(("127.0.0.1", port), timeout=10)
-buf = b""
-def pkt():
-    global buf
-    while True:
-        i = buf.find(b"$"); j = buf.find(b"#", i)
-        if i >= 0 and j >= 0 and len(buf) >= j + 3:
-            p = buf[i + 1:j]; buf = buf[j + 3:]; return p.decode("latin1")
-        d = s.recv(65536)
-        if not d: raise SystemExit("FAIL page_tables_rewritten: the vmm hung up")
-        buf += d
-def q(p, reply=True):
-    s.sendall(b"$" + p.encode() + b"#%02x" % (sum(p.encode()) & 0xff))
-    if reply:
-        r = pkt()
-        while r.startswith("O") and r != "OK": r = pkt()
-        return r
-q("QStartNoAckMode")
-def le(hexs): return int.from_bytes(bytes.fromhex(hexs), "little")
+c = Client(port, on_eof="FAIL page_tables_rewritten: the vmm hung up")
+q = c.cmd
+c.noack()
 # What reading 8 bytes at each address can give: a page's fill byte, a
 # table entry read as data (a table used as a page), or E14.
 fills = {b * 8 for b in ("aa", "bb", "cc", "dd")}
@@ -110,10 +95,10 @@ seen = {}
 bad = []
 start = le(q("m%x,8" % rounds))
 for i in range(300):
-    q("c", reply=False)
+    c.send("c")
     time.sleep(random.random() * 0.003)
-    s.sendall(b"\x03")
-    r = pkt()
+    c.raw(b"\x03")
+    r = c.packet(console=True)
     if not r.startswith("T02"):
         bad.append("stop " + r[:40]); break
     for addr, n in ((0x8000000000, 8), (0x8000200000, 8), (0x8000200ff8, 16), (0x80001ffffc, 8)):
@@ -136,7 +121,7 @@ elif "E14" not in seen or not (seen.keys() & fills): print("FAIL page_tables_rew
 else: print("ok page_tables_rewritten_while_reading")
 print("ok registers_readable_after_rewrites" if re.fullmatch("[0-9a-fx]{200,}", g) else "FAIL registers_readable_after_rewrites: " + g[:40])
 print("ok guest_went_on_between_stops" if end > start + 300 else "FAIL guest_went_on_between_stops: rounds %d -> %d" % (start, end))
-q("k", reply=False)
+c.send("k")
 EOF
 cat "$TMP/pt.out"
 grep -q '^ok page_tables_rewritten_while_reading' "$TMP/pt.out" || grep -q '^FAIL' "$TMP/pt.out" ||

@@ -25,25 +25,11 @@ entry8=$(od -An -tx1 -N8 "$GUESTS/kernel64.bin" | tr -d ' \n')  # _start at 0x10
 # printed on a line (console O packets skipped).  For capturing baselines.
 py() {
 	python3 - "$@" <<'EOF'
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
-buf = b""
-def pkt():
-    global buf
-    while True:
-        i = buf.find(b"$"); j = buf.find(b"#", i)
-        if i >= 0 and j >= 0 and len(buf) >= j + 3:
-            p = buf[i + 1:j]; buf = buf[j + 3:]; s.sendall(b"+"); return p
-        d = s.recv(65536)
-        if not d: raise SystemExit("connection closed")
-        buf += d
+import sys
+from rsp import Client
+c = Client(int(sys.argv[1]))
 for a in sys.argv[2:]:
-    b = a.encode()
-    s.sendall(b"$" + b + b"#%02x" % (sum(b) & 0xff))
-    r = pkt()
-    while r.startswith(b"O") and r != b"OK":
-        r = pkt()
-    print(r.decode("latin1"))
+    print(c.cmd(a))
 EOF
 }
 
@@ -262,8 +248,8 @@ wait "$first"; frc=$?
 # A refused client that keeps sending must not hold up the attached one.
 python3 - "$port" >"$TMP/trickle.out" 2>&1 <<'EOF2'
 import socket, sys, threading, time
+from rsp import frame
 port = int(sys.argv[1])
-def frame(p): b = p.encode(); return b"$" + b + b"#%02x" % (sum(b) & 0xff)
 a = socket.create_connection(("127.0.0.1", port), timeout=10)
 a.sendall(frame("?")); time.sleep(0.3); a.recv(65536)
 def trickle():
@@ -411,10 +397,8 @@ EOF
 # continues and sends a packet while the guest runs is answered at once.
 python3 - "$port" >"$TMP/stale.out" 2>&1 <<'EOF2'
 import socket, sys, time
+from rsp import frame
 port = int(sys.argv[1])
-def frame(p):
-    b = p.encode()
-    return b"$" + b + b"#%02x" % (sum(b) & 0xff)
 def ack(s):
     got = b""
     while b"+" not in got:
@@ -493,38 +477,27 @@ start_vmm --gdb "$port" --cpus 4 "$K" --arg 1
 wait_listen || { fail smp_ctrl_c_flood "vmm did not listen: $(cat "$TMP/vmm.err")"; exit 0; }
 python3 - "$port" >"$TMP/smp.out" 2>&1 <<'EOF2'
 import socket, sys, time
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
-buf = b""
-def pkt():
-    global buf
-    while True:
-        i = buf.find(b"$"); j = buf.find(b"#", i)
-        if i >= 0 and j >= 0 and len(buf) >= j + 3:
-            p = buf[i + 1:j]; buf = buf[j + 3:]; s.sendall(b"+"); return p.decode("latin1")
-        d = s.recv(65536)
-        if not d: raise SystemExit("FAIL smp_ctrl_c_flood: the vmm hung up")
-        buf += d
-def send(p):
-    b = p.encode(); s.sendall(b"$" + b + b"#%02x" % (sum(b) & 0xff))
+from rsp import Client
+c = Client(int(sys.argv[1]), on_eof="FAIL smp_ctrl_c_flood: the vmm hung up")
 bad = []
 for rnd in range(5):
-    send("c"); time.sleep(0.1); s.sendall(b"\x03" * 3000)
-    r = pkt()
+    c.send("c"); time.sleep(0.1); c.raw(b"\x03" * 3000)
+    r = c.packet(console=True)
     if not r.startswith("T02"): bad.append("flood stop " + r[:20])
-    send("c"); s.settimeout(0.4)
+    c.send("c"); c.settimeout(0.4)
     try:
-        bad.append("a stale stop after the flood: " + pkt()[:30])
+        bad.append("a stale stop after the flood: " + c.packet(console=True)[:30])
     except socket.timeout:
         pass
-    s.settimeout(10); s.sendall(b"\x03")
-    r = pkt()
+    c.settimeout(10); c.raw(b"\x03")
+    r = c.packet(console=True)
     if not r.startswith("T02"): bad.append("stop " + r[:20])
-send("qfThreadInfo"); threads = pkt()
-send("g"); g = pkt()
+threads = c.cmd("qfThreadInfo")
+g = c.cmd("g")
 if threads != "m1,2,3,4": bad.append("threads " + threads)
 if len(g) < 200: bad.append("g " + g[:20])
 print("FAIL smp_ctrl_c_flood: " + "; ".join(bad) if bad else "ok smp_ctrl_c_flood_one_stop_each")
-send("k")
+c.send("k")
 EOF2
 cat "$TMP/smp.out"
 grep -q '^ok smp_ctrl_c_flood' "$TMP/smp.out" || grep -q '^FAIL' "$TMP/smp.out" || fail smp_ctrl_c_flood "$(tail -2 "$TMP/smp.out")"

@@ -333,29 +333,13 @@ check_eq exit_while_others_run_status "$VMM_RC" 85
 # steps that vCPU over it alone (the breakpoint is lifted meanwhile, so no
 # other vCPU may run past it), and every vCPU's hit is still reported.
 cat >"$TMP/raw.py" <<'PY'
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.settimeout(20)
-buf = b""
-def read_packet():
-    global buf
-    while True:
-        i = buf.find(b"$")
-        j = buf.find(b"#", i)
-        if i >= 0 and j >= 0 and len(buf) >= j + 3:
-            p, buf = buf[i + 1:j].decode(), buf[j + 3:]
-            s.sendall(b"+")
-            if p.startswith("O") and p != "OK":
-                continue
-            return p
-        buf += s.recv(4096)
+import sys
+from rsp import Client, le
+c = Client(int(sys.argv[1]), timeout=20)
 def cmd(p):
-    s.sendall(b"$%s#%02x" % (p.encode(), sum(p.encode()) & 0xff))
-    r = read_packet()
+    r = c.cmd(p)
     print("%s -> %s" % (p, r))
     return r
-def le(hexs):
-    return int.from_bytes(bytes.fromhex(hexs), "little")
 cmd("qfThreadInfo"); cmd("qsThreadInfo")
 print("extra 3:", bytes.fromhex(cmd("qThreadExtraInfo,3")).decode())
 for t in (1, 2, 3, 4):

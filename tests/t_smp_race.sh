@@ -78,37 +78,20 @@ echo "# hits kept for a later resume, in all rounds: $kept"
 
 # Ctrl-C in the same write as the continue, 40 times in one session.
 cat >"$TMP/intr.py" <<'PY'
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.settimeout(20)
-buf = b""
-def read_packet():
-    global buf
-    while True:
-        i = buf.find(b"$")
-        j = buf.find(b"#", i)
-        if i >= 0 and j >= 0 and len(buf) >= j + 3:
-            p, buf = buf[i + 1:j].decode(), buf[j + 3:]
-            s.sendall(b"+")
-            if p.startswith("O") and p != "OK":
-                continue
-            return p
-        buf += s.recv(4096)
-def frame(p):
-    return b"$%s#%02x" % (p.encode(), sum(p.encode()) & 0xff)
-def cmd(p):
-    s.sendall(frame(p))
-    return read_packet()
+import sys
+from rsp import Client, frame
+c = Client(int(sys.argv[1]), timeout=20)
+cmd = c.cmd
 stops = {}
 for k in range(40):
-    s.sendall(frame("vCont;c") + b"\x03")
-    r = read_packet()
+    c.raw(frame("vCont;c") + b"\x03")
+    r = c.packet()
     kind = r[:3]
     stops[kind] = stops.get(kind, 0) + 1
     if cmd("qfThreadInfo") != "m1,2,3,4":
         print("round %d: no thread list after %s" % (k, r))
 print("stops:", " ".join("%s=%d" % kv for kv in sorted(stops.items())))
-s.sendall(frame("k"))
+c.send("k")
 PY
 GDB_PORT=$(free_port)
 start_vmm --gdb "127.0.0.1:$GDB_PORT" --cpus 4 "$SMP" --arg 1
