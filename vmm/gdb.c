@@ -367,6 +367,14 @@ static int sw_remove(struct gdb_target *t, uint64_t addr)
 	return 0;
 }
 
+static bool hw_find(struct gdb_target *t, enum stub_bp_type type, uint64_t addr)
+{
+	for (int i = 0; i < 4; i++)
+		if (t->hw[i].used && t->hw[i].type == type && t->hw[i].addr == addr)
+			return true;
+	return false;
+}
+
 static unsigned hw_len_bits(uint64_t len)
 {
 	return len == 1 ? 0 : len == 2 ? 1 : len == 8 ? 2 : 3;
@@ -1221,26 +1229,18 @@ log:
 	return ev == EV_INTR ? EV_DEBUG : ev;
 }
 
-static bool hw_exec_at(struct gdb_target *t, uint64_t rip, enum stub_bp_type *type)
-{
-	for (int i = 0; i < 4; i++)
-		if (t->hw[i].used && t->hw[i].type <= STUB_BP_HW && t->hw[i].addr == rip) {
-			*type = t->hw[i].type;
-			return true;
-		}
-	return false;
-}
-
 /* A breakpoint at tc's RIP (the instruction there has not run)? */
 static bool rec_bp_at(struct tcpu *tc, enum stub_stop_kind *kind)
 {
 	struct gdb_target *t = tc->t;
-	enum stub_bp_type type = STUB_BP_SW;
 	uint64_t rip = tc->st.regs.rip;
 
-	if (!bp_find(t, rip) && !hw_exec_at(t, rip, &type))
+	if (hw_find(t, STUB_BP_HW, rip))
+		*kind = STUB_STOP_HWBREAK;
+	else if (bp_find(t, rip) || hw_find(t, STUB_BP_SW, rip))
+		*kind = STUB_STOP_SWBREAK;
+	else
 		return false;
-	*kind = type == STUB_BP_HW ? STUB_STOP_HWBREAK : STUB_STOP_SWBREAK;
 	return true;
 }
 
@@ -2160,14 +2160,6 @@ static int op_remove_bp(void *p, enum stub_bp_type type, uint64_t addr, uint64_t
 			}
 		return -ENOENT;
 	}
-}
-
-static bool hw_find(struct gdb_target *t, enum stub_bp_type type, uint64_t addr)
-{
-	for (int i = 0; i < 4; i++)
-		if (t->hw[i].used && t->hw[i].type == type && t->hw[i].addr == addr)
-			return true;
-	return false;
 }
 
 /* A kept event that means nothing any more: gdb moved the thread or removed
