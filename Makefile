@@ -81,7 +81,7 @@ test: all
 
 # Needs Debian's qemu-system-x86, linux-image-amd64 and busybox-static.
 test-nested: all
-	@python3 tests/nested/rig.py $(B)
+	@bash tests/run.sh $(B) nested
 
 bench: all
 	@bash tests/bench.sh $(B)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # tests/run.sh BUILD_DIR [nested] - run every test and print one summary line.
 #
-# With "nested" (from tests/nested/rig.py, which sets VMM to its launcher):
-# only the scripts that run the vmm (tests/t_*.sh), not the unit tests.
+# With "nested" (make test-nested): only the scripts that run the vmm
+# (tests/t_*.sh), not the unit tests, each against kvm_amd in a VM of its own
+# (tests/nested/rig.py: a VM per script, so that one cannot spoil the next).
 #
 # Every test program (build/tests/unit_*, tests/t_*.sh) prints lines
 # "ok NAME", "FAIL NAME: why" and "skip NAME: why"; this counts them.  A
@@ -18,7 +19,8 @@ trap 'rm -f "$log"' EXIT
 
 run_one() {
 	local name=$1; shift
-	local limit=${TEST_TIMEOUT:-240}
+	local limit=${TEST_TIMEOUT:-${nested:+600}}
+	limit=${limit:-240}
 	timeout -k 5 "$limit" "$@" >"$log" 2>&1
 	local rc=$?
 	local p f s
@@ -51,7 +53,7 @@ wanted() {
 	return 1
 }
 nested=${2:-}
-[ -n "$nested" ] && echo "KVM under test: ${KVM_VIA:-?} ($("$VMM" --probe 2>&1 | grep '^kvm module:' | tr -s ' '))"
+[ -n "$nested" ] && echo "nested: each test script runs against kvm_amd in a VM of its own (tests/nested/)"
 for t in "$B"/tests/unit_*; do
 	[ -n "$nested" ] && break
 	[ -x "$t" ] || continue
@@ -63,7 +65,11 @@ for t in tests/t_*.sh; do
 	[ -f "$t" ] || continue
 	name=$(basename "$t" .sh)
 	wanted "$name" || continue
-	run_one "$name" bash "$t"
+	if [ -n "$nested" ]; then
+		run_one "$name" python3 tests/nested/rig.py "$B" bash "$t"
+	else
+		run_one "$name" bash "$t"
+	fi
 done
 
 if [ "$skip" -gt 0 ]; then

@@ -51,6 +51,10 @@ class Proc:
                 os.dup2(out_w, 1)
                 os.dup2(err_w, 2)
                 os.closerange(3, 1 << 16)
+                # As the user the launcher runs as (a test may drop to nobody).
+                os.setgroups(req.get("groups", []))
+                os.setgid(req.get("gid", 0))
+                os.setuid(req.get("uid", 0))
                 for s in range(1, signal.NSIG):
                     try:
                         signal.signal(s, signal.SIG_DFL)

@@ -10,9 +10,11 @@ port inside.  No emulated network: one virtio-serial port (a QEMU chardev on a
 unix socket) carries everything, multiplexed (mux.py); the VM sees the host's
 root through 9p, chrooted, so paths are the same on both sides.
 
-Without COMMAND: tests/run.sh BUILD-DIR nested (the KVM tests).
-Environment: RIG_MEM (MiB, default 3072), RIG_CPUS (default 2),
-RIG_BOOT_TIMEOUT (s, default 180).
+Without COMMAND: an interactive shell.  `make test-nested` (tests/run.sh
+BUILD-DIR nested) runs each test script under a rig of its own.  Environment: RIG_MEM (MiB, default
+3072), RIG_CPUS (default 2), RIG_BOOT_TIMEOUT (s, default 180), RIG_WATCHDOG
+(s, default 90: a VM whose agent does not answer that long is declared dead,
+and every vmm in it ends with status 125 and the reason).
 """
 import os
 import selectors
@@ -44,6 +46,7 @@ class Daemon:
         self.chan_sock = chan_sock
         self.lsock = socket.socket(socket.AF_UNIX)
         self.lsock.bind(listen_path)
+        os.chmod(listen_path, 0o777)    # a test may run the vmm as another user
         self.lsock.listen(64)
         self.sel.register(self.lsock, selectors.EVENT_READ, "listen")
         self.sel.register(self.chan.fd, selectors.EVENT_READ, "chan")
@@ -52,7 +55,21 @@ class Daemon:
         self.to_local = {}    # global id -> (launcher, local id)
         self.spawned = {}     # launcher -> set of global ids of its processes
         self.ready = threading.Event()
+        self.dead = None      # why the VM is gone, once it is
+        self.closing = False  # set before the VM is shut down
+        self.last_ready = None
         self.chan.send(mux.HELLO, 0)
+
+    def die(self, why):
+        """The VM is gone: every vmm in it ends with status 125, saying why,
+        and so does every later one."""
+        self.dead = why
+        for l, gids in self.spawned.items():
+            for g in gids:
+                _, local = self.to_local[g]
+                l.send(mux.STDERR, local, ("vmm (nested rig): %s\n" % why).encode())
+                l.send(mux.EXIT, local, {"code": 125})
+            gids.clear()
 
     def gid(self, launcher, local):
         g = self.to_global.get((launcher, local))
@@ -67,17 +84,32 @@ class Daemon:
         l.sock.close()
         # A launcher gone (killed with SIGKILL, say) takes its vmm with it.
         for g in self.spawned.pop(l, ()):
-            self.chan.send(mux.KILL, g, b"9")
+            if not self.dead:
+                self.chan.send(mux.KILL, g, b"9")
         for key in [k for k in self.to_global if k[0] is l]:
             g = self.to_global.pop(key)
             del self.to_local[g]
-            self.chan.send(mux.CLOSE, g)
+            if not self.dead:
+                self.chan.send(mux.CLOSE, g)
 
-    def loop(self):
+    def loop(self, watchdog):
+        ping = time.time()
         while True:
-            self.sel.modify(self.chan.fd, selectors.EVENT_READ |
-                            (selectors.EVENT_WRITE if self.chan.outbuf else 0), "chan")
-            for key, events in self.sel.select():
+            now = time.time()
+            if self.ready.is_set() and not self.dead:
+                # The agent answers a HELLO at once; a VM that stops answering
+                # has a locked-up kernel (seen once under QEMU TCG's SVM).
+                if now - ping > 5:
+                    self.chan.send(mux.HELLO, 0)
+                    ping = now
+                if now - self.last_ready > watchdog:
+                    self.die("the rig's VM stopped answering for %d s (its kernel locked up?"
+                             " see its console below)" % watchdog)
+                    log(self.dead)
+            if not self.dead:
+                self.sel.modify(self.chan.fd, selectors.EVENT_READ |
+                                (selectors.EVENT_WRITE if self.chan.outbuf else 0), "chan")
+            for key, events in self.sel.select(1):
                 if key.data == "listen":
                     s, _ = self.lsock.accept()
                     l = mux.Channel(s.fileno())
@@ -91,13 +123,21 @@ class Daemon:
                         for kind, g, payload in self.chan.read():
                             self.from_agent(kind, g, payload)
                         if self.chan.eof:
-                            return
+                            if self.closing:
+                                return
+                            self.die("the rig's VM has gone")
+                            self.sel.unregister(self.chan.fd)
                 else:
                     l = key.data
                     if events & selectors.EVENT_WRITE:
                         l.flush()
                     if events & selectors.EVENT_READ:
                         for kind, local, payload in l.read():
+                            if self.dead:
+                                if kind == mux.SPAWN:
+                                    l.send(mux.STDERR, local, ("vmm (nested rig): %s\n" % self.dead).encode())
+                                    l.send(mux.EXIT, local, {"code": 125})
+                                continue
                             g = self.gid(l, local)
                             if kind == mux.SPAWN:
                                 self.spawned[l].add(g)
@@ -110,6 +150,7 @@ class Daemon:
 
     def from_agent(self, kind, g, payload):
         if kind == mux.READY:
+            self.last_ready = time.time()
             self.ready.set()
             return
         where = self.to_local.get(g)
@@ -125,11 +166,12 @@ class Daemon:
 
 def boot(build, work):
     subprocess.run([sys.executable, HERE + "/build.py", work], check=True)
-    chan_path = work + "/chan.sock"
-    for p in (chan_path,):
+    # Files of this rig only: several rigs may run at once.
+    chan_path = "%s/chan-%d.sock" % (work, os.getpid())
+    console = "%s/console-%d.log" % (work, os.getpid())
+    for p in (chan_path, console):
         if os.path.exists(p):
             os.unlink(p)
-    console = work + "/console.log"
     qemu = [
         "qemu-system-x86_64", "-accel", "tcg,thread=multi", "-cpu", "max",
         "-smp", os.environ.get("RIG_CPUS", "2"), "-m", os.environ.get("RIG_MEM", "3072"),
@@ -144,7 +186,7 @@ def boot(build, work):
         "-device", "virtio-9p-pci,fsdev=hostfs,mount_tag=hostfs",
     ]
     proc = subprocess.Popen(qemu, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=open(work + "/qemu.err", "w"))
+                            stderr=open(console + ".qemu", "w"))
     sock = socket.socket(socket.AF_UNIX)
     for _ in range(200):
         try:
@@ -158,44 +200,52 @@ def boot(build, work):
         proc.kill()
         sys.exit("nested rig: QEMU did not open its channel")
     if proc.poll() is not None:
-        sys.exit("nested rig: QEMU failed: " + open(work + "/qemu.err").read().strip())
-    return proc, sock, console
+        sys.exit("nested rig: QEMU failed: " + open(console + ".qemu").read().strip())
+    return proc, sock, console, chan_path
 
 
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
     build = os.path.abspath(sys.argv[1])
-    cmd = sys.argv[2:] or ["bash", SRC + "/tests/run.sh", sys.argv[1], "nested"]
+    cmd = sys.argv[2:] or ["bash", "-i"]
     work = os.path.join(SRC, "build", "nested")
     vmm = build + "/vmm"
     if not os.access(vmm, os.X_OK):
         sys.exit("nested rig: no vmm at %s (make first)" % vmm)
     t0 = time.time()
-    proc, sock, console = boot(build, work)
+    proc, sock, console, chan_path = boot(build, work)
     listen_path = "%s/rig-%d.sock" % (work, os.getpid())
     if os.path.exists(listen_path):
         os.unlink(listen_path)
     daemon = Daemon(sock, listen_path)
-    threading.Thread(target=daemon.loop, daemon=True).start()
+    watchdog = float(os.environ.get("RIG_WATCHDOG", "90"))
+    threading.Thread(target=daemon.loop, args=(watchdog,), daemon=True).start()
     limit = float(os.environ.get("RIG_BOOT_TIMEOUT", "180"))
     while not daemon.ready.wait(0.5):
         if proc.poll() is not None or time.time() - t0 > limit:
             proc.kill()
             tail = open(console, errors="replace").read()[-3000:]
             sys.exit("nested rig: the VM did not come up (%.0f s); console:\n%s" % (time.time() - t0, tail))
-    log("kvm_amd under QEMU TCG up in %.1f s" % (time.time() - t0))
+    log("VM up in %.1f s" % (time.time() - t0))
     env = dict(os.environ, VMM=HERE + "/vmm", VMM_REAL=vmm, RIG_SOCK=listen_path, KVM_VIA="nested rig")
     try:
         rc = subprocess.run(cmd, env=env).returncode
     except KeyboardInterrupt:
         rc = 130
+    daemon.closing = True
     proc.send_signal(signal.SIGTERM)
     try:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
-    os.unlink(listen_path)
+    for p in (listen_path, chan_path, console + ".qemu"):
+        if os.path.exists(p):
+            os.unlink(p)
+    if daemon.dead:
+        log("the VM's console is in " + console)
+    else:
+        os.unlink(console)
     sys.exit(rc)
 
 
