@@ -299,6 +299,28 @@ static struct swbp *bp_find(struct gdb_target *t, uint64_t addr)
 	return t->nbp ? *bp_slot(t, addr) : NULL;
 }
 
+/* A refusal: the reason goes to gdb (E.NN.why, which gdb shows for hbreak)
+ * and to stderr (gdb shows nothing for the other types). */
+static int refuse(char *why, size_t cap, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int refuse(char *why, size_t cap, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, cap, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "vmm: %s\n", why);
+	return err;
+}
+
+/* Do DR0-DR3 execution breakpoints fire here?  (probed once, lazily) */
+static bool hw_exec_works(struct gdb_target *t)
+{
+	kvm_probe(t->vm->kvm_fd, &t->vm->feat, PROBE_STEPS);
+	return t->vm->feat.hw_exec_bp;
+}
+
 static int sw_insert(struct gdb_target *t, uint64_t addr)
 {
 	struct tcpu *tc = cpu_of(t, t->cur_tid);
@@ -2111,9 +2133,12 @@ static int op_write_mem(void *p, int tid, uint64_t addr, const uint8_t *buf, siz
 	return 0;
 }
 
-static int op_insert_bp(void *p, enum stub_bp_type type, uint64_t addr, uint64_t kind)
+/* A mechanism the probe found dead is refused, never accepted and silent. */
+static int op_insert_bp(void *p, enum stub_bp_type type, uint64_t addr, uint64_t kind, char *why,
+			size_t cap)
 {
 	struct gdb_target *t = p;
+	const char *what = type == STUB_WP_READ ? "rwatch" : "awatch";
 
 	switch (type) {
 	case STUB_BP_SW:
@@ -2123,16 +2148,25 @@ static int op_insert_bp(void *p, enum stub_bp_type type, uint64_t addr, uint64_t
 	case STUB_WP_READ:
 	case STUB_WP_ACCESS:
 		if (t->rec_on)
-			return -EOPNOTSUPP; /* recording sees writes only */
+			return refuse(why, cap, -EOPNOTSUPP, "%s at 0x%llx refused: recording sees "
+				      "writes only", what, (unsigned long long)addr);
 		kvm_probe(t->vm->kvm_fd, &t->vm->feat, PROBE_WATCH);
 		if (!t->vm->feat.data_bp)
-			return -EOPNOTSUPP; /* data breakpoints never fire on this KVM */
+			return refuse(why, cap, -EOPNOTSUPP,
+				      "%s at 0x%llx refused: debug-register data breakpoints never fire "
+				      "on this KVM (vmm --probe: hw data breakpoints: no); watch (write) "
+				      "works", what, (unsigned long long)addr);
 		if (kind != 1 && kind != 2 && kind != 4 && kind != 8)
 			return -EINVAL;
 		if (addr & (kind - 1))
 			return -EINVAL;
 		/* fall through */
 	case STUB_BP_HW:
+		if (type == STUB_BP_HW && !hw_exec_works(t))
+			return refuse(why, cap, -EOPNOTSUPP,
+				      "hbreak at 0x%llx refused: debug-register execution breakpoints never "
+				      "fire on this KVM (vmm --probe: hw execution breakpoints: no); break "
+				      "works", (unsigned long long)addr);
 		for (int i = 0; i < 4; i++)
 			if (!t->hw[i].used) {
 				t->hw[i] = (struct hwslot){ true, type, addr, type == STUB_BP_HW ? 1 : kind };
