@@ -3,6 +3,7 @@
 #   make            build the vmm and every guest
 #   make run        boot the default long-mode hello guest
 #   make test       build everything and run every test (SANITIZE=1: ASan+UBSan)
+#   make test-nested the KVM tests again on kvm_amd, nested under QEMU (tests/nested/)
 #   make bench      performance figures
 #   make debug      vmm --gdb on kernel64 and gdb attached with gdbinit
 #   make lint       cppcheck + clang-tidy
@@ -41,7 +42,7 @@ UNIT_BIN := $(UNIT_SRC:tests/%.c=$(B)/tests/%)
 TOOL_SRC := $(wildcard tests/tool_*.c)
 TOOL_BIN := $(TOOL_SRC:tests/%.c=$(B)/tests/%)
 
-.PHONY: all run test bench debug lint fuzz install clean guests
+.PHONY: all run test test-nested bench debug lint fuzz install clean guests
 all: $(B)/vmm $(UNIT_BIN) $(TOOL_BIN) guests
 
 $(B)/obj/%.o: %.c $(wildcard stub/*.h vmm/*.h tests/*.h)
@@ -77,6 +78,10 @@ run: $(B)/vmm guests
 
 test: all
 	@bash tests/run.sh $(B)
+
+# Needs Debian's qemu-system-x86, linux-image-amd64 and busybox-static.
+test-nested: all
+	@python3 tests/nested/rig.py $(B)
 
 bench: all
 	@bash tests/bench.sh $(B)

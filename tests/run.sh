@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# tests/run.sh BUILD_DIR - run every test and print one summary line.
+# tests/run.sh BUILD_DIR [nested] - run every test and print one summary line.
+#
+# With "nested" (from tests/nested/rig.py, which sets VMM to its launcher):
+# only the scripts that run the vmm (tests/t_*.sh), not the unit tests.
 #
 # Every test program (build/tests/unit_*, tests/t_*.sh) prints lines
 # "ok NAME", "FAIL NAME: why" and "skip NAME: why"; this counts them.  A
@@ -8,7 +11,7 @@
 set -u
 B=${1:-build}
 cd "$(dirname "$0")/.."
-export VMM=$PWD/$B/vmm BUILD=$PWD/$B GUESTS=$PWD/build/guest TESTS=$PWD/tests
+export VMM=${VMM:-$PWD/$B/vmm} BUILD=$PWD/$B GUESTS=$PWD/build/guest TESTS=$PWD/tests
 pass=0 fail=0 skip=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -39,17 +42,27 @@ run_one() {
 	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
 }
 
+# ONLY: space-separated parts of test names; a test runs if its name holds one.
 only=${ONLY:-}
+wanted() {
+	local o
+	[ -z "$only" ] && return 0
+	for o in $only; do [[ $1 == *"$o"* ]] && return 0; done
+	return 1
+}
+nested=${2:-}
+[ -n "$nested" ] && echo "KVM under test: ${KVM_VIA:-?} ($("$VMM" --probe 2>&1 | grep '^kvm module:' | tr -s ' '))"
 for t in "$B"/tests/unit_*; do
+	[ -n "$nested" ] && break
 	[ -x "$t" ] || continue
 	name=$(basename "$t")
-	[ -n "$only" ] && [[ $name != *$only* ]] && continue
+	wanted "$name" || continue
 	run_one "$name" "$t"
 done
 for t in tests/t_*.sh; do
 	[ -f "$t" ] || continue
 	name=$(basename "$t" .sh)
-	[ -n "$only" ] && [[ $name != *$only* ]] && continue
+	wanted "$name" || continue
 	run_one "$name" bash "$t"
 done
 

@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""tests/nested/rig.py BUILD-DIR [COMMAND...] - run COMMAND with the nested rig up.
+
+Boots Debian's kernel under QEMU's software emulation with AMD SVM (so it
+loads kvm_amd, the ordinary KVM of our users), once, and runs COMMAND on the
+host with VMM pointing at tests/nested/vmm: a launcher that runs BUILD-DIR's
+vmm inside the VM with the same arguments, relays its output, exit status and
+signals, and carries gdb's connections from the host's loopback to the vmm's
+port inside.  No emulated network: one virtio-serial port (a QEMU chardev on a
+unix socket) carries everything, multiplexed (mux.py); the VM sees the host's
+root through 9p, chrooted, so paths are the same on both sides.
+
+Without COMMAND: tests/run.sh BUILD-DIR nested (the KVM tests).
+Environment: RIG_MEM (MiB, default 3072), RIG_CPUS (default 2),
+RIG_BOOT_TIMEOUT (s, default 180).
+"""
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import mux  # noqa: E402
+
+SRC = os.path.dirname(os.path.dirname(HERE))
+
+
+def log(msg):
+    print("nested rig: " + msg, file=sys.stderr, flush=True)
+
+
+class Daemon:
+    """Relays frames between launchers (unix socket clients) and the agent,
+    renumbering ids: a launcher's id N is global id G on the channel."""
+
+    def __init__(self, chan_sock, listen_path):
+        self.sel = selectors.DefaultSelector()
+        self.chan = mux.Channel(chan_sock.fileno())
+        self.chan_sock = chan_sock
+        self.lsock = socket.socket(socket.AF_UNIX)
+        self.lsock.bind(listen_path)
+        self.lsock.listen(64)
+        self.sel.register(self.lsock, selectors.EVENT_READ, "listen")
+        self.sel.register(self.chan.fd, selectors.EVENT_READ, "chan")
+        self.next_id = 1
+        self.to_global = {}   # (launcher, local id) -> global id
+        self.to_local = {}    # global id -> (launcher, local id)
+        self.spawned = {}     # launcher -> set of global ids of its processes
+        self.ready = threading.Event()
+        self.chan.send(mux.HELLO, 0)
+
+    def gid(self, launcher, local):
+        g = self.to_global.get((launcher, local))
+        if g is None:
+            g = self.to_global[(launcher, local)] = self.next_id
+            self.to_local[g] = (launcher, local)
+            self.next_id += 1
+        return g
+
+    def drop_launcher(self, l):
+        self.sel.unregister(l.sock)
+        l.sock.close()
+        # A launcher gone (killed with SIGKILL, say) takes its vmm with it.
+        for g in self.spawned.pop(l, ()):
+            self.chan.send(mux.KILL, g, b"9")
+        for key in [k for k in self.to_global if k[0] is l]:
+            g = self.to_global.pop(key)
+            del self.to_local[g]
+            self.chan.send(mux.CLOSE, g)
+
+    def loop(self):
+        while True:
+            self.sel.modify(self.chan.fd, selectors.EVENT_READ |
+                            (selectors.EVENT_WRITE if self.chan.outbuf else 0), "chan")
+            for key, events in self.sel.select():
+                if key.data == "listen":
+                    s, _ = self.lsock.accept()
+                    l = mux.Channel(s.fileno())
+                    l.sock = s
+                    self.sel.register(s, selectors.EVENT_READ, l)
+                    self.spawned[l] = set()
+                elif key.data == "chan":
+                    if events & selectors.EVENT_WRITE:
+                        self.chan.flush()
+                    if events & selectors.EVENT_READ:
+                        for kind, g, payload in self.chan.read():
+                            self.from_agent(kind, g, payload)
+                        if self.chan.eof:
+                            return
+                else:
+                    l = key.data
+                    if events & selectors.EVENT_WRITE:
+                        l.flush()
+                    if events & selectors.EVENT_READ:
+                        for kind, local, payload in l.read():
+                            g = self.gid(l, local)
+                            if kind == mux.SPAWN:
+                                self.spawned[l].add(g)
+                            self.chan.send(kind, g, payload)
+                    if l.eof:
+                        self.drop_launcher(l)
+                    elif l in self.spawned:
+                        self.sel.modify(l.sock, selectors.EVENT_READ |
+                                        (selectors.EVENT_WRITE if l.outbuf else 0), l)
+
+    def from_agent(self, kind, g, payload):
+        if kind == mux.READY:
+            self.ready.set()
+            return
+        where = self.to_local.get(g)
+        if not where:
+            return
+        l, local = where
+        if kind == mux.EXIT:
+            self.spawned.get(l, set()).discard(g)
+        l.send(kind, local, payload)
+        if l.outbuf and l in self.spawned:
+            self.sel.modify(l.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, l)
+
+
+def boot(build, work):
+    subprocess.run([sys.executable, HERE + "/build.py", work], check=True)
+    chan_path = work + "/chan.sock"
+    for p in (chan_path,):
+        if os.path.exists(p):
+            os.unlink(p)
+    console = work + "/console.log"
+    qemu = [
+        "qemu-system-x86_64", "-accel", "tcg,thread=multi", "-cpu", "max",
+        "-smp", os.environ.get("RIG_CPUS", "2"), "-m", os.environ.get("RIG_MEM", "3072"),
+        "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+        "-kernel", work + "/vmlinux", "-initrd", work + "/initrd.cpio",
+        "-append", "console=ttyS0 panic=-1 loglevel=4 rigagent=%s/agent.py" % HERE,
+        "-chardev", "file,id=con,path=" + console, "-serial", "chardev:con",
+        "-device", "virtio-serial-pci",
+        "-chardev", "socket,id=rig,path=%s,server=on,wait=off" % chan_path,
+        "-device", "virtserialport,chardev=rig,name=rig",
+        "-fsdev", "local,id=hostfs,path=/,security_model=none,multidevs=remap",
+        "-device", "virtio-9p-pci,fsdev=hostfs,mount_tag=hostfs",
+    ]
+    proc = subprocess.Popen(qemu, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=open(work + "/qemu.err", "w"))
+    sock = socket.socket(socket.AF_UNIX)
+    for _ in range(200):
+        try:
+            sock.connect(chan_path)
+            break
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+    else:
+        proc.kill()
+        sys.exit("nested rig: QEMU did not open its channel")
+    if proc.poll() is not None:
+        sys.exit("nested rig: QEMU failed: " + open(work + "/qemu.err").read().strip())
+    return proc, sock, console
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    build = os.path.abspath(sys.argv[1])
+    cmd = sys.argv[2:] or ["bash", SRC + "/tests/run.sh", sys.argv[1], "nested"]
+    work = os.path.join(SRC, "build", "nested")
+    vmm = build + "/vmm"
+    if not os.access(vmm, os.X_OK):
+        sys.exit("nested rig: no vmm at %s (make first)" % vmm)
+    t0 = time.time()
+    proc, sock, console = boot(build, work)
+    listen_path = "%s/rig-%d.sock" % (work, os.getpid())
+    if os.path.exists(listen_path):
+        os.unlink(listen_path)
+    daemon = Daemon(sock, listen_path)
+    threading.Thread(target=daemon.loop, daemon=True).start()
+    limit = float(os.environ.get("RIG_BOOT_TIMEOUT", "180"))
+    while not daemon.ready.wait(0.5):
+        if proc.poll() is not None or time.time() - t0 > limit:
+            proc.kill()
+            tail = open(console, errors="replace").read()[-3000:]
+            sys.exit("nested rig: the VM did not come up (%.0f s); console:\n%s" % (time.time() - t0, tail))
+    log("kvm_amd under QEMU TCG up in %.1f s" % (time.time() - t0))
+    env = dict(os.environ, VMM=HERE + "/vmm", VMM_REAL=vmm, RIG_SOCK=listen_path, KVM_VIA="nested rig")
+    try:
+        rc = subprocess.run(cmd, env=env).returncode
+    except KeyboardInterrupt:
+        rc = 130
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    os.unlink(listen_path)
+    sys.exit(rc)
+
+
+if __name__ == "__main__":
+    main()
