@@ -26,10 +26,10 @@ void cmd_error(struct pkt_buf *out, int err)
  * meaning to ($ # } *) and control characters become '?'. */
 static void cmd_error_why(struct pkt_buf *out, int err, const char *why)
 {
-	char text[200];
+	char text[256];
 	size_t i;
 
-	for (i = 0; why[i] && i < sizeof(text) - 1; i++)
+	for (i = 0; i < sizeof(text) - 1 && why[i]; i++)
 		text[i] = why[i] < 0x20 || why[i] > 0x7e || strchr("$#}*", why[i]) ? '?' : why[i];
 	text[i] = 0;
 	if (err < 0)
@@ -456,7 +456,7 @@ static enum cmd_result breakpoint(struct stub *s, const char *a, const char *end
 				  struct pkt_buf *out, bool insert)
 {
 	uint64_t type, addr, kind;
-	char why[200] = "";
+	char why[256] = "";
 	int e;
 
 	if (insert ? !s->ops->insert_bp : !s->ops->remove_bp)
