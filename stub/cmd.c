@@ -22,6 +22,24 @@ void cmd_error(struct pkt_buf *out, int err)
 	pkt_printf(out, "E%02d", err);
 }
 
+/* "E.NN.why": an error with a reason.  Characters the framing gives a
+ * meaning to ($ # } *) and control characters become '?'. */
+static void cmd_error_why(struct pkt_buf *out, int err, const char *why)
+{
+	char text[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(text) - 1 && why[i]; i++)
+		text[i] = why[i] < 0x20 || why[i] > 0x7e || strchr("$#}*", why[i]) ? '?' : why[i];
+	text[i] = 0;
+	if (err < 0)
+		err = -err;
+	if (err <= 0 || err > 99)
+		err = EIO;
+	out->len = 0;
+	pkt_printf(out, "E.%02d.%s", err, text);
+}
+
 /* Parse a hex number that must end exactly at end or at the separator sep. */
 static int parse_num(const char **p, const char *end, char sep, uint64_t *v)
 {
@@ -437,12 +455,11 @@ static enum cmd_result h_X(struct stub *s, const char *a, const char *end, struc
 static enum cmd_result breakpoint(struct stub *s, const char *a, const char *end,
 				  struct pkt_buf *out, bool insert)
 {
-	int (*op)(void *, enum stub_bp_type, uint64_t, uint64_t) =
-		insert ? s->ops->insert_bp : s->ops->remove_bp;
 	uint64_t type, addr, kind;
+	char why[256] = "";
 	int e;
 
-	if (!op)
+	if (insert ? !s->ops->insert_bp : !s->ops->remove_bp)
 		return CMD_REPLY;
 	if (parse_num(&a, end, ',', &type) || parse_num(&a, end, ',', &addr)) {
 		cmd_error(out, EINVAL);
@@ -455,8 +472,13 @@ static enum cmd_result breakpoint(struct stub *s, const char *a, const char *end
 	}
 	if (type > STUB_WP_ACCESS)
 		return CMD_REPLY; /* unsupported type: empty */
-	e = op(s->t, (enum stub_bp_type)type, addr, kind);
-	if (e)
+	if (insert)
+		e = s->ops->insert_bp(s->t, (enum stub_bp_type)type, addr, kind, why, sizeof(why));
+	else
+		e = s->ops->remove_bp(s->t, (enum stub_bp_type)type, addr, kind);
+	if (e && *why)
+		cmd_error_why(out, e, why);
+	else if (e)
 		cmd_error(out, e);
 	else
 		pkt_puts(out, "OK");

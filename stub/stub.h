@@ -99,7 +99,13 @@ struct stub_ops {
 	/* Write all len bytes or nothing: 0 or -errno. */
 	int (*write_mem)(void *t, int tid, uint64_t addr, const uint8_t *buf, size_t len);
 
-	int (*insert_bp)(void *t, enum stub_bp_type type, uint64_t addr, uint64_t kind);
+	/* A refusal may say why in one line (why, cap bytes; left empty
+	 * otherwise): the reply is then "E.NN.why" instead of "ENN".  gdb 13
+	 * shows the text after the second '.' for a hardware breakpoint
+	 * ("Remote failure reply: why") and nothing for the other types, so a
+	 * target says it on its own side too. */
+	int (*insert_bp)(void *t, enum stub_bp_type type, uint64_t addr, uint64_t kind, char *why,
+			 size_t cap);
 	int (*remove_bp)(void *t, enum stub_bp_type type, uint64_t addr, uint64_t kind);
 
 	int (*resume)(void *t, const struct stub_resume *r);

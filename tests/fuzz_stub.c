@@ -179,6 +179,15 @@ static int fs_bp(void *t, enum stub_bp_type type, uint64_t addr, uint64_t kind)
 	return addr < FS_RAM_BASE ? -EFAULT : 0;
 }
 
+static int fs_insert_bp(void *t, enum stub_bp_type type, uint64_t addr, uint64_t kind, char *why,
+			size_t cap)
+{
+	FS_CHECK(why && cap > 0);
+	if (type == STUB_BP_HW && addr & 1) /* a refusal with a reason */
+		snprintf(why, cap, "odd address 0x%llx", (unsigned long long)addr);
+	return type == STUB_BP_HW && addr & 1 ? -EOPNOTSUPP : fs_bp(t, type, addr, kind);
+}
+
 static int fs_resume(void *t, const struct stub_resume *r)
 {
 	bool any = false;
@@ -316,7 +325,7 @@ static const struct stub_ops fs_full_ops = {
 	.write_reg = fs_write_reg,
 	.read_mem = fs_read_mem,
 	.write_mem = fs_write_mem,
-	.insert_bp = fs_bp,
+	.insert_bp = fs_insert_bp,
 	.remove_bp = fs_bp,
 	.resume = fs_resume,
 	.interrupt = fs_interrupt,

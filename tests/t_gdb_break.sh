@@ -2,7 +2,8 @@
 # gdb against the vmm: software breakpoints (HLT or int3, whichever this
 # KVM allows), hit counts, ignore counts and conditions, stepping off a
 # breakpoint, the original bytes under a breakpoint, hardware breakpoints
-# and their limit of four, all on kernel64.
+# and their limit of four where "vmm --probe" says they fire, refused with
+# the reason where it says they never do, all on kernel64.
 . "$(dirname "$0")/gdb/lib.sh"
 gdb_preflight gdb_break
 
@@ -13,10 +14,42 @@ l_level3=$(line_of kernel64.c 'watched = 2;')
 l_level2=$(line_of kernel64.c 'return level3(x + 2) + 1;')
 l_level1=$(($(line_of kernel64.c 'unsigned long level1(unsigned long x)') + 1))
 l_tick=$(line_of kernel64.c 'last_tick = i;')
+halted='vmm: the guest halted (HLT); memory stays readable, continuing ends it'
+probe=$("$VMM" --probe 2>&1 | grep '^hw execution breakpoints:' | tr -s ' ')
+if [[ $probe =~ :\ *yes ]]; then hw_bp=yes; else hw_bp=no; fi
+
+if [ $hw_bp = yes ]; then
+	first=hbreak
+	hwpart='echo @@ limit\n
+delete
+hbreak choose_path
+hbreak finish
+hbreak rt_halt
+hbreak rt_store32
+hbreak say_num
+try continue
+pv/x $pc
+pv i
+echo @@ four\n
+delete 8
+continue
+pv/x $pc
+continue
+continue
+pv addr
+continue
+pv/x $pc
+continue'
+else	# (the rest of the session as it would be)
+	first=break
+	hwpart='echo @@ four\n
+delete
+continue'
+fi
 
 gdb_session break "$KERNEL" "$KERNEL" <<EOF2
 echo @@ hbreak\n
-hbreak level1
+$first level1
 continue
 pv/x \$pc
 echo @@ shadow\n
@@ -55,34 +88,20 @@ condition 3 i == 8
 continue
 pv i
 pv counter
-echo @@ limit\n
-delete
-hbreak choose_path
-hbreak finish
-hbreak rt_halt
-hbreak rt_store32
-hbreak say_num
-try continue
-pv/x \$pc
-pv i
-echo @@ four\n
-delete 8
-continue
-pv/x \$pc
-continue
-continue
-pv addr
-continue
-pv/x \$pc
-continue
+$hwpart
 echo @@ removed\n
 monitor phys on
 x/xb $level3_p
 EOF2
 vmm_end 5
 
-want_seq hbreak_before_mapped hbreak "Hardware assisted breakpoint 1 at $(sym level1): file guest/kernel64.c, line $l_level1." \
-	"Breakpoint 1, level1 (x=x@entry=1) at guest/kernel64.c:$l_level1" "\$pc = $(sym level1)"
+if [ $hw_bp = yes ]; then
+	want_seq hbreak_before_mapped hbreak "Hardware assisted breakpoint 1 at $(sym level1): file guest/kernel64.c, line $l_level1." \
+		"Breakpoint 1, level1 (x=x@entry=1) at guest/kernel64.c:$l_level1" "\$pc = $(sym level1)"
+else
+	want_seq break_before_mapped_level1 hbreak "Breakpoint 1 at $(sym level1): file guest/kernel64.c, line $l_level1." \
+		"Breakpoint 1, level1 (x=x@entry=1) at guest/kernel64.c:$l_level1" "\$pc = $(sym level1)"
+fi
 want original_byte_under_breakpoint shadow "$level3_p:	$orig" "$level3 <level3>:	$orig"
 want break_level3 bt "Breakpoint 2, level3 (x=x@entry=4) at guest/kernel64.c:$l_level3" 'x = 4'
 want_seq backtrace_names bt 'frame level3' 'frame level2' 'frame level1' 'frame kmain' 'frame _start'
@@ -97,13 +116,17 @@ want_seq ignore_count tick \
 want_seq step_off_breakpoint stepoff "\$pc = $(insn_addr tick 1)" 'last_tick = 4' \
 	"Breakpoint 3, tick (i=i@entry=5) at guest/kernel64.c:$l_tick" 'i = 5' '	breakpoint already hit 6 times'
 want_seq condition cond "Breakpoint 3, tick (i=i@entry=8) at guest/kernel64.c:$l_tick" 'i = 8' 'counter = 9'
-want_seq fifth_hbreak_refused limit 'Could not insert hardware breakpoints:' \
-	'You may have requested too many hardware breakpoints/watchpoints.' 'error: Command aborted.' \
-	"\$pc = $(sym tick)" 'i = 8'
-want_seq four_hbreaks_fire four "\$pc = $(sym choose_path)" 'Breakpoint 5, finish () at guest/kernel64.c:197' \
-	'addr = 1024' "\$pc = $(sym rt_halt)" 'vmm: the guest halted (HLT); memory stays readable, continuing ends it'
-want_re four_hbreaks_stops four '^Breakpoint 4, choose_path \(\) at .*' '^Breakpoint 5, finish \(\) at .*' \
-	'^Breakpoint 7, rt_store32 \(addr=addr@entry=1024, v=v@entry=42\) at .*' '^Breakpoint 6, rt_halt \(\) at .*'
+if [ $hw_bp = yes ]; then
+	want_seq fifth_hbreak_refused limit 'Could not insert hardware breakpoints:' \
+		'You may have requested too many hardware breakpoints/watchpoints.' 'error: Command aborted.' \
+		"\$pc = $(sym tick)" 'i = 8'
+	want_seq four_hbreaks_fire four "\$pc = $(sym choose_path)" 'Breakpoint 5, finish () at guest/kernel64.c:197' \
+		'addr = 1024' "\$pc = $(sym rt_halt)" "$halted"
+	want_re four_hbreaks_stops four '^Breakpoint 4, choose_path \(\) at .*' '^Breakpoint 5, finish \(\) at .*' \
+		'^Breakpoint 7, rt_store32 \(addr=addr@entry=1024, v=v@entry=42\) at .*' '^Breakpoint 6, rt_halt \(\) at .*'
+else
+	skip four_hbreaks_fire "this KVM's probe says '$probe'"
+fi
 want breakpoint_removed removed "$level3_p:	$orig"
 grep -qx 'kernel64: done' "$VOUT" && [ "$VMM_RC" = 0 ] && ok guest_ends_normally ||
 	fail guest_ends_normally "status $VMM_RC, stdout $(tr '\n' '|' <"$VOUT")"
@@ -139,3 +162,24 @@ vmm_end 5
 want_seq break_before_mapped - "$level3 <level3>:	error: Cannot access memory at address $level3" \
 	"Breakpoint 1, level3 (x=x@entry=4) at guest/kernel64.c:$l_level3" 'watched = 1' \
 	'vmm: the guest halted (HLT); memory stays readable, continuing ends it'
+
+# --- hbreak where the probe says debug registers never fire: refused, with why --------------
+if [ $hw_bp = no ]; then
+	gdb_session refused "$KERNEL" "$KERNEL" <<'EOF2'
+hbreak level1
+try continue
+pv/x $pc
+delete
+continue
+EOF2
+	vmm_end 5
+	why="hbreak at $(sym level1) refused: debug-register execution breakpoints never fire on this KVM (vmm --probe: hw execution breakpoints: no); break works"
+	want_seq hbreak_refused_says_why - \
+		"Hardware assisted breakpoint 1 at $(sym level1): file guest/kernel64.c, line $l_level1." \
+		"Cannot insert hardware breakpoint 1:Remote failure reply: $why." 'error: Command aborted.' \
+		'$pc = 0x100000' "$halted"
+	grep -qxF "vmm: $why" "$VERR" && ok hbreak_refused_on_stderr ||
+		fail hbreak_refused_on_stderr "stderr: $(tr '\n' '|' <"$VERR")"
+else
+	skip hbreak_refused_says_why "this KVM's probe says '$probe': hw breakpoints fire here"
+fi

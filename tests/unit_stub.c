@@ -190,6 +190,17 @@ static int f_bp(void *t, enum stub_bp_type type, uint64_t addr, uint64_t kind)
 	return addr == 0xdead ? -EINVAL : 0;
 }
 
+/* 0xbad: refused with a reason (holding the characters framing reserves) */
+static int f_insert_bp(void *t, enum stub_bp_type type, uint64_t addr, uint64_t kind, char *why,
+		       size_t cap)
+{
+	if (addr == 0xbad) {
+		snprintf(why, cap, "no such thing here (see $x #y}*)\n");
+		return -EOPNOTSUPP;
+	}
+	return f_bp(t, type, addr, kind);
+}
+
 static int f_resume(void *t, const struct stub_resume *r)
 {
 	(void)t;
@@ -323,7 +334,7 @@ static const struct stub_ops fake_ops = {
 	.write_reg = f_write_reg,
 	.read_mem = f_read_mem,
 	.write_mem = f_write_mem,
-	.insert_bp = f_bp,
+	.insert_bp = f_insert_bp,
 	.remove_bp = f_bp,
 	.resume = f_resume,
 	.interrupt = f_interrupt,
@@ -1099,6 +1110,17 @@ static void test_breakpoints(void)
 	session_end();
 }
 
+/* gdb 13 shows a hardware breakpoint's refusal as the text after the
+ * second '.' of "E.NN.text". */
+static void test_breakpoint_refusal_says_why(void)
+{
+	session_start();
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z1,bad,1"), "E.95.no such thing here (see ?x ?y?" "?)?");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z1,dead,1"), "E22"); /* no reason: plain */
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z1,1000,1"), "OK");
+	session_end();
+}
+
 static void test_breakpoints_unsupported_reply_empty(void)
 {
 	struct stub_ops ops = fake_ops;
@@ -1859,6 +1881,7 @@ int main(void)
 	RUN_TEST(test_qxfer_memory_map);
 	RUN_TEST(test_memory_region_info);
 	RUN_TEST(test_breakpoints);
+	RUN_TEST(test_breakpoint_refusal_says_why);
 	RUN_TEST(test_breakpoints_unsupported_reply_empty);
 	RUN_TEST(test_continue_to_software_breakpoint);
 	RUN_TEST(test_stop_reasons);

@@ -9,11 +9,14 @@
  * - software breakpoints: int3 with KVM_GUESTDBG_USE_SW_BP where KVM
  *   intercepts it, else HLT (0xF4): a KVM_EXIT_HLT whose RIP-1 holds one of
  *   our breakpoints is a hit (kvm_pvm fails int3 with an internal error);
+ *   the byte is the guest-physical one the address maps to, or where the
+ *   ELF loaded it while unmapped (sw_insert);
  * - write watchpoints: the guest-physical pages under the watched range are
  *   mapped read-only, guest writes there exit as MMIO, the vmm applies them
  *   and stops only when the write touched the watched bytes;
- * - hardware breakpoints, and read/access watchpoints where data breakpoints
- *   fire: DR0-DR3 through KVM_SET_GUEST_DEBUG.
+ * - hardware breakpoints, and read/access watchpoints: DR0-DR3 through
+ *   KVM_SET_GUEST_DEBUG, each refused with the reason where the probe finds
+ *   that kind of debug-register breakpoint never fires.
  *
  * All-stop with several vCPUs: a stop of one kicks the others, and the stop
  * reply goes out once none runs.  Stops of several at once are kept and
@@ -62,6 +65,7 @@ struct tcpu {
 	bool halted_now;          /* classify saw a HLT; the state changes under the lock */
 	bool over;                /* step over the reported breakpoint alone, before the others run */
 	bool reported_bp;         /* the last stop reported for it: a breakpoint at reported_rip */
+	bool event_alias;         /* the event: a breakpoint's byte run at another address */
 	uint64_t reported_rip;
 	uint64_t event_rip;       /* RIP of a breakpoint event */
 	uint64_t seq;
@@ -83,8 +87,12 @@ struct tcpu {
 	bool rec_trap_due;        /* a kick came after an instruction ran: its step trap is still due */
 };
 
+/* A software breakpoint: one patched byte at a guest-physical address fixed
+ * when gdb inserts it (see sw_insert).  Breakpoints are found by gdb's
+ * address (next, in bps[]) and by their byte (gnext, in gbps[]); two of
+ * gdb's addresses on one byte share it, and its orig. */
 struct swbp {
-	struct swbp *next;
+	struct swbp *next, *gnext;
 	uint64_t addr, gpa;
 	uint8_t orig;
 };
@@ -133,7 +141,8 @@ struct gdb_target {
 	int cur_tid;            /* thread of the last stop */
 	struct stub_stop last;
 	uint8_t bp_insn;
-	struct swbp *bps[BP_BUCKETS];
+	struct swbp *bps[BP_BUCKETS];  /* by gdb's address */
+	struct swbp *gbps[BP_BUCKETS]; /* by guest-physical address */
 	size_t nbp;
 	struct hwslot hw[4];
 	struct watch watches[MAX_WATCH];
@@ -299,12 +308,90 @@ static struct swbp *bp_find(struct gdb_target *t, uint64_t addr)
 	return t->nbp ? *bp_slot(t, addr) : NULL;
 }
 
-static int sw_insert(struct gdb_target *t, uint64_t addr)
+/* The first breakpoint on guest-physical byte gpa (or where a new one goes). */
+static struct swbp **bp_gslot(struct gdb_target *t, uint64_t gpa)
+{
+	struct swbp **p = &t->gbps[(gpa ^ (gpa >> 10)) % BP_BUCKETS];
+
+	while (*p && (*p)->gpa != gpa)
+		p = &(*p)->gnext;
+	return p;
+}
+
+static struct swbp *bp_gfind(struct gdb_target *t, uint64_t gpa)
+{
+	return t->nbp ? *bp_gslot(t, gpa) : NULL;
+}
+
+/* What the byte under every breakpoint on gpa hides. */
+static void bp_set_orig(struct gdb_target *t, uint64_t gpa, uint8_t orig)
+{
+	for (struct swbp *bp = bp_gfind(t, gpa); bp && bp->gpa == gpa; bp = bp->gnext)
+		bp->orig = orig;
+}
+
+/* A refusal: the reason goes to gdb (E.NN.why, which gdb shows for hbreak)
+ * and to stderr (gdb shows nothing for the other types). */
+static int refuse(char *why, size_t cap, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int refuse(char *why, size_t cap, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, cap, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "vmm: %s\n", why);
+	return err;
+}
+
+/* Do DR0-DR3 execution breakpoints fire here?  (probed once, lazily) */
+static bool hw_exec_works(struct gdb_target *t)
+{
+	kvm_probe(t->vm->kvm_fd, &t->vm->feat, PROBE_STEPS);
+	return t->vm->feat.hw_exec_bp;
+}
+
+/* A software breakpoint where the byte cannot be patched: a debug register
+ * on the linear address, where they fire. */
+static int sw_insert_hw(struct gdb_target *t, uint64_t addr, char *why, size_t cap)
+{
+	const char *where = t->vm->nsegs ? "in no ELF segment" : "the image is flat (no ELF segments)";
+
+	if (!hw_exec_works(t))
+		return refuse(why, cap, -EFAULT,
+			      "breakpoint at 0x%llx refused: not mapped and %s, and debug-register "
+			      "breakpoints never fire on this KVM (vmm --probe: hw execution breakpoints: "
+			      "no)", (unsigned long long)addr, where);
+	for (int i = 0; i < 4; i++)
+		if (!t->hw[i].used) {
+			t->hw[i] = (struct hwslot){ true, STUB_BP_SW, addr, 1 };
+			return 0;
+		}
+	return refuse(why, cap, -ENOSPC,
+		      "breakpoint at 0x%llx refused: not mapped and %s, and all four debug registers "
+		      "are taken", (unsigned long long)addr, where);
+}
+
+/*
+ * The byte a software breakpoint patches is fixed at insertion, and gdb
+ * inserts its breakpoints afresh at every resume (unless always-inserted):
+ * - where the page tables of the selected vCPU map addr now;
+ * - else, if an ELF segment holds addr, where the ELF loaded it (p_paddr +
+ *   addr - p_vaddr): a kernel's higher half before it loads its own CR3;
+ * - else a debug register on the linear address, where they fire; else the
+ *   breakpoint is refused.
+ * Should the guest map addr elsewhere later, the breakpoint stays on its
+ * byte: a hit is the byte run at addr (see bp_ran), and removal puts the
+ * original back on that same byte.
+ */
+static int sw_insert(struct gdb_target *t, uint64_t addr, char *why, size_t cap)
 {
 	struct tcpu *tc = cpu_of(t, t->cur_tid);
-	struct swbp **slot = bp_slot(t, addr), *bp;
+	struct swbp **slot = bp_slot(t, addr), *bp, *same;
 	struct mmu_regs mr;
 	struct mmu_walk w;
+	uint64_t gpa;
 	uint8_t *host;
 	int r;
 
@@ -318,28 +405,28 @@ static int sw_insert(struct gdb_target *t, uint64_t addr)
 	if (r)
 		return r;
 	if (t->phys)
-		w.gpa = addr;
-	else if (mmu_translate(&t->vm->mram, &mr, addr, &w))
-		w.gpa = UINT64_MAX;
-	host = mmu_host(&t->vm->mram, w.gpa, 1);
-	if (!host) {
-		/* Not mapped yet (a kernel's higher half before it loads its own
-		 * CR3): a debug register watches the linear address instead. */
-		for (int i = 0; i < 4 && !t->phys; i++)
-			if (!t->hw[i].used) {
-				t->hw[i] = (struct hwslot){ true, STUB_BP_SW, addr, 1 };
-				return 0;
-			}
-		return -EFAULT;
-	}
+		gpa = addr;
+	else if (mmu_translate(&t->vm->mram, &mr, addr, &w) == 0)
+		gpa = w.gpa;
+	else if (vm_elf_paddr(t->vm, addr, &gpa))
+		return sw_insert_hw(t, addr, why, cap);
+	host = mmu_host(&t->vm->mram, gpa, 1);
+	if (!host)
+		return refuse(why, cap, -EFAULT,
+			      "breakpoint at 0x%llx refused: its guest-physical address 0x%llx is outside "
+			      "guest RAM", (unsigned long long)addr, (unsigned long long)gpa);
 	bp = calloc(1, sizeof(*bp));
 	if (!bp)
 		return -ENOMEM;
 	bp->addr = addr;
-	bp->gpa = w.gpa;
-	bp->orig = *host;
+	bp->gpa = gpa;
+	same = bp_gfind(t, gpa);
+	bp->orig = same ? same->orig : *host;
 	if (t->bp_patched) /* (while recording, breakpoints are checked by address) */
 		*host = t->bp_insn;
+	*slot = bp;
+	slot = bp_gslot(t, gpa);
+	bp->gnext = *slot;
 	*slot = bp;
 	t->nbp++;
 	return 0;
@@ -347,7 +434,7 @@ static int sw_insert(struct gdb_target *t, uint64_t addr)
 
 static int sw_remove(struct gdb_target *t, uint64_t addr)
 {
-	struct swbp **slot = bp_slot(t, addr), *bp = *slot;
+	struct swbp **slot = bp_slot(t, addr), *bp = *slot, **g;
 	uint8_t *host;
 
 	if (!bp) {
@@ -358,12 +445,18 @@ static int sw_remove(struct gdb_target *t, uint64_t addr)
 			}
 		return -ENOENT;
 	}
-	host = mmu_host(&t->vm->mram, bp->gpa, 1);
-	if (host && t->bp_patched && *host == t->bp_insn)
-		*host = bp->orig;
 	*slot = bp->next;
-	free(bp);
+	for (g = bp_gslot(t, bp->gpa); *g && *g != bp; g = &(*g)->gnext)
+		;
+	if (*g)
+		*g = bp->gnext;
 	t->nbp--;
+	/* The byte goes back unless another breakpoint keeps it, or the guest
+	 * wrote it meanwhile. */
+	host = mmu_host(&t->vm->mram, bp->gpa, 1);
+	if (host && t->bp_patched && *host == t->bp_insn && !bp_gfind(t, bp->gpa))
+		*host = bp->orig;
+	free(bp);
 	return 0;
 }
 
@@ -543,6 +636,7 @@ static void set_event(struct tcpu *tc, enum stub_stop_kind kind, int signo, uint
 	va_list ap;
 
 	memset(&tc->event, 0, sizeof(tc->event));
+	tc->event_alias = false;
 	tc->event.kind = kind;
 	tc->event.tid = tc->c->index + 1;
 	tc->event.signo = signo;
@@ -557,6 +651,56 @@ static void set_event(struct tcpu *tc, enum stub_stop_kind kind, int signo, uint
 	tc->has_event = true;
 }
 
+/* The breakpoint whose byte a vCPU runs at pc, found by the guest-physical
+ * address pc translates to in its page tables now: the one gdb set at pc if
+ * it is on that byte, else (*alias) one set at another address on it (the
+ * page aliased, or pc mapped elsewhere since); NULL if the byte is none of
+ * ours (a HLT or int3 of the guest's own). */
+static struct swbp *bp_ran(struct tcpu *tc, uint64_t pc, bool *alias)
+{
+	struct gdb_target *t = tc->t;
+	struct swbp *bp;
+	struct mmu_regs mr;
+	struct mmu_walk w;
+
+	if (!t->nbp || !t->bp_patched || mmu_regs_of(tc, &mr) ||
+	    mmu_translate(&t->vm->mram, &mr, pc, &w))
+		return NULL;
+	bp = bp_find(t, pc);
+	*alias = !bp || bp->gpa != w.gpa;
+	return *alias ? bp_gfind(t, w.gpa) : bp;
+}
+
+/* A HLT or int3 exit whose byte was at pc: if it is one of our breakpoints,
+ * rewind RIP onto it and make the event.  At gdb's address it is a hit;
+ * elsewhere gdb knows no breakpoint, so it is a SIGTRAP that says whose byte
+ * ran (continuing runs the original instruction, see needs_over). */
+static bool bp_trap(struct tcpu *tc, uint64_t pc)
+{
+	bool alias;
+	struct swbp *bp = bp_ran(tc, pc, &alias);
+
+	if (!bp)
+		return false;
+	if (tc->st.regs.rip != pc) {
+		tc->st.regs.rip = pc;
+		tc->dirty |= DIRTY_REGS;
+	}
+	if (!alias) {
+		set_event(tc, STUB_STOP_SWBREAK, SIGTRAP_, 0, NULL);
+		tc->why = "breakpoint";
+		return true;
+	}
+	set_event(tc, STUB_STOP_SIGNAL, SIGTRAP_, 0,
+		  "vmm: vCPU %d ran the breakpoint at 0x%llx through 0x%llx (the same guest-physical "
+		  "byte 0x%llx); continuing runs the original instruction\n", tc->c->index,
+		  (unsigned long long)bp->addr, (unsigned long long)pc, (unsigned long long)bp->gpa);
+	tc->event_alias = true;
+	tc->event_rip = pc;
+	tc->why = "breakpoint elsewhere";
+	return true;
+}
+
 /* If RIP sits on one of our software breakpoints, run the original
  * instruction once with the breakpoint lifted (the caller makes sure no other
  * vCPU runs meanwhile).  Returns true (and the event in *ev) if it did. */
@@ -565,10 +709,11 @@ static bool step_over(struct tcpu *tc, enum vcpu_event *ev)
 	struct gdb_target *t = tc->t;
 	struct swbp *bp;
 	uint8_t *host;
+	bool alias;
 
 	if (!t->nbp || !t->bp_patched || fetch(tc, DIRTY_REGS))
 		return false;
-	bp = bp_find(t, tc->st.regs.rip);
+	bp = bp_ran(tc, tc->st.regs.rip, &alias);
 	if (!bp || !(host = mmu_host(&t->vm->mram, bp->gpa, 1)))
 		return false;
 	if (flush(tc) || set_debug(tc, true))
@@ -607,11 +752,10 @@ static bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping)
 		uint64_t dr6 = run->debug.arch.dr6;
 
 		if (run->debug.arch.exception == 3 && t->bp_patched) {
-			if (fetch(tc, DIRTY_REGS) == 0 && !bp_find(t, tc->st.regs.rip) &&
-			    bp_find(t, tc->st.regs.rip - 1)) {
-				tc->st.regs.rip--;
-				tc->dirty |= DIRTY_REGS;
-			}
+			/* RIP is on the int3 (or after it, as the trap leaves it) */
+			if (fetch(tc, DIRTY_REGS) == 0 &&
+			    (bp_trap(tc, tc->st.regs.rip) || bp_trap(tc, tc->st.regs.rip - 1)))
+				return true;
 			set_event(tc, STUB_STOP_SWBREAK, SIGTRAP_, 0, NULL);
 			tc->why = "breakpoint";
 			return true;
@@ -638,14 +782,8 @@ static bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping)
 		return true;
 	}
 	case EV_HLT:
-		if (fetch(tc, DIRTY_REGS) == 0 && bp_find(t, tc->st.regs.rip - 1) &&
-		    t->bp_insn == 0xf4 && t->bp_patched) {
-			tc->st.regs.rip--;
-			tc->dirty |= DIRTY_REGS;
-			set_event(tc, STUB_STOP_SWBREAK, SIGTRAP_, 0, NULL);
-			tc->why = "breakpoint";
+		if (t->bp_insn == 0xf4 && fetch(tc, DIRTY_REGS) == 0 && bp_trap(tc, tc->st.regs.rip - 1))
 			return true;
-		}
 		tc->why = "halted";
 		tc->halted_now = true;
 		return false; /* the caller decides whether all have halted */
@@ -1802,14 +1940,15 @@ static void rec_log_user(struct tcpu *tc, const uint64_t *before, const struct f
 
 static void patch_all(struct gdb_target *t, bool on)
 {
+	/* by byte: the first breakpoint on one reads it, the others share it */
 	for (int i = 0; i < BP_BUCKETS; i++)
-		for (struct swbp *bp = t->bps[i]; bp; bp = bp->next) {
+		for (struct swbp *bp = t->gbps[i], *prev = NULL; bp; prev = bp, bp = bp->gnext) {
 			uint8_t *host = mmu_host(&t->vm->mram, bp->gpa, 1);
 
-			if (!host)
+			if (!host || (prev && prev->gpa == bp->gpa))
 				continue;
 			if (on) {
-				bp->orig = *host;
+				bp_set_orig(t, bp->gpa, *host);
 				*host = t->bp_insn;
 			} else if (*host == t->bp_insn) {
 				*host = bp->orig;
@@ -2104,35 +2243,47 @@ static int op_write_mem(void *p, int tid, uint64_t addr, const uint8_t *buf, siz
 			uint8_t *host = mmu_host(&t->vm->mram, bp->gpa, 1);
 
 			if (a >= addr && a - addr < len && host) {
-				bp->orig = buf[a - addr];
+				bp_set_orig(t, bp->gpa, buf[a - addr]);
 				*host = t->bp_insn;
 			}
 		}
 	return 0;
 }
 
-static int op_insert_bp(void *p, enum stub_bp_type type, uint64_t addr, uint64_t kind)
+/* A mechanism the probe found dead is refused, never accepted and silent. */
+static int op_insert_bp(void *p, enum stub_bp_type type, uint64_t addr, uint64_t kind, char *why,
+			size_t cap)
 {
 	struct gdb_target *t = p;
+	const char *what = type == STUB_WP_READ ? "rwatch" : "awatch";
 
 	switch (type) {
 	case STUB_BP_SW:
-		return sw_insert(t, addr);
+		return sw_insert(t, addr, why, cap);
 	case STUB_WP_WRITE:
 		return watch_insert(t, addr, kind);
 	case STUB_WP_READ:
 	case STUB_WP_ACCESS:
 		if (t->rec_on)
-			return -EOPNOTSUPP; /* recording sees writes only */
+			return refuse(why, cap, -EOPNOTSUPP, "%s at 0x%llx refused: recording sees "
+				      "writes only", what, (unsigned long long)addr);
 		kvm_probe(t->vm->kvm_fd, &t->vm->feat, PROBE_WATCH);
 		if (!t->vm->feat.data_bp)
-			return -EOPNOTSUPP; /* data breakpoints never fire on this KVM */
+			return refuse(why, cap, -EOPNOTSUPP,
+				      "%s at 0x%llx refused: debug-register data breakpoints never fire "
+				      "on this KVM (vmm --probe: hw data breakpoints: no); watch (write) "
+				      "works", what, (unsigned long long)addr);
 		if (kind != 1 && kind != 2 && kind != 4 && kind != 8)
 			return -EINVAL;
 		if (addr & (kind - 1))
 			return -EINVAL;
 		/* fall through */
 	case STUB_BP_HW:
+		if (type == STUB_BP_HW && !hw_exec_works(t))
+			return refuse(why, cap, -EOPNOTSUPP,
+				      "hbreak at 0x%llx refused: debug-register execution breakpoints never "
+				      "fire on this KVM (vmm --probe: hw execution breakpoints: no); break "
+				      "works", (unsigned long long)addr);
 		for (int i = 0; i < 4; i++)
 			if (!t->hw[i].used) {
 				t->hw[i] = (struct hwslot){ true, type, addr, type == STUB_BP_HW ? 1 : kind };
@@ -2196,9 +2347,11 @@ static bool event_stale(struct tcpu *tc)
 /* Resumed from a breakpoint it reported, still there: step over it first. */
 static bool needs_over(struct tcpu *tc)
 {
+	bool alias;
+
 	return tc->reported_bp && tc->state == TS_STOPPED && tc->t->nbp && tc->t->bp_patched &&
 	       fetch(tc, DIRTY_REGS) == 0 && tc->st.regs.rip == tc->reported_rip &&
-	       bp_find(tc->t, tc->reported_rip);
+	       bp_ran(tc, tc->reported_rip, &alias);
 }
 
 /* A single step of one vCPU while the others stay: the stub thread runs it
@@ -2371,7 +2524,7 @@ static int op_get_stop(void *p, struct stub_stop *out)
 	if (best) {
 		*out = best->event;
 		best->has_event = false;
-		best->reported_bp = best->event.kind == STUB_STOP_SWBREAK;
+		best->reported_bp = best->event.kind == STUB_STOP_SWBREAK || best->event_alias;
 		best->reported_rip = best->event_rip;
 	} else {
 		/* Ctrl-C: name a thread that was running, not a halted one */

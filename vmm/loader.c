@@ -31,7 +31,7 @@ static int check_range(struct vm *vm, uint64_t gpa, uint64_t len, const char *wh
 	return 0;
 }
 
-struct seg { uint64_t paddr, filesz, memsz, offset; };
+struct seg { uint64_t vaddr, paddr, filesz, memsz, offset; };
 
 static int load_elf(struct vm *vm, const uint8_t *img, size_t size, char *err, size_t errlen)
 {
@@ -73,6 +73,7 @@ static int load_elf(struct vm *vm, const uint8_t *img, size_t size, char *err, s
 	}
 	int loaded = 0;
 
+	vm->nsegs = 0;
 	for (unsigned i = 0; i < phnum; i++) {
 		const uint8_t *ph = img + phoff + (uint64_t)i * phentsize;
 		struct seg s;
@@ -84,12 +85,12 @@ static int load_elf(struct vm *vm, const uint8_t *img, size_t size, char *err, s
 			const Elf64_Phdr *p = (const Elf64_Phdr *)ph;
 
 			type = p->p_type;
-			s = (struct seg){ p->p_paddr, p->p_filesz, p->p_memsz, p->p_offset };
+			s = (struct seg){ p->p_vaddr, p->p_paddr, p->p_filesz, p->p_memsz, p->p_offset };
 		} else {
 			const Elf32_Phdr *p = (const Elf32_Phdr *)ph;
 
 			type = p->p_type;
-			s = (struct seg){ p->p_paddr, p->p_filesz, p->p_memsz, p->p_offset };
+			s = (struct seg){ p->p_vaddr, p->p_paddr, p->p_filesz, p->p_memsz, p->p_offset };
 		}
 		if (type != PT_LOAD || s.memsz == 0)
 			continue;
@@ -105,6 +106,10 @@ static int load_elf(struct vm *vm, const uint8_t *img, size_t size, char *err, s
 			return r;
 		memcpy(vm->ram + s.paddr, img + s.offset, s.filesz);
 		memset(vm->ram + s.paddr + s.filesz, 0, s.memsz - s.filesz);
+		/* Kept for breakpoints on addresses the guest has not mapped yet;
+		 * a segment whose virtual range wraps maps nothing by it. */
+		if (vm->nsegs < VM_MAX_SEGS && s.vaddr + (s.memsz - 1) >= s.vaddr)
+			vm->segs[vm->nsegs++] = (struct vm_seg){ s.vaddr, s.paddr, s.memsz };
 		loaded++;
 	}
 	if (!loaded) {
@@ -113,6 +118,19 @@ static int load_elf(struct vm *vm, const uint8_t *img, size_t size, char *err, s
 	}
 	vm->entry = entry;
 	return 0;
+}
+
+int vm_elf_paddr(const struct vm *vm, uint64_t va, uint64_t *gpa)
+{
+	for (int i = 0; i < vm->nsegs; i++) {
+		const struct vm_seg *s = &vm->segs[i];
+
+		if (va >= s->vaddr && va - s->vaddr < s->memsz) {
+			*gpa = s->paddr + (va - s->vaddr);
+			return 0;
+		}
+	}
+	return -EFAULT;
 }
 
 int vm_load_image(struct vm *vm, const char *path, uint64_t load_addr, char *err, size_t errlen)

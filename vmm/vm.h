@@ -97,6 +97,13 @@ struct memslot {
 	bool readonly;
 };
 
+/* Where a PT_LOAD segment of the ELF put its virtual addresses: vaddr ..
+ * vaddr + memsz - 1 at guest-physical paddr.  A flat image has none. */
+struct vm_seg {
+	uint64_t vaddr, paddr, memsz;
+};
+#define VM_MAX_SEGS 32
+
 struct vm {
 	int kvm_fd, vm_fd;
 	uint8_t *ram;
@@ -118,6 +125,8 @@ struct vm {
 	void *runner; /* state of vm_run() */
 	struct memslot slots[64];
 	int nslots;
+	struct vm_seg segs[VM_MAX_SEGS]; /* the ELF's PT_LOAD segments, as loaded */
+	int nsegs;
 };
 
 struct vm_config {
@@ -138,6 +147,12 @@ void vm_destroy(struct vm *vm);
 /* Load an image (flat at load_addr, or ELF by PT_LOAD) into RAM and set
  * vm->entry.  -errno with a reason in err. */
 int vm_load_image(struct vm *vm, const char *path, uint64_t load_addr, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Where the ELF loaded virtual address va: its segment's paddr + (va -
+ * vaddr), into *gpa.  0, or -EFAULT if no PT_LOAD segment holds va (a flat
+ * image has none). */
+int vm_elf_paddr(const struct vm *vm, uint64_t va, uint64_t *gpa)
 	__attribute__((warn_unused_result));
 
 /* Build the GDT and page tables for the mode, create the vCPUs and set
