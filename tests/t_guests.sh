@@ -234,7 +234,10 @@ def walk32(cr3, va):       # CR4.PSE = 1
 def walkpae(cr3, va):
     pdpte = rd(cr3 + (va >> 30) * 8, 8)
     if not pdpte & 1: return None
-    if pdpte & 0x1e6 or pdpte >> 52: raise Exception("PDPTE 0x%x has reserved bits" % pdpte)
+    # Bit 5 (A) is reserved in a PAE PDPTE, but QEMU's TCG (under the nested
+    # rig's kvm_amd) sets it when it walks the guest's tables: the guest wrote
+    # 0x...001 (seen: 0x109021 after the run); only what the guest wrote counts.
+    if pdpte & 0x1c6 or pdpte >> 52: raise Exception("PDPTE 0x%x has reserved bits" % pdpte)
     pde = rd((pdpte & 0xffffffffff000) + ((va >> 21) & 0x1ff) * 8, 8)
     if not pde & 1: return None
     if pde & 0x80:
