@@ -17,6 +17,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# tscale SECONDS: a time limit scaled by TIME_SCALE (the nested rig sets 4:
+# guest code runs at QEMU TCG speed there).
+TIME_SCALE=${TIME_SCALE:-1}
+tscale() { echo $(($1 * TIME_SCALE)); }
+
 ok()   { echo "ok $1"; }
 fail() { echo "FAIL $1: $2"; }
 skip() { echo "skip $1: $2"; }
@@ -35,29 +40,38 @@ free_port() {
 # run_vmm OUT ERR ARGS...: run the vmm to completion (bounded), status in $RC.
 run_vmm() {
 	local out=$1 err=$2; shift 2
-	timeout -k 2 "${VMM_TIMEOUT:-20}" "$VMM" "$@" >"$out" 2>"$err"
+	timeout -k 2 "$(tscale "${VMM_TIMEOUT:-20}")" "$VMM" "$@" >"$out" 2>"$err"
 	RC=$?
 }
 
 # start_vmm ARGS...: start the vmm in the background with stdout/stderr in
 # $TMP/vmm.out and $TMP/vmm.err; sets VMM_PID.
 start_vmm() {
-	timeout -k 2 "${VMM_TIMEOUT:-60}" "$VMM" "$@" >"$TMP/vmm.out" 2>"$TMP/vmm.err" &
+	timeout -k 2 "$(tscale "${VMM_TIMEOUT:-60}")" "$VMM" "$@" >"$TMP/vmm.out" 2>"$TMP/vmm.err" &
 	VMM_PID=$!
 	PIDS+=("$VMM_PID")
 }
 
-# wait_listen: wait up to 5 s until the vmm started by start_vmm says on
+# wait_listen: wait up to 5 s (scaled) until the vmm started by start_vmm says on
 # stderr that it listens for gdb (never connects: that would attach).
 wait_listen() {
 	local i
-	for i in $(seq 100); do
+	for i in $(seq "$(tscale 100)"); do
 		grep -q 'waiting for gdb\|listening for gdb' "$TMP/vmm.err" 2>/dev/null && return 0
 		kill -0 "$VMM_PID" 2>/dev/null || return 1
 		sleep 0.05
 	done
 	return 1
 }
+
+# probe_yes KEY: does `vmm --probe` (on the KVM under test) say "KEY: yes"?
+probe_yes() {
+	[ -s "$TMP/probe" ] || "$VMM" --probe >"$TMP/probe" 2>&1
+	grep -q "^$1: *yes" "$TMP/probe"
+}
+# hbreak_or_break: gdb's "hbreak" where debug-register execution breakpoints
+# fire on this KVM, else "break" (for tests about something else).
+hbreak_or_break() { if probe_yes 'hw execution breakpoints'; then echo hbreak; else echo break; fi; }
 
 # have_kvm: a KVM to test on?  /dev/kvm here, or the nested rig's
 # (tests/nested/rig.py sets KVM_VIA and VMM to its launcher).

@@ -9,7 +9,7 @@ gdb_preflight gdb_attach
 pml4_p=$(hex "$(sym pml4) - 0xffffffff7ff00000")
 gdb_session first "$KERNEL" "$KERNEL" --arg 1 <<EOF2
 echo @@ second\n
-shell timeout -k 2 20 gdb -batch -nx -ex 'target remote 127.0.0.1:@PORT@' -ex 'p \$pc' >$TMP/second.out 2>&1; echo "second gdb status \$?"
+shell timeout -k 2 "$(tscale 20)" gdb -batch -nx -ex 'target remote 127.0.0.1:@PORT@' -ex 'p \$pc' >$TMP/second.out 2>&1; echo "second gdb status \$?"
 pv/x \$pc
 stepi
 pv/x \$pc

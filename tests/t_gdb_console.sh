@@ -8,7 +8,7 @@ for how in stdout gdb both; do
 	start_vmm --gdb "$port" "$GUESTS/kernel64.elf"
 	wait_listen || { fail "console_$how" "vmm did not listen"; continue; }
 	printf 'target remote :%s\nmonitor console %s\ncontinue\nmonitor console\ncontinue\n' "$port" "$how" >"$TMP/c.gdb"
-	timeout 60 gdb -batch -nx -x "$TMP/c.gdb" "$GUESTS/kernel64.elf" >"$TMP/gdb.out" 2>&1
+	timeout "$(tscale 60)" gdb -batch -nx -x "$TMP/c.gdb" "$GUESTS/kernel64.elf" >"$TMP/gdb.out" 2>&1
 	wait "$VMM_PID"; rc=$?
 	in_gdb=$(grep -c '^kernel64: done$' "$TMP/gdb.out")
 	in_out=$(grep -c '^kernel64: done$' "$TMP/vmm.out")

@@ -18,7 +18,7 @@ next
 set debug remote 0
 p counter
 EOF2
-timeout 60 gdb -batch -nx -x "$TMP/r.gdb" "$K" >"$TMP/r.out" 2>&1
+timeout "$(tscale 60)" gdb -batch -nx -x "$TMP/r.gdb" "$K" >"$TMP/r.out" 2>&1
 # The last three source lines gdb printed: where each next landed.
 line() { grep -E '^[0-9]+[[:space:]]' "$TMP/r.out" | tail -n 3 | sed -n "$1p" | awk '{print $1}'; }
 src=guest/kernel64.c

@@ -532,9 +532,9 @@ check_eq hold_status "$VMM_RC" 0
 BOOT=$GUESTS/boot16to64.elf
 printf 'boot16to64: real\nboot16to64: protected\nboot16to64: long\n' >"$TMP/boot.ref"
 if grep -q 'long mode itself: *yes' <("$VMM" --probe); then
-gdb_session boot "" --mode real "$BOOT" <<'EOF2'
+gdb_session boot "" --mode real "$BOOT" <<EOF2
 monitor record on
-hbreak *0x80c9
+$(hbreak_or_break) *0x80c9
 continue
 echo @@ long\n
 monitor arch

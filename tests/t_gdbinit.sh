@@ -13,7 +13,7 @@ session() {
 	start_vmm --gdb "$port" "$@"
 	wait_listen || { fail "$name" "vmm did not listen: $(cat "$TMP/vmm.err")"; return 1; }
 	cat >"$TMP/$name.gdb"
-	(cd "$ROOT" && VMM_GDB_PORT=$port VMM_ELF=$elf timeout 60 gdb -batch -nx -x gdbinit \
+	(cd "$ROOT" && VMM_GDB_PORT=$port VMM_ELF=$elf timeout "$(tscale 60)" gdb -batch -nx -x gdbinit \
 		-x "$TMP/$name.gdb" </dev/null >"$TMP/$name.out" 2>&1)
 	kill "$VMM_PID" 2>/dev/null; wait "$VMM_PID" 2>/dev/null
 }
@@ -67,15 +67,16 @@ else ok gdbinit_no_symbols_clean; fi
 # Following the mode: real -> protected -> long in one session, reconnecting
 # by itself; the disassembly is right in each mode.
 ljmp=$(printf '0x%x' $((0x$(nm "$GUESTS/boot16to64.elf" | awk '$3 == "enable_paging" {print $1}') + 3)))
+HB=$(hbreak_or_break)
 session follow "" --mode real "$GUESTS/boot16to64.elf" <<EOF2
 show architecture
-hbreak *0x8035
-hbreak *0x80c9
+$HB *0x8035
+$HB *0x80c9
 continue
 x/i \$pc
 stepi 4
 vmm-follow
-hbreak *$ljmp
+$HB *$ljmp
 continue
 x/i \$pc
 continue
@@ -102,9 +103,9 @@ fi
 # holds the guest meanwhile), and going back to the start follows the mode
 # back to real mode.
 if grep -q 'long mode itself: *yes' <("$VMM" --probe); then
-session rec "" --mode real "$GUESTS/boot16to64.elf" <<'EOF2'
+session rec "" --mode real "$GUESTS/boot16to64.elf" <<EOF2
 vmm-record on
-hbreak *0x80c9
+$(hbreak_or_break) *0x80c9
 continue
 vmm-record
 reverse-continue
@@ -124,6 +125,6 @@ fi
 
 # make debug's script: gdb reads its commands from stdin here.
 (cd "$ROOT" && printf 'info symbol kmain\np/x $pc\nkill\n' |
-	GUEST="$GUESTS/kernel64.elf" timeout 60 bash tests/debug.sh "${BUILD#"$ROOT"/}" >"$TMP/debug.out" 2>&1)
+	GUEST="$GUESTS/kernel64.elf" timeout "$(tscale 60)" bash tests/debug.sh "${BUILD#"$ROOT"/}" >"$TMP/debug.out" 2>&1)
 has_re make_debug_symbols debug '^(\(gdb\) )?kmain in section \.text$'
 has_re make_debug_stopped_at_entry debug '^(\(gdb\) )?\$1 = 0x100000$'

@@ -22,7 +22,7 @@ session() {
 		echo "gdb-remote 127.0.0.1:$port"
 		cat
 	} >"$TMP/$name.lldb"
-	timeout 60 lldb --batch --no-lldbinit -s "$TMP/$name.lldb" </dev/null >"$TMP/$name.out" 2>&1
+	timeout "$(tscale 60)" lldb --batch --no-lldbinit -s "$TMP/$name.lldb" </dev/null >"$TMP/$name.out" 2>&1
 	# lldb's `process kill` ends the vmm; give it a moment, then make sure.
 	for _ in $(seq 40); do kill -0 "$VMM_PID" 2>/dev/null || break; sleep 0.05; done
 	kill "$VMM_PID" 2>/dev/null; wait "$VMM_PID" 2>/dev/null

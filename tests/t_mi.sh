@@ -94,7 +94,7 @@ session() {
 	start_vmm --gdb "$port" "$@"
 	wait_listen || { fail "$name" "vmm did not listen: $(cat "$TMP/vmm.err")"; return 1; }
 	sed "s/@PORT@/$port/g" >"$TMP/$name.mi"
-	(cd "$TMP" && timeout 90 python3 "$TMP/mi.py" "$TMP/$name.mi" "$TMP/$name.out")
+	(cd "$TMP" && timeout "$(tscale 90)" python3 "$TMP/mi.py" "$TMP/$name.mi" "$TMP/$name.out")
 	kill "$VMM_PID" 2>/dev/null; wait "$VMM_PID" 2>/dev/null
 }
 has() { # NAME FILE LINE: an exact line of the transcript

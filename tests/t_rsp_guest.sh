@@ -160,7 +160,7 @@ wait_listen || { fail rsp_guest_fault "vmm did not listen: $(cat "$TMP/vmm.err")
 	echo "send c"
 	echo "expect_prefix W06"
 } >"$TMP/fault.rsp"
-if timeout -k 2 30 "$BUILD/tests/tool_rsp" "127.0.0.1:$port" <"$TMP/fault.rsp" >"$TMP/fault.out" 2>&1; then
+if timeout -k 2 "$(tscale 30)" "$BUILD/tests/tool_rsp" "127.0.0.1:$port" <"$TMP/fault.rsp" >"$TMP/fault.out" 2>&1; then
 	ok triple_fault_while_stepping_is_signal_11
 else
 	fail triple_fault_while_stepping_is_signal_11 "$(grep -m1 FAIL "$TMP/fault.out")"

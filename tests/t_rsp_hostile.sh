@@ -56,13 +56,13 @@ rsp() {
 	local name=$1 r=0
 	cat >"$TMP/$name.rsp"
 	if [ "$(grep -v '^$' "$TMP/$name.rsp" | tail -1)" = close ]; then
-		timeout -k 2 20 "$RSP" "127.0.0.1:$port" <"$TMP/$name.rsp" >"$TMP/$name.out" 2>&1 || r=1
+		timeout -k 2 "$(tscale 20)" "$RSP" "127.0.0.1:$port" <"$TMP/$name.rsp" >"$TMP/$name.out" 2>&1 || r=1
 		sleep 0.1
 		echo "$ALIVE" >"$TMP/$name.rsp"
 	else
 		echo "$ALIVE" >>"$TMP/$name.rsp"
 	fi
-	[ $r = 0 ] && { timeout -k 2 20 "$RSP" "127.0.0.1:$port" <"$TMP/$name.rsp" >>"$TMP/$name.out" 2>&1 || r=1; }
+	[ $r = 0 ] && { timeout -k 2 "$(tscale 20)" "$RSP" "127.0.0.1:$port" <"$TMP/$name.rsp" >>"$TMP/$name.out" 2>&1 || r=1; }
 	if [ $r = 0 ]; then
 		ok "$name"
 	else
@@ -235,11 +235,11 @@ expect_re ^T05
 sleep 1200
 $ALIVE
 EOF
-timeout -k 2 20 "$RSP" "127.0.0.1:$port" <"$TMP/first.rsp" >"$TMP/first.out" 2>&1 &
+timeout -k 2 "$(tscale 20)" "$RSP" "127.0.0.1:$port" <"$TMP/first.rsp" >"$TMP/first.out" 2>&1 &
 first=$!
 sleep 0.4
 printf 'send ?\nexpect E.another debugger is already attached\nexpect_eof\n' >"$TMP/second.rsp"
-timeout -k 2 20 "$RSP" "127.0.0.1:$port" <"$TMP/second.rsp" >"$TMP/second.out" 2>&1
+timeout -k 2 "$(tscale 20)" "$RSP" "127.0.0.1:$port" <"$TMP/second.rsp" >"$TMP/second.out" 2>&1
 src=$?
 wait "$first"; frc=$?
 [ "$src" = 0 ] && ok second_client_refused || fail second_client_refused "$(cat "$TMP/second.out")"
@@ -467,7 +467,7 @@ rsp served_after_connect_cycles </dev/null
 
 # The guest still runs: no breakpoint or stop left behind.
 runs_on guest_runs_after_everything
-printf 'send k\n' | timeout 10 "$RSP" "127.0.0.1:$port" >/dev/null 2>&1
+printf 'send k\n' | timeout "$(tscale 10)" "$RSP" "127.0.0.1:$port" >/dev/null 2>&1
 wait "$VMM_PID"; rc=$?
 [ "$rc" = 14 ] && ok vmm_killed_cleanly || fail vmm_killed_cleanly "status $rc: $(tail -3 "$TMP/vmm.err")"
 

@@ -109,6 +109,7 @@ want simultaneous_then_exit - '[Inferior 1 (Remote target) exited with code 0125
 check_eq simultaneous_lines "$(grep -c '^smp64: cpu [0-3] arrived$' "$VOUT")/$(tail -n 1 "$VOUT")" '4/smp64: 4 cpus, counter 4'
 
 # --- a hardware breakpoint is in every vCPU's debug registers -----------------------
+if probe_yes 'hw execution breakpoints'; then
 gdb_session hbreak "$SMP" --cpus 4 "$SMP" <<'EOF2'
 hbreak percpu_work
 continue
@@ -127,6 +128,9 @@ hits=$(grep -c "^Thread [1-4] hit Breakpoint 1, percpu_work (cpu=cpu@entry=[0-3]
 tids=$(grep '^hit by ' "$OUT" | sort -u | wc -l)
 check_eq hw_breakpoint_on_every_vcpu "$hits/$tids" 4/4
 want hbreak_then_exit - '[Inferior 1 (Remote target) exited with code 0125]'
+else
+	skip hw_breakpoint_on_every_vcpu "vmm --probe: debug-register execution breakpoints never fire on this KVM"
+fi
 
 # --- a write watchpoint on the shared counter names the vCPU that wrote it ---------
 # Read-only slots cost the guest its atomicity there: KVM emulates a locked
@@ -369,7 +373,7 @@ start_vmm --gdb "127.0.0.1:$GDB_PORT" --cpus 4 "$SMP"
 # shellcheck disable=SC2034 # read by vmm_end
 SESSION=raw OUT=$TMP/raw.out VOUT=$TMP/raw.vmm.out VERR=$TMP/raw.vmm.err
 if wait_listen; then
-	timeout 60 python3 "$TMP/raw.py" "$GDB_PORT" "$(ssym percpu_work | sed 's/^0x//')" >"$OUT" 2>&1
+	timeout "$(tscale 60)" python3 "$TMP/raw.py" "$GDB_PORT" "$(ssym percpu_work | sed 's/^0x//')" >"$OUT" 2>&1
 fi
 vmm_end 5
 want raw_threads - 'qfThreadInfo -> m1,2,3,4' 'qsThreadInfo -> l' 'extra 3: vCPU 2, long mode, stopped at entry' \

@@ -97,7 +97,7 @@ GDB_PORT=$(free_port)
 start_vmm --gdb "127.0.0.1:$GDB_PORT" --cpus 4 "$SMP" --arg 1
 # shellcheck disable=SC2034 # read by vmm_end
 SESSION=rawintr OUT=$TMP/rawintr.out VOUT=$TMP/rawintr.vmm.out VERR=$TMP/rawintr.vmm.err
-wait_listen && timeout 60 python3 "$TMP/intr.py" "$GDB_PORT" >"$OUT" 2>&1
+wait_listen && timeout "$(tscale 60)" python3 "$TMP/intr.py" "$GDB_PORT" >"$OUT" 2>&1
 vmm_end 3
 want raw_interrupt_with_continue_40 - 'stops: T02=40'
 check_eq raw_kill_status "$VMM_RC" 14

@@ -59,7 +59,7 @@ gdb_attach() {
 		echo "target remote 127.0.0.1:$GDB_PORT"
 		sed "s/@PORT@/$GDB_PORT/g"
 	} >"$TMP/$name.gdb"
-	timeout -k 2 "${GDB_TIMEOUT:-60}" gdb -batch -nx -x "$TMP/$name.gdb" ${elf:+"$elf"} \
+	timeout -k 2 "$(tscale "${GDB_TIMEOUT:-60}")" gdb -batch -nx -x "$TMP/$name.gdb" ${elf:+"$elf"} \
 		</dev/null >"$OUT" 2>&1
 	GDB_RC=$?
 }

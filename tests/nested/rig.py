@@ -228,7 +228,8 @@ def main():
             tail = open(console, errors="replace").read()[-3000:]
             sys.exit("nested rig: the VM did not come up (%.0f s); console:\n%s" % (time.time() - t0, tail))
     log("VM up in %.1f s" % (time.time() - t0))
-    env = dict(os.environ, VMM=HERE + "/vmm", VMM_REAL=vmm, RIG_SOCK=listen_path, KVM_VIA="nested rig")
+    env = dict(os.environ, VMM=HERE + "/vmm", VMM_REAL=vmm, RIG_SOCK=listen_path, KVM_VIA="nested rig",
+               TIME_SCALE=os.environ.get("TIME_SCALE", "4"))
     try:
         rc = subprocess.run(cmd, env=env).returncode
     except KeyboardInterrupt:
