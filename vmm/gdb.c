@@ -177,15 +177,15 @@ static void unlock_wake(struct gdb_target *t)
 
 static int fetch(struct tcpu *tc, unsigned need)
 {
-	int fd = tc->c->fd;
+	int fd = tc->c->fd, r;
 
 	need &= ~tc->valid;
 	if ((need & DIRTY_REGS) && ioctl(fd, KVM_GET_REGS, &tc->st.regs) < 0)
 		return -errno;
 	if ((need & DIRTY_SREGS) && ioctl(fd, KVM_GET_SREGS, &tc->st.sregs) < 0)
 		return -errno;
-	if ((need & DIRTY_FPU) && ioctl(fd, KVM_GET_FPU, &tc->st.fpu) < 0)
-		return -errno;
+	if ((need & DIRTY_FPU) && (r = vcpu_get_fpu(tc->c, &tc->st.fpu)))
+		return r;
 	if (need & DIRTY_KGSBASE) {
 		struct { struct kvm_msrs h; struct kvm_msr_entry e; } m = {
 			.h.nmsrs = 1, .e.index = MSR_KERNEL_GS_BASE,
@@ -202,7 +202,7 @@ static int fetch(struct tcpu *tc, unsigned need)
 /* Put written state back before the vCPU runs; forget the cache. */
 static int flush(struct tcpu *tc)
 {
-	int fd = tc->c->fd, r = 0;
+	int fd = tc->c->fd, r = 0, e;
 	struct kvm_run *run = tc->c->run;
 
 	if (tc->t->sync_regs) { /* KVM takes them from kvm_run on entry: no ioctl */
@@ -220,8 +220,8 @@ static int flush(struct tcpu *tc)
 		r = -errno;
 	if ((tc->dirty & DIRTY_SREGS) && ioctl(fd, KVM_SET_SREGS, &tc->st.sregs) < 0)
 		r = -errno;
-	if ((tc->dirty & DIRTY_FPU) && ioctl(fd, KVM_SET_FPU, &tc->st.fpu) < 0)
-		r = -errno;
+	if ((tc->dirty & DIRTY_FPU) && (e = vcpu_set_fpu(tc->c, &tc->st.fpu)))
+		r = e;
 	if (tc->dirty & DIRTY_KGSBASE) {
 		struct { struct kvm_msrs h; struct kvm_msr_entry e; } m = {
 			.h.nmsrs = 1, .e.index = MSR_KERNEL_GS_BASE, .e.data = tc->st.kgsbase,

@@ -90,6 +90,7 @@ struct vcpu {
 	bool thread_started;
 	int exit_status;  /* for EV_EXIT_PORT */
 	int err;          /* errno for EV_ERROR */
+	void *xsave;      /* KVM_GET/SET_XSAVE buffer (vm->xsave_size bytes); NULL: FPU ioctls */
 };
 
 struct memslot {
@@ -118,6 +119,8 @@ struct vm {
 	void *runner; /* state of vm_run() */
 	struct memslot slots[64];
 	int nslots;
+	size_t xsave_size;  /* bytes of KVM's XSAVE area; 0 without KVM_CAP_XSAVE */
+	bool xsave2;        /* KVM_GET_XSAVE2 (the area may exceed 4 KiB) */
 };
 
 struct vm_config {
@@ -147,6 +150,14 @@ int vm_setup_cpus(struct vm *vm, char *err, size_t errlen) __attribute__((warn_u
 /* Run the vCPU until something the caller must handle.  Port I/O to 0xE9
  * and unknown ports is handled inside. */
 enum vcpu_event vcpu_run(struct vcpu *c);
+
+/* The x87 and SSE state, MXCSR included.  Through KVM_GET/SET_XSAVE where
+ * KVM has them: KVM_GET/SET_FPU skip MXCSR, and KVM_SET_FPU leaves the x87
+ * and SSE bits of XSTATE_BV as they are, so what it writes into a vCPU that
+ * has not used SSE yet is reset by the XRSTOR of the next entry.  A write
+ * keeps the rest of the XSAVE area (AVX...) as it is. */
+int vcpu_get_fpu(struct vcpu *c, struct kvm_fpu *f) __attribute__((warn_unused_result));
+int vcpu_set_fpu(struct vcpu *c, const struct kvm_fpu *f) __attribute__((warn_unused_result));
 
 /* Run every vCPU (one thread each) without a debugger until all have
  * halted, one exits through port 0xF4, or one fails.  Returns the vmm's exit
