@@ -120,6 +120,7 @@ struct gdb_target {
 	bool replay_stop;       /* ... and is to stop */
 	bool replay_reverse;
 	bool sync_regs;         /* KVM_CAP_SYNC_REGS: registers come with each exit */
+	bool rearm_step;        /* a step must be re-armed before each KVM_RUN (vmm --probe) */
 	bool post_efd;          /* a stop to announce on efd once the lock is dropped */
 	bool efd_set;           /* efd is (or is about to be) readable */
 	uint64_t wake_mask;     /* vCPU threads to wake once the lock is dropped */
@@ -199,13 +200,24 @@ static int fetch(struct tcpu *tc, unsigned need)
 	return 0;
 }
 
-/* Put written state back before the vCPU runs; forget the cache. */
-static int flush(struct tcpu *tc)
+/* Put written state back before the vCPU runs (step: with a single step to
+ * arm); forget the cache.  A copy left in kvm_run for KVM_RUN to take keeps
+ * its part of the cache valid: it is the newest state until KVM takes it. */
+static int flush(struct tcpu *tc, bool step)
 {
 	int fd = tc->c->fd, r = 0, e;
 	struct kvm_run *run = tc->c->run;
 
-	if (tc->t->sync_regs) { /* KVM takes them from kvm_run on entry: no ioctl */
+	if (tc->t->sync_regs && step && tc->t->rearm_step) {
+		/* KVM_SET_GUEST_DEBUG, next, latches the RIP to step from: the
+		 * registers must reach KVM before it, by ioctl, copies left in
+		 * kvm_run by an earlier flush too. */
+		if (run->kvm_dirty_regs & KVM_SYNC_X86_REGS)
+			tc->dirty |= DIRTY_REGS;
+		if (run->kvm_dirty_regs & KVM_SYNC_X86_SREGS)
+			tc->dirty |= DIRTY_SREGS;
+		run->kvm_dirty_regs &= ~(KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS);
+	} else if (tc->t->sync_regs) { /* KVM takes them from kvm_run on entry: no ioctl */
 		if (tc->dirty & DIRTY_REGS) {
 			run->s.regs.regs = tc->st.regs;
 			run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
@@ -216,10 +228,13 @@ static int flush(struct tcpu *tc)
 		}
 		tc->dirty &= ~(DIRTY_REGS | DIRTY_SREGS);
 	}
-	if ((tc->dirty & DIRTY_REGS) && ioctl(fd, KVM_SET_REGS, &tc->st.regs) < 0)
-		r = -errno;
+	/* (sregs first: KVM checks the step's RIP as a linear address) */
 	if ((tc->dirty & DIRTY_SREGS) && ioctl(fd, KVM_SET_SREGS, &tc->st.sregs) < 0)
 		r = -errno;
+	if ((tc->dirty & DIRTY_REGS) && ioctl(fd, KVM_SET_REGS, &tc->st.regs) < 0)
+		r = -errno;
+	if ((tc->dirty & (DIRTY_REGS | DIRTY_SREGS)) && step)
+		tc->dbg_set = false; /* the step is armed for the RIP of KVM_SET_GUEST_DEBUG */
 	if ((tc->dirty & DIRTY_FPU) && (e = vcpu_set_fpu(tc->c, &tc->st.fpu)))
 		r = e;
 	if (tc->dirty & DIRTY_KGSBASE) {
@@ -231,7 +246,8 @@ static int flush(struct tcpu *tc)
 			r = -EIO;
 	}
 	tc->dirty = 0;
-	tc->valid = 0;
+	tc->valid &= (run->kvm_dirty_regs & KVM_SYNC_X86_REGS ? DIRTY_REGS : 0) |
+		     (run->kvm_dirty_regs & KVM_SYNC_X86_SREGS ? DIRTY_SREGS : 0);
 	return r;
 }
 
@@ -415,7 +431,11 @@ static int set_debug(struct tcpu *tc, bool step)
 		hw_debugregs(t, &d);
 	if (d.control)
 		d.control |= KVM_GUESTDBG_ENABLE;
-	if (tc->dbg_set && !memcmp(&d, &tc->dbg, sizeof(d)))
+	/* Where KVM drops a step once RIP has moved by other means than the
+	 * step itself (its emulator finishing an instruction does too), each
+	 * KVM_RUN that steps needs it armed anew: one ioctl per step there. */
+	if (tc->dbg_set && !memcmp(&d, &tc->dbg, sizeof(d)) &&
+	    !((d.control & KVM_GUESTDBG_SINGLESTEP) && t->rearm_step))
 		return 0;
 	if (ioctl(tc->c->fd, KVM_SET_GUEST_DEBUG, &d) < 0)
 		return -errno;
@@ -571,7 +591,7 @@ static bool step_over(struct tcpu *tc, enum vcpu_event *ev)
 	bp = bp_find(t, tc->st.regs.rip);
 	if (!bp || !(host = mmu_host(&t->vm->mram, bp->gpa, 1)))
 		return false;
-	if (flush(tc) || set_debug(tc, true))
+	if (flush(tc, true) || set_debug(tc, true))
 		return false;
 	*host = bp->orig;
 	for (;;) {
@@ -931,7 +951,7 @@ static enum vcpu_event rec_run_insn(struct tcpu *tc, bool *wrote, struct watch *
 	struct kvm_run *run = tc->c->run;
 	enum vcpu_event ev;
 
-	if (flush(tc) || set_debug(tc, true))
+	if (flush(tc, true) || set_debug(tc, true))
 		return EV_ERROR;
 	for (;;) {
 		uint64_t gpa;
@@ -1106,7 +1126,7 @@ static enum vcpu_event rec_unprotected(struct tcpu *tc, struct watch **watch, bo
 		free(snap);
 		return EV_INTERNAL;
 	}
-	if (flush(tc) || set_debug(tc, true))
+	if (flush(tc, true) || set_debug(tc, true))
 		ev = EV_ERROR;
 	else
 		ev = vcpu_run(tc->c);
@@ -1168,7 +1188,7 @@ static enum vcpu_event rec_one(struct tcpu *tc, bool *done, struct watch **watch
 		tc->st.regs.rip += hlt;
 		tc->dirty |= DIRTY_REGS;
 		pack(&tc->st, post);
-		if (flush(tc))
+		if (flush(tc, true))
 			return EV_ERROR;
 		ev = EV_HLT;
 		goto log;
@@ -1363,7 +1383,7 @@ static void run_once_locked(struct tcpu *tc)
 		/* stepped over (or nothing to step over): stop */
 	} else if (t->rec_on) {
 		event = rec_run(tc, step, &ev);
-	} else if (flush(tc) || set_debug(tc, step)) {
+	} else if (flush(tc, step) || set_debug(tc, step)) {
 		set_event(tc, STUB_STOP_SIGNAL, SIGILL_, 0, "vmm: vCPU %d: cannot set its state: %s\n",
 			  tc->c->index, strerror(errno));
 		event = true;
@@ -2660,6 +2680,9 @@ static void op_attach(void *p)
 	t->client = true;
 	halt_all_locked(t);
 	unlock_wake(t);
+	/* (every vCPU is stopped: nothing steps while this changes) */
+	kvm_probe(t->vm->kvm_fd, &t->vm->feat, PROBE_KEEPS);
+	t->rearm_step = !t->vm->feat.step_after_rip_write;
 	tc = cpu_of(t, t->cur_tid);
 	if (!t->arch_fixed && fetch(tc, DIRTY_SREGS) == 0)
 		t->arch = arch_of_mode(&tc->st.sregs);
@@ -2728,6 +2751,7 @@ int gdb_serve(struct vm *vm, const struct gdb_config *cfg)
 	t->cfg = cfg;
 	t->cur_tid = 1;
 	t->bp_patched = true;
+	t->rearm_step = true; /* until the probe at attach says otherwise */
 	t->rec_limit = cfg->record_limit ? cfg->record_limit : 256ULL << 20;
 	pthread_cond_init(&t->rec_cond, NULL);
 	pthread_cond_init(&t->replay_go, NULL);

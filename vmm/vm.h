@@ -55,6 +55,7 @@ struct kvm_features {
 	bool data_bp;        /* DR0-DR3 data breakpoints fire */
 	bool readonly_slot;  /* KVM_MEM_READONLY: writes exit as MMIO */
 	bool single_step;
+	bool step_after_rip_write; /* a step armed before a RIP write still steps (else re-arm) */
 	int max_vcpus;
 };
 
@@ -188,7 +189,8 @@ enum {
 	PROBE_INT3 = 2,   /* int3 interception: how software breakpoints work */
 	PROBE_WATCH = 4,  /* data breakpoints, read-only slots: how watchpoints work */
 	PROBE_STEPS = 8,  /* single step, execution breakpoints */
-	PROBE_ALL = 15,
+	PROBE_KEEPS = 16, /* what KVM keeps: a step across a RIP write */
+	PROBE_ALL = 31,
 };
 /* Probe what is asked and not probed yet.  Each probe is a throwaway VM
  * (milliseconds each here), so the gdb target asks lazily. */
