@@ -69,6 +69,10 @@ struct tcpu {
 	int dead_status;          /* non-zero after a fault: resuming ends the guest */
 	struct cpu_state st;
 	unsigned valid, dirty;    /* DIRTY_* bits */
+	struct kvm_regs entry_regs; /* the registers it was last resumed with */
+	struct kvm_sregs entry_sregs;
+	bool entry_valid;
+	enum { FAULT_KEPT, FAULT_ENTRY, FAULT_LOST } fault_state; /* after a triple fault */
 	struct kvm_guest_debug dbg; /* last set */
 	bool dbg_set;
 	const char *why;          /* last stop, for qThreadExtraInfo */
@@ -208,6 +212,13 @@ static int flush(struct tcpu *tc, bool step)
 	int fd = tc->c->fd, r = 0, e;
 	struct kvm_run *run = tc->c->run;
 
+	if ((tc->valid & (DIRTY_REGS | DIRTY_SREGS)) == (DIRTY_REGS | DIRTY_SREGS)) {
+		tc->entry_regs = tc->st.regs; /* (all a triple fault may leave, on kvm_amd) */
+		tc->entry_sregs = tc->st.sregs;
+		tc->entry_valid = true;
+	} else {
+		tc->entry_valid = false;
+	}
 	if (tc->t->sync_regs && step && tc->t->rearm_step) {
 		/* KVM_SET_GUEST_DEBUG, next, latches the RIP to step from: the
 		 * registers must reach KVM before it, by ioctl, copies left in
@@ -613,6 +624,35 @@ static bool step_over(struct tcpu *tc, enum vcpu_event *ev)
 	return true;
 }
 
+/* After a triple fault: kvm_amd re-initialises the vCPU (its VMCB is
+ * undefined after a shutdown), and the registers then read as the reset
+ * state, which looks like anything but the fault.  Show the registers the
+ * vCPU was last resumed with instead where the cache had them (those of the
+ * faulting instruction after a stepi onto it), and say so. */
+static void shutdown_state(struct tcpu *tc)
+{
+	tc->fault_state = FAULT_KEPT;
+	if (fetch(tc, DIRTY_REGS | DIRTY_SREGS) || !vcpu_state_is_reset(&tc->st.regs, &tc->st.sregs))
+		return;
+	tc->fault_state = FAULT_LOST;
+	if (!tc->entry_valid || vcpu_state_is_reset(&tc->entry_regs, &tc->entry_sregs))
+		return;
+	tc->st.regs = tc->entry_regs;
+	tc->st.sregs = tc->entry_sregs;
+	tc->fault_state = FAULT_ENTRY;
+}
+
+static const char *fault_note(const struct tcpu *tc)
+{
+	if (tc->fault_state == FAULT_ENTRY)
+		return "vmm: KVM reset the vCPU at the fault: the registers shown are those it was last "
+		       "resumed with, not the faulting ones\n";
+	if (tc->fault_state == FAULT_LOST)
+		return "vmm: KVM reset the vCPU at the fault: its faulting registers are lost (they read "
+		       "as the reset state)\n";
+	return "";
+}
+
 /* Classify a vcpu_run result; returns true if it is a stop to report. */
 static bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping)
 {
@@ -703,11 +743,13 @@ static bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping)
 		return true;
 	}
 	case EV_SHUTDOWN:
+		shutdown_state(tc);
 		set_event(tc, STUB_STOP_SIGNAL, SIGSEGV_, 0,
-			  "vmm: vCPU %d: triple fault (KVM_EXIT_SHUTDOWN); continuing ends the guest\n",
-			  tc->c->index);
+			  "vmm: vCPU %d: triple fault (KVM_EXIT_SHUTDOWN); continuing ends the guest\n%s",
+			  tc->c->index, fault_note(tc));
 		tc->dead_status = STATUS_SHUTDOWN;
-		tc->why = "triple fault";
+		tc->why = tc->fault_state == FAULT_ENTRY ? "triple fault, registers as last resumed"
+			  : tc->fault_state == FAULT_LOST ? "triple fault, registers lost" : "triple fault";
 		return true;
 	default:
 		set_event(tc, STUB_STOP_SIGNAL, SIGILL_, 0, "vmm: vCPU %d: %s; continuing ends the guest\n",
@@ -2496,13 +2538,14 @@ static int monitor_regs(struct gdb_target *t, char *out, size_t cap)
 	struct kvm_sregs *s = &tc->st.sregs;
 	struct mmu_regs mr;
 	char f0[128], f4[160], fe[64];
+	size_t n;
 
 	if (mmu_regs_of(tc, &mr))
 		return -EIO;
 	format_flags(f0, sizeof(f0), s->cr0, cr0n);
 	format_flags(f4, sizeof(f4), s->cr4, cr4n);
 	format_flags(fe, sizeof(fe), s->efer, efern);
-	snprintf(out, cap,
+	n = snprintf(out, cap,
 		 "vCPU %d: %s mode, paging %s\n"
 		 "cr0  0x%016llx  %s\n"
 		 "cr2  0x%016llx\n"
@@ -2519,6 +2562,8 @@ static int monitor_regs(struct gdb_target *t, char *out, size_t cap)
 		 (unsigned long long)s->gdt.base, s->gdt.limit, (unsigned long long)s->idt.base,
 		 s->idt.limit, s->cs.selector, (unsigned long long)s->cs.base,
 		 s->cs.l ? "64-bit" : s->cs.db ? "32-bit" : "16-bit");
+	if (n < cap && tc->dead_status == STATUS_SHUTDOWN)
+		snprintf(out + n, cap - n, "%s", fault_note(tc));
 	return 0;
 }
 
@@ -2824,6 +2869,9 @@ int gdb_serve(struct vm *vm, const struct gdb_config *cfg)
 		status = STATUS_KILLED;
 	} else if (t->exited && t->exit_status == STATUS_SHUTDOWN) {
 		fprintf(stderr, "vmm: the guest ended with a triple fault\n");
+		for (int i = 0; i < vm->ncpus; i++)
+			if (t->cpus[i].dead_status == STATUS_SHUTDOWN && t->cpus[i].fault_state != FAULT_KEPT)
+				fprintf(stderr, "vmm: vCPU %d: %s", i, fault_note(&t->cpus[i]) + 5);
 	}
 
 	pthread_mutex_lock(&t->lock);

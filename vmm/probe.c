@@ -133,6 +133,28 @@ static bool probe_step_after_rip_write(void)
 	return ok;
 }
 
+/* Are the registers after a triple fault the faulting ones?  kvm_amd
+ * re-initialises the vCPU on a shutdown (its VMCB is undefined then). */
+static bool probe_shutdown_keeps_state(void)
+{
+	static const uint8_t fault[] = {
+		0x48, 0xb8, 0x00, 0x00, 0xff, 0xff, 0xff, 0x7f, 0x00, 0x00, /* mov $0x7fffffff0000,%rax (unmapped) */
+		0x8b, 0x00,                                                 /* mov (%rax),%eax: no IDT, triple fault */
+	};
+	struct probe *p = probe_new(MODE_LONG, fault, sizeof(fault));
+	struct kvm_regs regs;
+	struct kvm_sregs sr;
+	bool ok = false;
+
+	if (!p)
+		return false;
+	if (vcpu_run(p->c) == EV_SHUTDOWN && ioctl(p->c->fd, KVM_GET_REGS, &regs) == 0 &&
+	    ioctl(p->c->fd, KVM_GET_SREGS, &sr) == 0)
+		ok = !vcpu_state_is_reset(&regs, &sr);
+	probe_free(p);
+	return ok;
+}
+
 int kvm_probe(int kvm_fd, struct kvm_features *f, int what)
 {
 	static const uint8_t hlt[] = { 0xf4 };
@@ -236,6 +258,7 @@ debug:
 	}
 	if (what & PROBE_KEEPS) {
 		f->step_after_rip_write = probe_step_after_rip_write();
+		f->shutdown_keeps_state = probe_shutdown_keeps_state();
 	}
 	r = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
 	f->max_vcpus = r > 0 ? r : VM_MAX_CPUS;
@@ -278,5 +301,7 @@ void kvm_probe_print(const struct kvm_features *f, FILE *out)
 	fprintf(out, "hw data breakpoints:           %s%s\n", yes(f->data_bp),
 		f->data_bp ? "" : " (write watchpoints use read-only slots; read/access refused)");
 	fprintf(out, "read-only memory slots:        %s\n", yes(f->readonly_slot));
+	fprintf(out, "state after a triple fault:    %s\n",
+		f->shutdown_keeps_state ? "kept" : "reset by KVM (the faulting registers are lost)");
 	fprintf(out, "max vCPUs:                     %d\n", f->max_vcpus);
 }

@@ -641,6 +641,12 @@ static const char *cpu_mode_name(const struct kvm_sregs *sr)
 	return "protected";
 }
 
+bool vcpu_state_is_reset(const struct kvm_regs *regs, const struct kvm_sregs *sr)
+{
+	return regs->rip == 0xfff0 && sr->cs.selector == 0xf000 && sr->cs.base == 0xffff0000 &&
+	       !(sr->cr0 & CR0_PE);
+}
+
 void vcpu_report(struct vcpu *c, enum vcpu_event ev)
 {
 	struct kvm_regs regs;
@@ -675,4 +681,7 @@ void vcpu_report(struct vcpu *c, enum vcpu_event ev)
 		(unsigned long long)regs.rflags, sr.cs.selector, (unsigned long long)sr.cr0,
 		(unsigned long long)sr.cr2, (unsigned long long)sr.cr3, (unsigned long long)sr.cr4,
 		(unsigned long long)sr.efer);
+	if (ev == EV_SHUTDOWN && vcpu_state_is_reset(&regs, &sr))
+		fprintf(stderr, "vmm:   (the reset state: %s re-initialised the vCPU at the triple fault, "
+			"the faulting state is lost)\n", kvm_flavour());
 }

@@ -56,6 +56,7 @@ struct kvm_features {
 	bool readonly_slot;  /* KVM_MEM_READONLY: writes exit as MMIO */
 	bool single_step;
 	bool step_after_rip_write; /* a step armed before a RIP write still steps (else re-arm) */
+	bool shutdown_keeps_state; /* the registers after a triple fault are the faulting ones */
 	int max_vcpus;
 };
 
@@ -169,6 +170,11 @@ void vcpu_kick(struct vcpu *c);
 /* SIGUSR1 handler that interrupts KVM_RUN (install once). */
 void vm_install_kick_handler(void);
 
+/* The state KVM gives a vCPU at INIT (CS base 0xffff0000, RIP 0xfff0), which
+ * no guest of ours reaches by itself: after KVM_EXIT_SHUTDOWN it means KVM
+ * re-initialised the vCPU (kvm_amd does) and the faulting state is lost. */
+bool vcpu_state_is_reset(const struct kvm_regs *regs, const struct kvm_sregs *sr);
+
 /* Write a one-paragraph report of the vCPU state after an event to stderr. */
 void vcpu_report(struct vcpu *c, enum vcpu_event ev);
 const char *vcpu_event_name(enum vcpu_event ev);
@@ -189,7 +195,7 @@ enum {
 	PROBE_INT3 = 2,   /* int3 interception: how software breakpoints work */
 	PROBE_WATCH = 4,  /* data breakpoints, read-only slots: how watchpoints work */
 	PROBE_STEPS = 8,  /* single step, execution breakpoints */
-	PROBE_KEEPS = 16, /* what KVM keeps: a step across a RIP write */
+	PROBE_KEEPS = 16, /* what KVM keeps: a step across a RIP write, the state of a triple fault */
 	PROBE_ALL = 31,
 };
 /* Probe what is asked and not probed yet.  Each probe is a throwaway VM
