@@ -73,6 +73,10 @@ struct tcpu {
 	int dead_status;          /* non-zero after a fault: resuming ends the guest */
 	struct cpu_state st;
 	unsigned valid, dirty;    /* DIRTY_* bits */
+	struct kvm_regs entry_regs; /* the registers it was last resumed with */
+	struct kvm_sregs entry_sregs;
+	bool entry_valid;
+	enum { FAULT_KEPT, FAULT_ENTRY, FAULT_LOST } fault_state; /* after a triple fault */
 	struct kvm_guest_debug dbg; /* last set */
 	bool dbg_set;
 	const char *why;          /* last stop, for qThreadExtraInfo */
@@ -128,6 +132,7 @@ struct gdb_target {
 	bool replay_stop;       /* ... and is to stop */
 	bool replay_reverse;
 	bool sync_regs;         /* KVM_CAP_SYNC_REGS: registers come with each exit */
+	bool rearm_step;        /* a step must be re-armed before each KVM_RUN (vmm --probe) */
 	bool post_efd;          /* a stop to announce on efd once the lock is dropped */
 	bool efd_set;           /* efd is (or is about to be) readable */
 	uint64_t wake_mask;     /* vCPU threads to wake once the lock is dropped */
@@ -186,15 +191,15 @@ static void unlock_wake(struct gdb_target *t)
 
 static int fetch(struct tcpu *tc, unsigned need)
 {
-	int fd = tc->c->fd;
+	int fd = tc->c->fd, r;
 
 	need &= ~tc->valid;
 	if ((need & DIRTY_REGS) && ioctl(fd, KVM_GET_REGS, &tc->st.regs) < 0)
 		return -errno;
 	if ((need & DIRTY_SREGS) && ioctl(fd, KVM_GET_SREGS, &tc->st.sregs) < 0)
 		return -errno;
-	if ((need & DIRTY_FPU) && ioctl(fd, KVM_GET_FPU, &tc->st.fpu) < 0)
-		return -errno;
+	if ((need & DIRTY_FPU) && (r = vcpu_get_fpu(tc->c, &tc->st.fpu)))
+		return r;
 	if (need & DIRTY_KGSBASE) {
 		struct { struct kvm_msrs h; struct kvm_msr_entry e; } m = {
 			.h.nmsrs = 1, .e.index = MSR_KERNEL_GS_BASE,
@@ -208,13 +213,31 @@ static int fetch(struct tcpu *tc, unsigned need)
 	return 0;
 }
 
-/* Put written state back before the vCPU runs; forget the cache. */
-static int flush(struct tcpu *tc)
+/* Put written state back before the vCPU runs (step: with a single step to
+ * arm); forget the cache.  A copy left in kvm_run for KVM_RUN to take keeps
+ * its part of the cache valid: it is the newest state until KVM takes it. */
+static int flush(struct tcpu *tc, bool step)
 {
-	int fd = tc->c->fd, r = 0;
+	int fd = tc->c->fd, r = 0, e;
 	struct kvm_run *run = tc->c->run;
 
-	if (tc->t->sync_regs) { /* KVM takes them from kvm_run on entry: no ioctl */
+	if ((tc->valid & (DIRTY_REGS | DIRTY_SREGS)) == (DIRTY_REGS | DIRTY_SREGS)) {
+		tc->entry_regs = tc->st.regs; /* (all a triple fault may leave, on kvm_amd) */
+		tc->entry_sregs = tc->st.sregs;
+		tc->entry_valid = true;
+	} else {
+		tc->entry_valid = false;
+	}
+	if (tc->t->sync_regs && step && tc->t->rearm_step) {
+		/* KVM_SET_GUEST_DEBUG, next, latches the RIP to step from: the
+		 * registers must reach KVM before it, by ioctl, copies left in
+		 * kvm_run by an earlier flush too. */
+		if (run->kvm_dirty_regs & KVM_SYNC_X86_REGS)
+			tc->dirty |= DIRTY_REGS;
+		if (run->kvm_dirty_regs & KVM_SYNC_X86_SREGS)
+			tc->dirty |= DIRTY_SREGS;
+		run->kvm_dirty_regs &= ~(KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS);
+	} else if (tc->t->sync_regs) { /* KVM takes them from kvm_run on entry: no ioctl */
 		if (tc->dirty & DIRTY_REGS) {
 			run->s.regs.regs = tc->st.regs;
 			run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
@@ -225,12 +248,15 @@ static int flush(struct tcpu *tc)
 		}
 		tc->dirty &= ~(DIRTY_REGS | DIRTY_SREGS);
 	}
-	if ((tc->dirty & DIRTY_REGS) && ioctl(fd, KVM_SET_REGS, &tc->st.regs) < 0)
-		r = -errno;
+	/* (sregs first: KVM checks the step's RIP as a linear address) */
 	if ((tc->dirty & DIRTY_SREGS) && ioctl(fd, KVM_SET_SREGS, &tc->st.sregs) < 0)
 		r = -errno;
-	if ((tc->dirty & DIRTY_FPU) && ioctl(fd, KVM_SET_FPU, &tc->st.fpu) < 0)
+	if ((tc->dirty & DIRTY_REGS) && ioctl(fd, KVM_SET_REGS, &tc->st.regs) < 0)
 		r = -errno;
+	if ((tc->dirty & (DIRTY_REGS | DIRTY_SREGS)) && step)
+		tc->dbg_set = false; /* the step is armed for the RIP of KVM_SET_GUEST_DEBUG */
+	if ((tc->dirty & DIRTY_FPU) && (e = vcpu_set_fpu(tc->c, &tc->st.fpu)))
+		r = e;
 	if (tc->dirty & DIRTY_KGSBASE) {
 		struct { struct kvm_msrs h; struct kvm_msr_entry e; } m = {
 			.h.nmsrs = 1, .e.index = MSR_KERNEL_GS_BASE, .e.data = tc->st.kgsbase,
@@ -240,7 +266,8 @@ static int flush(struct tcpu *tc)
 			r = -EIO;
 	}
 	tc->dirty = 0;
-	tc->valid = 0;
+	tc->valid &= (run->kvm_dirty_regs & KVM_SYNC_X86_REGS ? DIRTY_REGS : 0) |
+		     (run->kvm_dirty_regs & KVM_SYNC_X86_SREGS ? DIRTY_SREGS : 0);
 	return r;
 }
 
@@ -508,7 +535,11 @@ static int set_debug(struct tcpu *tc, bool step)
 		hw_debugregs(t, &d);
 	if (d.control)
 		d.control |= KVM_GUESTDBG_ENABLE;
-	if (tc->dbg_set && !memcmp(&d, &tc->dbg, sizeof(d)))
+	/* Where KVM drops a step once RIP has moved by other means than the
+	 * step itself (its emulator finishing an instruction does too), each
+	 * KVM_RUN that steps needs it armed anew: one ioctl per step there. */
+	if (tc->dbg_set && !memcmp(&d, &tc->dbg, sizeof(d)) &&
+	    !((d.control & KVM_GUESTDBG_SINGLESTEP) && t->rearm_step))
 		return 0;
 	if (ioctl(tc->c->fd, KVM_SET_GUEST_DEBUG, &d) < 0)
 		return -errno;
@@ -716,7 +747,7 @@ static bool step_over(struct tcpu *tc, enum vcpu_event *ev)
 	bp = bp_ran(tc, tc->st.regs.rip, &alias);
 	if (!bp || !(host = mmu_host(&t->vm->mram, bp->gpa, 1)))
 		return false;
-	if (flush(tc) || set_debug(tc, true))
+	if (flush(tc, true) || set_debug(tc, true))
 		return false;
 	*host = bp->orig;
 	for (;;) {
@@ -736,6 +767,35 @@ static bool step_over(struct tcpu *tc, enum vcpu_event *ev)
 	*host = t->bp_insn;
 	ran(tc);
 	return true;
+}
+
+/* After a triple fault: kvm_amd re-initialises the vCPU (its VMCB is
+ * undefined after a shutdown), and the registers then read as the reset
+ * state, which looks like anything but the fault.  Show the registers the
+ * vCPU was last resumed with instead where the cache had them (those of the
+ * faulting instruction after a stepi onto it), and say so. */
+static void shutdown_state(struct tcpu *tc)
+{
+	tc->fault_state = FAULT_KEPT;
+	if (fetch(tc, DIRTY_REGS | DIRTY_SREGS) || !vcpu_state_is_reset(&tc->st.regs, &tc->st.sregs))
+		return;
+	tc->fault_state = FAULT_LOST;
+	if (!tc->entry_valid || vcpu_state_is_reset(&tc->entry_regs, &tc->entry_sregs))
+		return;
+	tc->st.regs = tc->entry_regs;
+	tc->st.sregs = tc->entry_sregs;
+	tc->fault_state = FAULT_ENTRY;
+}
+
+static const char *fault_note(const struct tcpu *tc)
+{
+	if (tc->fault_state == FAULT_ENTRY)
+		return "vmm: KVM reset the vCPU at the fault: the registers shown are those it was last "
+		       "resumed with, not the faulting ones\n";
+	if (tc->fault_state == FAULT_LOST)
+		return "vmm: KVM reset the vCPU at the fault: its faulting registers are lost (they read "
+		       "as the reset state)\n";
+	return "";
 }
 
 /* Classify a vcpu_run result; returns true if it is a stop to report. */
@@ -821,11 +881,13 @@ static bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping)
 		return true;
 	}
 	case EV_SHUTDOWN:
+		shutdown_state(tc);
 		set_event(tc, STUB_STOP_SIGNAL, SIGSEGV_, 0,
-			  "vmm: vCPU %d: triple fault (KVM_EXIT_SHUTDOWN); continuing ends the guest\n",
-			  tc->c->index);
+			  "vmm: vCPU %d: triple fault (KVM_EXIT_SHUTDOWN); continuing ends the guest\n%s",
+			  tc->c->index, fault_note(tc));
 		tc->dead_status = STATUS_SHUTDOWN;
-		tc->why = "triple fault";
+		tc->why = tc->fault_state == FAULT_ENTRY ? "triple fault, registers as last resumed"
+			  : tc->fault_state == FAULT_LOST ? "triple fault, registers lost" : "triple fault";
 		return true;
 	default:
 		set_event(tc, STUB_STOP_SIGNAL, SIGILL_, 0, "vmm: vCPU %d: %s; continuing ends the guest\n",
@@ -1069,7 +1131,7 @@ static enum vcpu_event rec_run_insn(struct tcpu *tc, bool *wrote, struct watch *
 	struct kvm_run *run = tc->c->run;
 	enum vcpu_event ev;
 
-	if (flush(tc) || set_debug(tc, true))
+	if (flush(tc, true) || set_debug(tc, true))
 		return EV_ERROR;
 	for (;;) {
 		uint64_t gpa;
@@ -1244,7 +1306,7 @@ static enum vcpu_event rec_unprotected(struct tcpu *tc, struct watch **watch, bo
 		free(snap);
 		return EV_INTERNAL;
 	}
-	if (flush(tc) || set_debug(tc, true))
+	if (flush(tc, true) || set_debug(tc, true))
 		ev = EV_ERROR;
 	else
 		ev = vcpu_run(tc->c);
@@ -1306,7 +1368,7 @@ static enum vcpu_event rec_one(struct tcpu *tc, bool *done, struct watch **watch
 		tc->st.regs.rip += hlt;
 		tc->dirty |= DIRTY_REGS;
 		pack(&tc->st, post);
-		if (flush(tc))
+		if (flush(tc, true))
 			return EV_ERROR;
 		ev = EV_HLT;
 		goto log;
@@ -1501,7 +1563,7 @@ static void run_once_locked(struct tcpu *tc)
 		/* stepped over (or nothing to step over): stop */
 	} else if (t->rec_on) {
 		event = rec_run(tc, step, &ev);
-	} else if (flush(tc) || set_debug(tc, step)) {
+	} else if (flush(tc, step) || set_debug(tc, step)) {
 		set_event(tc, STUB_STOP_SIGNAL, SIGILL_, 0, "vmm: vCPU %d: cannot set its state: %s\n",
 			  tc->c->index, strerror(errno));
 		event = true;
@@ -2629,13 +2691,14 @@ static int monitor_regs(struct gdb_target *t, char *out, size_t cap)
 	struct kvm_sregs *s = &tc->st.sregs;
 	struct mmu_regs mr;
 	char f0[128], f4[160], fe[64];
+	size_t n;
 
 	if (mmu_regs_of(tc, &mr))
 		return -EIO;
 	format_flags(f0, sizeof(f0), s->cr0, cr0n);
 	format_flags(f4, sizeof(f4), s->cr4, cr4n);
 	format_flags(fe, sizeof(fe), s->efer, efern);
-	snprintf(out, cap,
+	n = snprintf(out, cap,
 		 "vCPU %d: %s mode, paging %s\n"
 		 "cr0  0x%016llx  %s\n"
 		 "cr2  0x%016llx\n"
@@ -2652,6 +2715,8 @@ static int monitor_regs(struct gdb_target *t, char *out, size_t cap)
 		 (unsigned long long)s->gdt.base, s->gdt.limit, (unsigned long long)s->idt.base,
 		 s->idt.limit, s->cs.selector, (unsigned long long)s->cs.base,
 		 s->cs.l ? "64-bit" : s->cs.db ? "32-bit" : "16-bit");
+	if (n < cap && tc->dead_status == STATUS_SHUTDOWN)
+		snprintf(out + n, cap - n, "%s", fault_note(tc));
 	return 0;
 }
 
@@ -2813,6 +2878,9 @@ static void op_attach(void *p)
 	t->client = true;
 	halt_all_locked(t);
 	unlock_wake(t);
+	/* (every vCPU is stopped: nothing steps while this changes) */
+	kvm_probe(t->vm->kvm_fd, &t->vm->feat, PROBE_KEEPS);
+	t->rearm_step = !t->vm->feat.step_after_rip_write;
 	tc = cpu_of(t, t->cur_tid);
 	if (!t->arch_fixed && fetch(tc, DIRTY_SREGS) == 0)
 		t->arch = arch_of_mode(&tc->st.sregs);
@@ -2881,6 +2949,7 @@ int gdb_serve(struct vm *vm, const struct gdb_config *cfg)
 	t->cfg = cfg;
 	t->cur_tid = 1;
 	t->bp_patched = true;
+	t->rearm_step = true; /* until the probe at attach says otherwise */
 	t->rec_limit = cfg->record_limit ? cfg->record_limit : 256ULL << 20;
 	pthread_cond_init(&t->rec_cond, NULL);
 	pthread_cond_init(&t->replay_go, NULL);
@@ -2953,6 +3022,9 @@ int gdb_serve(struct vm *vm, const struct gdb_config *cfg)
 		status = STATUS_KILLED;
 	} else if (t->exited && t->exit_status == STATUS_SHUTDOWN) {
 		fprintf(stderr, "vmm: the guest ended with a triple fault\n");
+		for (int i = 0; i < vm->ncpus; i++)
+			if (t->cpus[i].dead_status == STATUS_SHUTDOWN && t->cpus[i].fault_state != FAULT_KEPT)
+				fprintf(stderr, "vmm: vCPU %d: %s", i, fault_note(&t->cpus[i]) + 5);
 	}
 
 	pthread_mutex_lock(&t->lock);

@@ -109,6 +109,52 @@ static bool probe_readonly_slot(void)
 	return ok;
 }
 
+/* Does a single step armed by KVM_SET_GUEST_DEBUG survive a RIP written
+ * after it?  x86 KVM latches the RIP at KVM_SET_GUEST_DEBUG and keeps TF set
+ * only while RIP is there: any later RIP write (KVM_SET_REGS, sync regs, its
+ * own emulator finishing an instruction) makes the next step run free.  Where
+ * it does not survive, the vmm re-arms the step before every KVM_RUN. */
+static bool probe_step_after_rip_write(void)
+{
+	static const uint8_t nops[] = { 0x90, 0x90, 0x90, 0xf4 };
+	struct probe *p = probe_new(MODE_LONG, nops, sizeof(nops));
+	struct kvm_regs regs;
+	bool ok = false;
+
+	if (!p)
+		return false;
+	if (set_debug(p, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP, 0, 0) == 0 &&
+	    ioctl(p->c->fd, KVM_GET_REGS, &regs) == 0) {
+		regs.rip = PROBE_CODE + 1;
+		if (ioctl(p->c->fd, KVM_SET_REGS, &regs) == 0 && vcpu_run(p->c) == EV_DEBUG)
+			ok = p->c->run->debug.arch.exception == 1 && p->c->run->debug.arch.pc == PROBE_CODE + 2;
+	}
+	probe_free(p);
+	return ok;
+}
+
+/* Are the registers after a triple fault the faulting ones?  kvm_amd
+ * re-initialises the vCPU on a shutdown (its VMCB is undefined then). */
+static bool probe_shutdown_keeps_state(void)
+{
+	static const uint8_t fault[] = {
+		0x48, 0xb8, 0x00, 0x00, 0xff, 0xff, 0xff, 0x7f, 0x00, 0x00, /* mov $0x7fffffff0000,%rax (unmapped) */
+		0x8b, 0x00,                                                 /* mov (%rax),%eax: no IDT, triple fault */
+	};
+	struct probe *p = probe_new(MODE_LONG, fault, sizeof(fault));
+	struct kvm_regs regs;
+	struct kvm_sregs sr;
+	bool ok = false;
+
+	if (!p)
+		return false;
+	if (vcpu_run(p->c) == EV_SHUTDOWN && ioctl(p->c->fd, KVM_GET_REGS, &regs) == 0 &&
+	    ioctl(p->c->fd, KVM_GET_SREGS, &sr) == 0)
+		ok = !vcpu_state_is_reset(&regs, &sr);
+	probe_free(p);
+	return ok;
+}
+
 int kvm_probe(int kvm_fd, struct kvm_features *f, int what)
 {
 	static const uint8_t hlt[] = { 0xf4 };
@@ -210,6 +256,10 @@ debug:
 		f->readonly_slot = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) > 0 &&
 				   probe_readonly_slot();
 	}
+	if (what & PROBE_KEEPS) {
+		f->step_after_rip_write = probe_step_after_rip_write();
+		f->shutdown_keeps_state = probe_shutdown_keeps_state();
+	}
 	r = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
 	f->max_vcpus = r > 0 ? r : VM_MAX_CPUS;
 	f->probed |= what;
@@ -245,9 +295,13 @@ void kvm_probe_print(const struct kvm_features *f, FILE *out)
 	fprintf(out, "int3 intercepted (sw bp):      %s%s\n", yes(f->int3_exit),
 		f->int3_exit ? "" : " (software breakpoints use hlt instead)");
 	fprintf(out, "single step:                   %s\n", yes(f->single_step));
+	fprintf(out, "step after a RIP write:        %s%s\n", yes(f->step_after_rip_write),
+		f->step_after_rip_write ? "" : " (steps are re-armed before each run)");
 	fprintf(out, "hw execution breakpoints:      %s\n", yes(f->hw_exec_bp));
 	fprintf(out, "hw data breakpoints:           %s%s\n", yes(f->data_bp),
 		f->data_bp ? "" : " (write watchpoints use read-only slots; read/access refused)");
 	fprintf(out, "read-only memory slots:        %s\n", yes(f->readonly_slot));
+	fprintf(out, "state after a triple fault:    %s\n",
+		f->shutdown_keeps_state ? "kept" : "reset by KVM (the faulting registers are lost)");
 	fprintf(out, "max vCPUs:                     %d\n", f->max_vcpus);
 }

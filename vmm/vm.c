@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,6 +151,12 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 		seterr(err, errlen, "KVM_GET_SUPPORTED_CPUID failed: %s", strerror(errno));
 		goto err_close;
 	}
+	r = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
+	vm->xsave2 = r > 0;
+	if (r >= 4096)
+		vm->xsave_size = r;
+	else if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE) > 0)
+		vm->xsave_size = 4096;
 	vm->feat.gb_pages = cpuid_has(vm->cpuid, 0x80000001, 0, 3, 26);
 	vm->feat.la57 = cpuid_has(vm->cpuid, 7, 0, 2, 16);
 	vm->feat.nx = cpuid_has(vm->cpuid, 0x80000001, 0, 3, 20);
@@ -169,6 +176,8 @@ void vm_destroy(struct vm *vm)
 			munmap(c->run, vm->run_size);
 		if (c->fd > 0)
 			close(c->fd);
+		free(c->xsave);
+		c->xsave = NULL;
 		c->run = NULL;
 		c->fd = 0;
 	}
@@ -321,12 +330,83 @@ static uint64_t stack_top(struct vm *vm, int index)
 	return (top - index * CPU_STACK_SIZE) & ~0xfULL;
 }
 
+/* The start of an XSAVE area in the standard format KVM_GET_XSAVE gives:
+ * the legacy region (the FXSAVE layout) and the header. */
+struct xsave_legacy {
+	uint16_t fcw, fsw;
+	uint8_t ftw, rsvd;
+	uint16_t fop;
+	uint64_t fip, fdp;
+	uint32_t mxcsr, mxcsr_mask;
+	uint8_t st[8][16];
+	uint8_t xmm[16][16];
+	uint8_t pad[96];
+	uint64_t xstate_bv, xcomp_bv;
+};
+_Static_assert(offsetof(struct xsave_legacy, xmm) == 160 &&
+	       offsetof(struct xsave_legacy, xstate_bv) == 512, "XSAVE layout");
+#define XFEATURE_FP_SSE 3ULL /* x87 | SSE (with MXCSR) */
+
+static int get_xsave(struct vcpu *c)
+{
+	return ioctl(c->fd, c->vm->xsave2 ? KVM_GET_XSAVE2 : KVM_GET_XSAVE, c->xsave) < 0 ? -errno : 0;
+}
+
+int vcpu_get_fpu(struct vcpu *c, struct kvm_fpu *f)
+{
+	const struct xsave_legacy *x = c->xsave;
+	int r;
+
+	if (!x)
+		return ioctl(c->fd, KVM_GET_FPU, f) < 0 ? -errno : 0;
+	r = get_xsave(c);
+	if (r)
+		return r;
+	memset(f, 0, sizeof(*f));
+	memcpy(f->fpr, x->st, sizeof(f->fpr));
+	f->fcw = x->fcw;
+	f->fsw = x->fsw;
+	f->ftwx = x->ftw;
+	f->last_opcode = x->fop;
+	f->last_ip = x->fip;
+	f->last_dp = x->fdp;
+	memcpy(f->xmm, x->xmm, sizeof(f->xmm));
+	f->mxcsr = x->mxcsr;
+	return 0;
+}
+
+int vcpu_set_fpu(struct vcpu *c, const struct kvm_fpu *f)
+{
+	struct xsave_legacy *x = c->xsave;
+	int r;
+
+	if (!x)
+		return ioctl(c->fd, KVM_SET_FPU, f) < 0 ? -errno : 0;
+	r = get_xsave(c); /* the other components stay */
+	if (r)
+		return r;
+	memcpy(x->st, f->fpr, sizeof(x->st));
+	x->fcw = f->fcw;
+	x->fsw = f->fsw;
+	x->ftw = f->ftwx;
+	x->fop = f->last_opcode;
+	x->fip = f->last_ip;
+	x->fdp = f->last_dp;
+	memcpy(x->xmm, f->xmm, sizeof(x->xmm));
+	x->mxcsr = f->mxcsr;
+	/* Components whose XSTATE_BV bit is clear are loaded in their initial
+	 * state at entry, whatever the area holds. */
+	x->xstate_bv |= XFEATURE_FP_SSE;
+	return ioctl(c->fd, KVM_SET_XSAVE, x) < 0 ? -errno : 0;
+}
+
 static int setup_regs(struct vcpu *c, char *err, size_t errlen)
 {
 	struct vm *vm = c->vm;
 	struct kvm_sregs sr;
 	struct kvm_regs regs = { .rflags = 2, .rdi = c->index, .rsi = vm->arg, .rdx = vm->ncpus };
 	struct kvm_fpu fpu = { .fcw = 0x37f, .mxcsr = 0x1f80 };
+	int r;
 
 	if (ioctl(c->fd, KVM_GET_SREGS, &sr) < 0) {
 		seterr(err, errlen, "KVM_GET_SREGS failed: %s", strerror(errno));
@@ -386,9 +466,10 @@ static int setup_regs(struct vcpu *c, char *err, size_t errlen)
 		seterr(err, errlen, "KVM_SET_REGS failed: %s", strerror(errno));
 		return -errno;
 	}
-	if (ioctl(c->fd, KVM_SET_FPU, &fpu) < 0) {
-		seterr(err, errlen, "KVM_SET_FPU failed: %s", strerror(errno));
-		return -errno;
+	r = vcpu_set_fpu(c, &fpu);
+	if (r) {
+		seterr(err, errlen, "%s failed: %s", c->xsave ? "KVM_SET_XSAVE" : "KVM_SET_FPU", strerror(-r));
+		return r;
 	}
 	return 0;
 }
@@ -428,6 +509,10 @@ int vm_setup_cpus(struct vm *vm, char *err, size_t errlen)
 			r = -errno;
 			seterr(err, errlen, "KVM_SET_CPUID2 failed: %s", strerror(-r));
 			return r;
+		}
+		if (vm->xsave_size && !(c->xsave = calloc(1, vm->xsave_size))) {
+			seterr(err, errlen, "no memory for the XSAVE area of vCPU %d", i);
+			return -ENOMEM;
 		}
 		r = setup_regs(c, err, errlen);
 		if (r)
@@ -556,6 +641,12 @@ static const char *cpu_mode_name(const struct kvm_sregs *sr)
 	return "protected";
 }
 
+bool vcpu_state_is_reset(const struct kvm_regs *regs, const struct kvm_sregs *sr)
+{
+	return regs->rip == 0xfff0 && sr->cs.selector == 0xf000 && sr->cs.base == 0xffff0000 &&
+	       !(sr->cr0 & CR0_PE);
+}
+
 void vcpu_report(struct vcpu *c, enum vcpu_event ev)
 {
 	struct kvm_regs regs;
@@ -590,4 +681,7 @@ void vcpu_report(struct vcpu *c, enum vcpu_event ev)
 		(unsigned long long)regs.rflags, sr.cs.selector, (unsigned long long)sr.cr0,
 		(unsigned long long)sr.cr2, (unsigned long long)sr.cr3, (unsigned long long)sr.cr4,
 		(unsigned long long)sr.efer);
+	if (ev == EV_SHUTDOWN && vcpu_state_is_reset(&regs, &sr))
+		fprintf(stderr, "vmm:   (the reset state: %s re-initialised the vCPU at the triple fault, "
+			"the faulting state is lost)\n", kvm_flavour());
 }

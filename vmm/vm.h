@@ -55,6 +55,8 @@ struct kvm_features {
 	bool data_bp;        /* DR0-DR3 data breakpoints fire */
 	bool readonly_slot;  /* KVM_MEM_READONLY: writes exit as MMIO */
 	bool single_step;
+	bool step_after_rip_write; /* a step armed before a RIP write still steps (else re-arm) */
+	bool shutdown_keeps_state; /* the registers after a triple fault are the faulting ones */
 	int max_vcpus;
 };
 
@@ -90,6 +92,7 @@ struct vcpu {
 	bool thread_started;
 	int exit_status;  /* for EV_EXIT_PORT */
 	int err;          /* errno for EV_ERROR */
+	void *xsave;      /* KVM_GET/SET_XSAVE buffer (vm->xsave_size bytes); NULL: FPU ioctls */
 };
 
 struct memslot {
@@ -127,6 +130,8 @@ struct vm {
 	int nslots;
 	struct vm_seg segs[VM_MAX_SEGS]; /* the ELF's PT_LOAD segments, as loaded */
 	int nsegs;
+	size_t xsave_size;  /* bytes of KVM's XSAVE area; 0 without KVM_CAP_XSAVE */
+	bool xsave2;        /* KVM_GET_XSAVE2 (the area may exceed 4 KiB) */
 };
 
 struct vm_config {
@@ -163,6 +168,14 @@ int vm_setup_cpus(struct vm *vm, char *err, size_t errlen) __attribute__((warn_u
  * and unknown ports is handled inside. */
 enum vcpu_event vcpu_run(struct vcpu *c);
 
+/* The x87 and SSE state, MXCSR included.  Through KVM_GET/SET_XSAVE where
+ * KVM has them: KVM_GET/SET_FPU skip MXCSR, and KVM_SET_FPU leaves the x87
+ * and SSE bits of XSTATE_BV as they are, so what it writes into a vCPU that
+ * has not used SSE yet is reset by the XRSTOR of the next entry.  A write
+ * keeps the rest of the XSAVE area (AVX...) as it is. */
+int vcpu_get_fpu(struct vcpu *c, struct kvm_fpu *f) __attribute__((warn_unused_result));
+int vcpu_set_fpu(struct vcpu *c, const struct kvm_fpu *f) __attribute__((warn_unused_result));
+
 /* Run every vCPU (one thread each) without a debugger until all have
  * halted, one exits through port 0xF4, or one fails.  Returns the vmm's exit
  * status (enum vm_status, or the guest's 0xF4 status). */
@@ -171,6 +184,11 @@ int vm_run(struct vm *vm);
 void vcpu_kick(struct vcpu *c);
 /* SIGUSR1 handler that interrupts KVM_RUN (install once). */
 void vm_install_kick_handler(void);
+
+/* The state KVM gives a vCPU at INIT (CS base 0xffff0000, RIP 0xfff0), which
+ * no guest of ours reaches by itself: after KVM_EXIT_SHUTDOWN it means KVM
+ * re-initialised the vCPU (kvm_amd does) and the faulting state is lost. */
+bool vcpu_state_is_reset(const struct kvm_regs *regs, const struct kvm_sregs *sr);
 
 /* Write a one-paragraph report of the vCPU state after an event to stderr. */
 void vcpu_report(struct vcpu *c, enum vcpu_event ev);
@@ -192,7 +210,8 @@ enum {
 	PROBE_INT3 = 2,   /* int3 interception: how software breakpoints work */
 	PROBE_WATCH = 4,  /* data breakpoints, read-only slots: how watchpoints work */
 	PROBE_STEPS = 8,  /* single step, execution breakpoints */
-	PROBE_ALL = 15,
+	PROBE_KEEPS = 16, /* what KVM keeps: a step across a RIP write, the state of a triple fault */
+	PROBE_ALL = 31,
 };
 /* Probe what is asked and not probed yet.  Each probe is a throwaway VM
  * (milliseconds each here), so the gdb target asks lazily. */
