@@ -72,6 +72,16 @@ probe_yes() {
 # hbreak_or_break: gdb's "hbreak" where debug-register execution breakpoints
 # fire on this KVM, else "break" (for tests about something else).
 hbreak_or_break() { if probe_yes 'hw execution breakpoints'; then echo hbreak; else echo break; fi; }
+# fault_state_kept: does this KVM keep a vCPU's registers at a triple fault
+# ('vmm --probe'; kvm_amd resets the vCPU, and the vmm then says so)?
+fault_state_kept() {
+	[ -s "$TMP/probe.fault" ] || "$VMM" --probe 2>&1 | grep '^state after a triple fault:' >"$TMP/probe.fault"
+	grep -q ': *kept' "$TMP/probe.fault"
+}
+# The vmm's note where KVM reset the vCPU at a triple fault (FAULT_NOTE when
+# it had the registers it last resumed the vCPU with, else FAULT_LOST).
+FAULT_NOTE='vmm: KVM reset the vCPU at the fault: the registers shown are those it was last resumed with, not the faulting ones'
+FAULT_LOST='vmm: KVM reset the vCPU at the fault: its faulting registers are lost (they read as the reset state)'
 
 # have_kvm: a KVM to test on?  /dev/kvm here, or the nested rig's
 # (tests/nested/rig.py sets KVM_VIA and VMM to its launcher).

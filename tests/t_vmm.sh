@@ -86,8 +86,15 @@ asm triple 64 0 <<'EOF2'
 EOF2
 run_vmm "$TMP/out" "$TMP/err" "$TMP/triple.bin"
 expect_status triple_fault_status 6
-grep -q 'triple fault' "$TMP/err" && grep -q 'RIP=0xa ' "$TMP/err" && grep -q 'CR2=0x7fffffff0000' "$TMP/err" && grep -q 'CR3=0x2000' "$TMP/err" &&
-	ok triple_fault_report || fail triple_fault_report "$(cat "$TMP/err")"
+if fault_state_kept; then
+	grep -q 'triple fault' "$TMP/err" && grep -q 'RIP=0xa ' "$TMP/err" && grep -q 'CR2=0x7fffffff0000' "$TMP/err" &&
+		grep -q 'CR3=0x2000' "$TMP/err" && ok triple_fault_report || fail triple_fault_report "$(cat "$TMP/err")"
+else
+	# KVM reset the vCPU (kvm_amd): the report says its registers are the reset state
+	grep -q 'triple fault' "$TMP/err" && grep -q 'RIP=0xfff0 ' "$TMP/err" &&
+		grep -q 'the reset state: .* re-initialised the vCPU at the triple fault, the faulting state is lost' "$TMP/err" &&
+		ok triple_fault_report_reset || fail triple_fault_report_reset "$(cat "$TMP/err")"
+fi
 
 asm mmio 64 0 <<'EOF2'
 	mov $0x80000000, %eax   # identity-mapped but beyond 64 MiB of RAM
