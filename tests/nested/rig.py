@@ -164,6 +164,13 @@ class Daemon:
             self.sel.modify(l.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, l)
 
 
+def die_with_parent():
+    """QEMU ends with the rig even when the rig is killed outright (a test's
+    time limit): no VM left behind."""
+    import ctypes
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)    # PR_SET_PDEATHSIG
+
+
 def boot(build, work):
     subprocess.run([sys.executable, HERE + "/build.py", work], check=True)
     # Files of this rig only: several rigs may run at once.
@@ -186,6 +193,7 @@ def boot(build, work):
         "-device", "virtio-9p-pci,fsdev=hostfs,mount_tag=hostfs",
     ]
     proc = subprocess.Popen(qemu, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            preexec_fn=die_with_parent,
                             stderr=open(console + ".qemu", "w"))
     sock = socket.socket(socket.AF_UNIX)
     for _ in range(200):
