@@ -46,9 +46,12 @@ run_one() {
 }
 
 # ONLY: space-separated parts of test names; a test runs if its name holds one.
+# SKIP_TESTS: whole test names left out, each said loudly.
 only=${ONLY:-}
+for t in ${SKIP_TESTS:-}; do echo "NOT RUN: $t (SKIP_TESTS)"; done
 wanted() {
 	local o
+	for o in ${SKIP_TESTS:-}; do [ "$1" = "$o" ] && return 1; done
 	[ -z "$only" ] && return 0
 	for o in $only; do [[ $1 == *"$o"* ]] && return 0; done
 	return 1
