@@ -308,7 +308,17 @@ expect OK"
 ALIVE=$ALIVE_RUN
 
 # spins PORT: the guest's counter, read by a client that attaches.
-spins_now() { py "$port" "m$spins,8" | grep -xE '[0-9a-f]{16}' | sed 's/\(..\)/\1 /g' | awk '{ for (i = NF; i > 0; i--) printf "%s", $i }'; }
+# (A few tries: right after a client hangs up the vmm may still count it as
+# attached and refuse the next one; through the nested rig's relay often.)
+spins_now() {
+	local v i
+	for i in 1 2 3 4 5; do
+		v=$(py "$port" "m$spins,8" | grep -xE '[0-9a-f]{16}' | sed 's/\(..\)/\1 /g' |
+			awk '{ for (i = NF; i > 0; i--) printf "%s", $i }')
+		[ -n "$v" ] && { echo "$v"; return; }
+		sleep 0.2
+	done
+}
 # runs_on NAME: the guest's counter goes up between two attaches.
 runs_on() {
 	local s1 s2
