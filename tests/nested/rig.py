@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -223,9 +224,11 @@ def main():
         sys.exit("nested rig: no vmm at %s (make first)" % vmm)
     t0 = time.time()
     proc, sock, console, chan_path = boot(build, work)
-    listen_path = "%s/rig-%d.sock" % (work, os.getpid())
-    if os.path.exists(listen_path):
-        os.unlink(listen_path)
+    # In a directory of its own that any user may pass through (the checkout
+    # may sit in a private one): a test runs the vmm as nobody.
+    sock_dir = tempfile.mkdtemp(prefix="vmm-rig-")
+    os.chmod(sock_dir, 0o755)
+    listen_path = os.path.join(sock_dir, "rig.sock")
     daemon = Daemon(sock, listen_path)
     watchdog = float(os.environ.get("RIG_WATCHDOG", "90"))
     threading.Thread(target=daemon.loop, args=(watchdog,), daemon=True).start()
@@ -251,6 +254,7 @@ def main():
     for p in (listen_path, chan_path, console + ".qemu"):
         if os.path.exists(p):
             os.unlink(p)
+    os.rmdir(sock_dir)
     if daemon.dead:
         log("the VM's console is in " + console)
     else:
