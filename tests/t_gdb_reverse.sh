@@ -468,6 +468,66 @@ want_seq smp_end end 'vmm: the guest halted (HLT); memory stays readable, contin
 same_vout smp_guest_output "$TMP/ref2.out"
 check_eq smp_status "$VMM_RC" 0
 
+# --- recording while the guest builds its page tables: kmain maps a 1 GiB page by writing
+# pdpt_high[511], at the same page offset as the PML4 entry its own walk reads (0xff8): on
+# kvm_amd a walk that faults on read-only tables made KVM store the PDPTE into the PML4
+# (a triple fault).  The tables (8 pages, with the CPU's accessed and dirty bits) must end
+# as a plain run leaves them, go back to kmain's, and forward again to the same bytes.
+tables_py='python
+import hashlib
+def tables():
+    b = bytes(gdb.selected_inferior().read_memory(0xffffffff80009000, 0x8000))
+    print("tables " + hashlib.sha1(b).hexdigest())
+end'
+gdb_session plain_tables "$KERNEL" "$KERNEL" <<EOF2
+break count_loop
+continue
+$tables_py
+python tables()
+pv/x pdpt_high[511]
+EOF2
+vmm_end 5
+plain_tables=$(sed -n 's/^tables //p' "$OUT")
+plain_1g=$(grep -m1 '^pdpt_high\[511\] = ' "$OUT")	# 0xa3: accessed since
+gdb_session tables "$KERNEL" "$KERNEL" <<EOF2
+break kmain
+continue
+delete
+$tables_py
+python tables()
+monitor record on
+break count_loop
+echo @@ recorded\n
+continue
+pv/x pdpt_high[511]
+python tables()
+delete
+echo @@ back\n
+reverse-continue
+pv/x pdpt_high[511]
+python tables()
+echo @@ again\n
+break count_loop
+continue
+pv/x pdpt_high[511]
+python tables()
+delete
+continue
+EOF2
+vmm_end 5
+kmain_tables=$(sed -n 's/^tables //p' "$OUT" | head -1)
+if [ -n "$plain_tables" ] && [ -n "$kmain_tables" ] && [ -n "$plain_1g" ]; then
+	want_seq tables_recorded recorded "Breakpoint 2, count_loop () at guest/kernel64.c:$l_loop" \
+		"$plain_1g" "tables $plain_tables"
+	want_seq tables_back back 'No more reverse-execution history.' 'pdpt_high[511] = 0x0' "tables $kmain_tables"
+	want_seq tables_again again "Breakpoint 3, count_loop () at guest/kernel64.c:$l_loop" \
+		"$plain_1g" "tables $plain_tables"
+else
+	fail tables_read "no table bytes read: plain [$plain_tables] [$plain_1g] kmain [$kmain_tables]"
+fi
+same_vout tables_guest_output "$TMP/ref1.out"
+check_eq tables_status "$VMM_RC" 0
+
 # --- a triple fault while recording: the page-table writes logged reach KVM ---------------
 gdb_session fault "$KERNEL" "$KERNEL" <<'EOF2'
 break kmain

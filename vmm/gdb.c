@@ -48,6 +48,7 @@
 #define BP_BUCKETS 1024
 #define MAX_WATCH 32
 #define WATCH_PIECES 16
+#define REC_OPEN_MAX 32 /* page-table pages left writable while recording, at most */
 
 enum tstate { TS_STOPPED, TS_RUNNING, TS_HALTED };
 
@@ -167,6 +168,19 @@ struct gdb_target {
 	struct rec_view view;
 	uint64_t *ptp;          /* page-table pages of ptp_key's hierarchy */
 	struct mmu_regs ptp_key;
+	/* While recording, the page-table pages of the recording vCPU's
+	 * hierarchy stay writable (rec_tables_open): a page walk that faults on
+	 * read-only memory makes KVM emulate the instruction, and KVM on AMD
+	 * then puts its data write at the table entry's address when the page
+	 * offsets agree.  What an instruction changes there, the guest's own
+	 * stores and the CPU's accessed/dirty bits, is found by comparing with
+	 * a copy taken before it.  Used by the recording vCPU only (rec_owner). */
+	bool open_valid;        /* open_gpa[] are the table pages of open_key */
+	bool open_full_said;
+	int nopen;
+	struct mmu_regs open_key;
+	uint64_t open_gpa[REC_OPEN_MAX];
+	uint8_t (*open_copy)[4096];
 };
 
 /* Drop the lock, then wake whom the locked section asked to: a thread woken
@@ -1070,25 +1084,33 @@ static int hlt_len(struct tcpu *tc, const uint8_t *b, long n)
 /* Is gpa in a page of the writing vCPU's page tables?  KVM may keep shadow
  * page tables built from such a page; a write the vmm applies behind its
  * back must make KVM forget them. */
-static bool is_table_page(struct tcpu *tc, uint64_t gpa)
+static int table_pages_refresh(struct tcpu *tc)
 {
 	struct gdb_target *t = tc->t;
 	const struct kvm_sregs *sr = &tc->st.sregs;
 	struct mmu_regs mr = { sr->cr0, sr->cr3, sr->cr4, sr->efer };
+	int n;
+
+	if (t->ptp_valid && !memcmp(&mr, &t->ptp_key, sizeof(mr)))
+		return 0;
+	if (!t->ptp && !(t->ptp = malloc(65536 * sizeof(*t->ptp))))
+		return -ENOMEM;
+	n = mmu_table_pages(&t->vm->mram, &mr, t->ptp, 65536);
+	if (n < 0)
+		return n; /* too many to tell */
+	t->nptp = n;
+	t->ptp_key = mr;
+	t->ptp_valid = true;
+	return 0;
+}
+
+static bool is_table_page(struct tcpu *tc, uint64_t gpa)
+{
+	struct gdb_target *t = tc->t;
 	int lo = 0, hi;
 
-	if (!t->ptp_valid || memcmp(&mr, &t->ptp_key, sizeof(mr))) {
-		int n;
-
-		if (!t->ptp && !(t->ptp = malloc(65536 * sizeof(*t->ptp))))
-			return true;
-		n = mmu_table_pages(&t->vm->mram, &mr, t->ptp, 65536);
-		if (n < 0)
-			return true; /* too many to tell: assume so */
-		t->nptp = n;
-		t->ptp_key = mr;
-		t->ptp_valid = true;
-	}
+	if (table_pages_refresh(tc))
+		return true; /* cannot tell: assume so */
 	gpa &= ~0xfffULL;
 	for (hi = t->nptp; lo < hi;) {
 		int mid = (lo + hi) / 2;
@@ -1101,6 +1123,93 @@ static bool is_table_page(struct tcpu *tc, uint64_t gpa)
 			hi = mid;
 	}
 	return false;
+}
+
+/* The table pages rec_tables_open left writable back to read-only, as all
+ * of RAM is while recording. */
+static int rec_tables_close(struct gdb_target *t)
+{
+	int r = 0;
+
+	for (int i = 0; i < t->nopen; i++)
+		r |= vm_set_readonly(t->vm, t->open_gpa[i], 4096, true);
+	t->nopen = 0;
+	t->open_valid = false;
+	return r ? -EIO : 0;
+}
+
+/* Before tc records an instruction: leave the page-table pages of its
+ * hierarchy writable (see struct gdb_target) and copy them, to find what
+ * the instruction changes there.  Where there are more than REC_OPEN_MAX,
+ * or a slot cannot be split, the rest stay read-only (trapped as before). */
+static int rec_tables_open(struct tcpu *tc)
+{
+	struct gdb_target *t = tc->t;
+	const struct kvm_sregs *sr = &tc->st.sregs;
+	struct mmu_regs mr = { sr->cr0, sr->cr3, sr->cr4, sr->efer };
+
+	if (!t->open_valid || memcmp(&mr, &t->open_key, sizeof(mr))) {
+		if (rec_tables_close(t))
+			return -EIO;
+		t->open_key = mr;
+		t->open_valid = true;
+		if (table_pages_refresh(tc) == 0 && t->nptp > REC_OPEN_MAX && !t->open_full_said) {
+			fprintf(stderr, "vmm: recording: the guest's page tables take %d pages; the first %d "
+				"stay writable, the CPU's walks through the others exit to KVM\n",
+				t->nptp, REC_OPEN_MAX);
+			t->open_full_said = true;
+		}
+		if (!t->open_copy && !(t->open_copy = malloc(REC_OPEN_MAX * sizeof(*t->open_copy))))
+			return -ENOMEM;
+		for (int i = 0, k; t->ptp_valid && i < t->nptp && t->nopen < REC_OPEN_MAX; i = k) {
+			/* a run of adjacent pages at a time: one rebuild of the slots */
+			for (k = i + 1; k < t->nptp && k - i < REC_OPEN_MAX - t->nopen &&
+			     t->ptp[k] == t->ptp[k - 1] + 4096; k++)
+				;
+			if (vm_set_readonly(t->vm, t->ptp[i], (uint64_t)(k - i) * 4096, false))
+				break; /* (no slot left: the rest stay trapped) */
+			while (i < k)
+				t->open_gpa[t->nopen++] = t->ptp[i++];
+		}
+	}
+	for (int i = 0; i < t->nopen; i++)
+		memcpy(t->open_copy[i], t->vm->ram + t->open_gpa[i], 4096);
+	return 0;
+}
+
+static int rec_diff(struct tcpu *tc, const uint8_t *was, uint64_t gpa0, uint64_t len0,
+		    struct watch **watch, bool *wrote);
+
+/* After the instruction: log what it changed in the open table pages.  A
+ * change there may have changed the hierarchy: its pages are derived again
+ * before the next instruction. */
+static int rec_tables_diff(struct tcpu *tc, struct watch **watch, bool *wrote)
+{
+	struct gdb_target *t = tc->t;
+	bool changed = false;
+
+	for (int i = 0; i < t->nopen; i++) {
+		const uint8_t *now = t->vm->ram + t->open_gpa[i];
+
+		if (!memcmp(now, t->open_copy[i], 4096))
+			continue;
+		if (rec_diff(tc, t->open_copy[i], t->open_gpa[i], 4096, watch, wrote))
+			return -1;
+		changed = true;
+	}
+	if (changed) {
+		/* the same pages still (accessed and dirty bits, new entries
+		 * into known tables), or others to open before the next one */
+		bool same;
+
+		t->ptp_valid = false;
+		same = table_pages_refresh(tc) == 0 && t->nopen == (t->nptp < REC_OPEN_MAX ? t->nptp : REC_OPEN_MAX);
+		for (int i = 0; same && i < t->nopen; i++)
+			same = t->open_gpa[i] == t->ptp[i];
+		if (!same && rec_tables_close(t))
+			return -1;
+	}
+	return 0;
 }
 
 /* Does the instruction at RIP only jump (near)?  Then a step that changes
@@ -1312,6 +1421,8 @@ static enum vcpu_event rec_unprotected(struct tcpu *tc, struct watch **watch, bo
 		ev = vcpu_run(tc->c);
 	ran(tc);
 	t->ptp_valid = false;
+	t->nopen = 0; /* (all of RAM is read-only again, and compared below) */
+	t->open_valid = false;
 	if (vm_set_readonly(vm, 0, vm->ram_size, true)) {
 		fprintf(stderr, "vmm: could not make guest RAM read-only again: recording is broken\n");
 		ev = EV_INTERNAL;
@@ -1373,11 +1484,17 @@ static enum vcpu_event rec_one(struct tcpu *tc, bool *done, struct watch **watch
 		ev = EV_HLT;
 		goto log;
 	}
+	if (rec_tables_open(tc)) {
+		fprintf(stderr, "vmm: recording: could not leave the guest's page tables writable\n");
+		return EV_INTERNAL;
+	}
 	ev = rec_run_insn(tc, &wrote, watch, &zap);
 	if (ev == EV_ERROR)
 		return ev;
 	if (fetch(tc, DIRTY_REGS | DIRTY_SREGS))
 		return EV_ERROR;
+	if (rec_tables_diff(tc, watch, &wrote))
+		return EV_INTERNAL;
 	pack(&tc->st, post);
 	if (!wrote && ((ev == EV_DEBUG && run->debug.arch.exception == 1 && !tc->rec_trap_due &&
 			!memcmp(pre, post, STATE_WORDS * sizeof(pre[0])) && !insn_near_jump(tc, insn, ni)) ||
@@ -1386,7 +1503,7 @@ static enum vcpu_event rec_one(struct tcpu *tc, bool *done, struct watch **watch
 		/* KVM could not run it on read-only memory */
 		if (!rec_dt_writable(tc, pre, watch, &wrote, &zap, &ev))
 			ev = rec_unprotected(tc, watch, &wrote);
-		if (fetch(tc, DIRTY_REGS | DIRTY_SREGS))
+		if (fetch(tc, DIRTY_REGS | DIRTY_SREGS) || rec_tables_diff(tc, watch, &wrote))
 			return EV_ERROR;
 		pack(&tc->st, post);
 	}
@@ -2086,6 +2203,8 @@ static void rec_stop(struct gdb_target *t)
 	rec_free(&t->log);
 	t->rec_on = false;
 	t->live_saved = false;
+	t->nopen = 0;
+	t->open_valid = false;
 	if (vm_set_readonly(t->vm, 0, t->vm->ram_size, false) || watch_apply(t, NULL))
 		fprintf(stderr, "vmm: could not restore the memory slots after recording\n");
 	patch_all(t, true);
@@ -3044,6 +3163,7 @@ int gdb_serve(struct vm *vm, const struct gdb_config *cfg)
 	rec_stop(t);
 	remove_all(t);
 	free(t->ptp);
+	free(t->open_copy);
 	vm->hooks.console = NULL;
 	vm->console_off = false;
 	stub_free(t->stub);
