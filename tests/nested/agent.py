@@ -6,6 +6,7 @@ names is the same here.  Over the virtio-serial port it starts processes
 them, and forwards connections to ports on the VM's loopback (gdb to the
 vmm's stub).  See mux.py for the frames.
 """
+import fcntl
 import json
 import os
 import selectors
@@ -189,8 +190,29 @@ def on_frame(kind, ident, payload):
             c.close(tell=False)
 
 
+def hold_kvm():
+    """Keep one VM with one vCPU open for the agent's life.  Creating the
+    first VM (and its first vCPU without an in-kernel APIC) turns static keys
+    on, preempt_notifier_key among them, and destroying the last turns them
+    off: the kernel patches its own code (finish_task_switch) while the other
+    CPU runs it.  Under QEMU 7.2's TCG that patching livelocked both CPUs in
+    the int3 handler (a jump across a page boundary at 0xffffffff810dcfff;
+    seen in one t_smp_race run of five; none in six after this).  Held, the keys never
+    change and the kernel never patches itself for a vmm."""
+    try:
+        kvm = os.open("/dev/kvm", os.O_RDWR)
+        vm = fcntl.ioctl(kvm, 0xAE01, 0)        # KVM_CREATE_VM
+        vcpu = fcntl.ioctl(vm, 0xAE41, 0)       # KVM_CREATE_VCPU
+        return kvm, vm, vcpu
+    except OSError as e:
+        print("rig agent: cannot hold a VM open (%s): the kernel may patch itself for each vmm" % e,
+              file=sys.stderr, flush=True)
+        return None
+
+
 def main():
     global chan
+    held = hold_kvm()  # noqa: F841 (its fds stay open for the agent's life)
     fd = os.open(sys.argv[1], os.O_RDWR)
     chan = mux.Channel(fd)
     sel.register(fd, selectors.EVENT_READ, ("chan", None))

@@ -107,6 +107,7 @@ class Daemon:
                     self.die("the rig's VM stopped answering for %d s (its kernel locked up?"
                              " see its console below)" % watchdog)
                     log(self.dead)
+                    monitor_dump(self.mon_path, self.console)
             if not self.dead:
                 self.sel.modify(self.chan.fd, selectors.EVENT_READ |
                                 (selectors.EVENT_WRITE if self.chan.outbuf else 0), "chan")
@@ -165,6 +166,32 @@ class Daemon:
             self.sel.modify(l.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, l)
 
 
+def monitor_dump(mon_path, console):
+    """Where the VM's CPUs are (QEMU's monitor), after the console: for a VM
+    that stopped answering, to tell a kernel that hangs from vCPUs held in
+    the nested guest."""
+    out = b""
+    try:
+        m = socket.socket(socket.AF_UNIX)
+        m.settimeout(2)
+        m.connect(mon_path)
+        m.sendall(b"info cpus\ninfo registers -a\n")
+        t0 = time.time()
+        while time.time() - t0 < 3:
+            try:
+                d = m.recv(65536)
+            except socket.timeout:
+                break
+            if not d:
+                break
+            out += d
+        m.close()
+    except OSError as e:
+        out += ("(QEMU's monitor: %s)" % e).encode()
+    with open(console, "ab") as f:
+        f.write(b"\n--- QEMU monitor, when the VM stopped answering ---\n" + out + b"\n")
+
+
 def die_with_parent():
     """QEMU ends with the rig even when the rig is killed outright (a test's
     time limit): no VM left behind."""
@@ -177,7 +204,8 @@ def boot(build, work):
     # Files of this rig only: several rigs may run at once.
     chan_path = "%s/chan-%d.sock" % (work, os.getpid())
     console = "%s/console-%d.log" % (work, os.getpid())
-    for p in (chan_path, console):
+    mon_path = "%s/mon-%d.sock" % (work, os.getpid())
+    for p in (chan_path, console, mon_path):
         if os.path.exists(p):
             os.unlink(p)
     qemu = [
@@ -192,6 +220,7 @@ def boot(build, work):
         "-device", "virtserialport,chardev=rig,name=rig",
         "-fsdev", "local,id=hostfs,path=/,security_model=none,multidevs=remap",
         "-device", "virtio-9p-pci,fsdev=hostfs,mount_tag=hostfs",
+        "-monitor", "unix:%s,server=on,wait=off" % mon_path,
     ]
     proc = subprocess.Popen(qemu, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             preexec_fn=die_with_parent,
@@ -210,7 +239,7 @@ def boot(build, work):
         sys.exit("nested rig: QEMU did not open its channel")
     if proc.poll() is not None:
         sys.exit("nested rig: QEMU failed: " + open(console + ".qemu").read().strip())
-    return proc, sock, console, chan_path
+    return proc, sock, console, chan_path, mon_path
 
 
 def main():
@@ -223,13 +252,14 @@ def main():
     if not os.access(vmm, os.X_OK):
         sys.exit("nested rig: no vmm at %s (make first)" % vmm)
     t0 = time.time()
-    proc, sock, console, chan_path = boot(build, work)
+    proc, sock, console, chan_path, mon_path = boot(build, work)
     # In a directory of its own that any user may pass through (the checkout
     # may sit in a private one): a test runs the vmm as nobody.
     sock_dir = tempfile.mkdtemp(prefix="vmm-rig-")
     os.chmod(sock_dir, 0o755)
     listen_path = os.path.join(sock_dir, "rig.sock")
     daemon = Daemon(sock, listen_path)
+    daemon.mon_path, daemon.console = mon_path, console
     watchdog = float(os.environ.get("RIG_WATCHDOG", "90"))
     threading.Thread(target=daemon.loop, args=(watchdog,), daemon=True).start()
     limit = float(os.environ.get("RIG_BOOT_TIMEOUT", "180"))
@@ -251,7 +281,7 @@ def main():
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
-    for p in (listen_path, chan_path, console + ".qemu"):
+    for p in (listen_path, chan_path, mon_path, console + ".qemu"):
         if os.path.exists(p):
             os.unlink(p)
     os.rmdir(sock_dir)
