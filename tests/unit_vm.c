@@ -13,8 +13,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "stub/stub.h"
 #include "tests/test.h"
 #include "vmm/vm.h"
+
+/* Until gdb.c, the one file of the vmm that sees both, holds them together. */
+_Static_assert(VM_MAX_CPUS == STUB_MAX_THREADS, "every vCPU is a gdb thread");
 
 int __real_open(const char *path, int flags, ...);         // NOLINT(bugprone-reserved-identifier)
 int __real_close(int fd);                                   // NOLINT(bugprone-reserved-identifier)
