@@ -13,9 +13,6 @@
 #include "vmm/vm.h"
 #include "vmm/x86.h"
 
-
-#define PAGE_SIZE 4096ULL
-
 /* A one-line reason into err.  errno is kept: vsnprintf may set it. */
 static void seterr(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void seterr(char *err, size_t len, const char *fmt, ...)
@@ -87,6 +84,13 @@ bool cpuid_has(const struct kvm_cpuid2 *c, uint32_t fn, uint32_t idx, int reg, i
 		return (v >> bit) & 1;
 	}
 	return false;
+}
+
+void cpuid_features(const struct kvm_cpuid2 *c, struct kvm_features *f)
+{
+	f->gb_pages = cpuid_has(c, 0x80000001, 0, 3, 26); /* pdpe1gb */
+	f->la57 = cpuid_has(c, 7, 0, 2, 16);
+	f->nx = cpuid_has(c, 0x80000001, 0, 3, 20);
 }
 
 static int set_slot(struct vm *vm, int slot, uint64_t gpa, uint64_t size, bool ro)
@@ -184,13 +188,11 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 	/* KVM_CHECK_EXTENSION: > 0 offered, 0 (or an error, from an old KVM) not. */
 	r = kvm_ioctl_raw(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
 	vm->xsave2 = r > 0;
-	if (r >= 4096)
+	if (r >= (int)sizeof(struct kvm_xsave))
 		vm->xsave_size = r;
 	else if (kvm_ioctl_raw(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE) > 0)
-		vm->xsave_size = 4096;
-	vm->feat.gb_pages = cpuid_has(vm->cpuid, 0x80000001, 0, 3, 26);
-	vm->feat.la57 = cpuid_has(vm->cpuid, 7, 0, 2, 16);
-	vm->feat.nx = cpuid_has(vm->cpuid, 0x80000001, 0, 3, 20);
+		vm->xsave_size = sizeof(struct kvm_xsave);
+	cpuid_features(vm->cpuid, &vm->feat);
 	return 0;
 
 err_close:
@@ -335,22 +337,22 @@ static void build_tables(struct vm *vm)
 		uint32_t *pd = (uint32_t *)(vm->ram + BOOT_PML4);
 
 		for (uint32_t i = 0; i < 1024; i++)
-			pd[i] = (i << 22) | 0x83; /* P RW PS: 4 MiB */
+			pd[i] = (i << 22) | PTE_P | PTE_RW | PTE_PS; /* 4 MiB */
 		return;
 	}
-	memset(pml4, 0, 4096);
-	memset(pdpt, 0, 4096);
-	pml4[0] = BOOT_PDPT | 3;
+	memset(pml4, 0, PAGE_SIZE);
+	memset(pdpt, 0, PAGE_SIZE);
+	pml4[0] = BOOT_PDPT | PTE_P | PTE_RW;
 	for (uint64_t i = 0; i < 4; i++) {
-		uint64_t *pd = (uint64_t *)(vm->ram + BOOT_PD + i * 4096);
+		uint64_t *pd = (uint64_t *)(vm->ram + BOOT_PD + i * PAGE_SIZE);
 
 		if (vm->feat.gb_pages) {
-			pdpt[i] = (i << 30) | 0x83; /* P RW PS: 1 GiB */
+			pdpt[i] = (i << 30) | PTE_P | PTE_RW | PTE_PS; /* 1 GiB */
 			continue;
 		}
-		pdpt[i] = (BOOT_PD + i * 4096) | 3;
+		pdpt[i] = (BOOT_PD + i * PAGE_SIZE) | PTE_P | PTE_RW;
 		for (uint64_t j = 0; j < 512; j++)
-			pd[j] = (i << 30) | (j << 21) | 0x83; /* 2 MiB */
+			pd[j] = (i << 30) | (j << 21) | PTE_P | PTE_RW | PTE_PS; /* 2 MiB */
 	}
 }
 
@@ -465,7 +467,7 @@ static int setup_regs(struct vcpu *c, char *err, size_t errlen)
 	} else {
 		struct kvm_segment data;
 
-		seg(&data, SEL_DATA, 3, false);
+		seg(&data, SEL_DATA, SEG_TYPE_DATA_RW, false);
 		sr.ds = sr.es = sr.fs = sr.gs = sr.ss = data;
 		sr.gdt.base = BOOT_GDT;
 		sr.gdt.limit = 4 * 8 - 1;
@@ -478,16 +480,16 @@ static int setup_regs(struct vcpu *c, char *err, size_t errlen)
 		regs.rsp = stack_top(vm, c->index);
 		switch (vm->mode) {
 		case MODE_PROTECTED:
-			seg(&sr.cs, SEL_CODE32, 11, false);
+			seg(&sr.cs, SEL_CODE32, SEG_TYPE_CODE_RX, false);
 			break;
 		case MODE_PAGED:
-			seg(&sr.cs, SEL_CODE32, 11, false);
+			seg(&sr.cs, SEL_CODE32, SEG_TYPE_CODE_RX, false);
 			sr.cr3 = BOOT_PML4;
 			sr.cr4 = CR4_PSE;
 			sr.cr0 |= CR0_PG;
 			break;
 		case MODE_LONG:
-			seg(&sr.cs, SEL_CODE64, 11, true);
+			seg(&sr.cs, SEL_CODE64, SEG_TYPE_CODE_RX, true);
 			sr.cr3 = BOOT_PML4;
 			sr.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
 			sr.cr0 |= CR0_PG | CR0_WP;

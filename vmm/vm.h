@@ -240,5 +240,7 @@ int kvm_ioctl_(int fd, unsigned long req, unsigned long arg, const char *name, c
  * NULL with errno set if it fails. */
 struct kvm_cpuid2 *kvm_supported_cpuid(int kvm_fd);
 bool cpuid_has(const struct kvm_cpuid2 *c, uint32_t fn, uint32_t idx, int reg, int bit);
+/* The paging features a CPUID offers: f->gb_pages, la57, nx. */
+void cpuid_features(const struct kvm_cpuid2 *c, struct kvm_features *f);
 
 #endif
