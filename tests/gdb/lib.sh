@@ -26,13 +26,13 @@ GDBDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRC=$(cd "$GDBDIR/../.." && pwd)
 KERNEL=$GUESTS/kernel64.elf
 
-# gdb_preflight: skip the whole script where it cannot run.
+# gdb_preflight NAME: skip the whole script where it cannot run.
 gdb_preflight() {
 	local name=$1
-	if ! have_kvm; then skip "$name" "no usable /dev/kvm on this machine"; exit 0; fi
-	if ! command -v gdb >/dev/null; then skip "$name" "gdb is not installed"; exit 0; fi
+	if ! have_kvm; then skip_rest "$name" "no usable /dev/kvm on this machine"; fi
+	if ! command -v gdb >/dev/null; then skip_rest "$name" "gdb is not installed"; fi
 	if ! gdb -batch -nx -ex 'python print("py-ok")' 2>/dev/null | grep -qx py-ok; then
-		skip "$name" "this gdb has no Python"; exit 0
+		skip_rest "$name" "this gdb has no Python"
 	fi
 }
 
