@@ -67,6 +67,10 @@ $(B)/tests/%: $(B)/obj/tests/%.o $(B)/libvmm.a $(B)/libstub.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# unit_vm runs vm.c against a fake KVM: its open, close, ioctl and vsnprintf
+# stand in for libc's.
+$(B)/tests/unit_vm: LDFLAGS += -Wl,--wrap=open,--wrap=close,--wrap=ioctl,--wrap=vsnprintf
+
 .SECONDARY:
 
 # Guests are freestanding and never sanitized: always in build/guest.

@@ -125,7 +125,8 @@ void cmd_session_start(struct stub *s)
 void cmd_stop_reply(struct stub *s, const struct stub_stop *st, struct pkt_buf *out)
 {
 	int tid = st->tid > 0 ? st->tid : s->g_tid;
-	int regnos[64];
+	int regnos[64]; /* registers expedited: the target says which, up to 64 */
+	const int max_regnos = (int)(sizeof(regnos) / sizeof(regnos[0]));
 	uint8_t reg[REG_MAX];
 	int n = 0;
 
@@ -133,10 +134,10 @@ void cmd_stop_reply(struct stub *s, const struct stub_stop *st, struct pkt_buf *
 		pkt_printf(out, "W%02x", st->status & 0xff);
 		return;
 	}
-	pkt_printf(out, "T%02x", st->kind == STUB_STOP_SIGNAL ? st->signo & 0xff : 5);
+	pkt_printf(out, "T%02x", st->kind == STUB_STOP_SIGNAL ? st->signo & 0xff : GDB_SIGTRAP);
 	if (s->ops->expedite && s->ops->read_reg)
-		n = s->ops->expedite(s->t, regnos, 64);
-	for (int i = 0; i < n && i < 64; i++) {
+		n = s->ops->expedite(s->t, regnos, max_regnos);
+	for (int i = 0; i < n && i < max_regnos; i++) {
 		int size = s->ops->read_reg(s->t, tid, regnos[i], reg, sizeof(reg));
 
 		if (size <= 0 || size > REG_MAX)
@@ -189,7 +190,7 @@ static enum cmd_result h_why(struct stub *s, const char *a, const char *end, str
 	(void)a, (void)end;
 	memset(&st, 0, sizeof(st));
 	st.kind = STUB_STOP_SIGNAL;
-	st.signo = 5;
+	st.signo = GDB_SIGTRAP;
 	st.tid = s->stop_tid;
 	if (s->ops->current_stop) {
 		int r = s->ops->current_stop(s->t, &st);
@@ -529,7 +530,7 @@ static enum cmd_result legacy_resume(struct stub *s, const char *a, const char *
 		return CMD_REPLY;
 	}
 	if (step || s->c_tid > 0) {
-		/* Hc / Hg accept any live thread; the resume slots end at 64. */
+		/* Hc / Hg accept any live thread; the resume slots end at STUB_MAX_THREADS. */
 		int tid = s->c_tid > 0 ? s->c_tid : s->g_tid;
 
 		if (tid < 1 || tid > STUB_MAX_THREADS) {

@@ -17,7 +17,6 @@
 #define STUB_RX_CHUNK (64 * 1024)
 /* '+' slot, '$', every payload byte escaped, '#', two digits. */
 #define STUB_FRAME_SIZE (2 * STUB_PACKET_SIZE + 8)
-#define STUB_MAX_THREADS 64
 
 struct conn {
 	int fd;                /* -1: no client */

@@ -6,7 +6,8 @@
  * and -errno on failure; the stub turns a failure into an "Exx" reply and the
  * session goes on.
  *
- * Threads: gdb thread ids are 1..N (one per vCPU).  Every per-thread
+ * Threads: gdb thread ids are 1..N (one per vCPU), N at most
+ * STUB_MAX_THREADS.  Every per-thread
  * operation takes the thread id the client selected (Hg / Hc), already
  * resolved by the stub (never 0 or -1).
  *
@@ -23,6 +24,14 @@
 #include <stdint.h>
 
 #define STUB_PACKET_SIZE 0x20000 /* advertised PacketSize: 128 KiB */
+#define STUB_MAX_THREADS 64      /* thread ids 1..64 */
+
+/* GDB's own signal numbers (include/gdb/signals.def), which stop replies
+ * carry: the host's <signal.h> may number them otherwise. */
+#define GDB_SIGINT 2   /* interrupted (Ctrl-C) */
+#define GDB_SIGILL 4
+#define GDB_SIGTRAP 5  /* breakpoint, step, watchpoint */
+#define GDB_SIGSEGV 11
 
 enum stub_bp_type { /* numbering of Z/z packets */
 	STUB_BP_SW = 0,
@@ -45,7 +54,7 @@ enum stub_stop_kind {
 struct stub_stop {
 	enum stub_stop_kind kind;
 	int tid;        /* thread that stopped */
-	int signo;      /* for STUB_STOP_SIGNAL: 2 SIGINT, 5 SIGTRAP, 11 SIGSEGV ... */
+	int signo;      /* for STUB_STOP_SIGNAL: GDB_SIGTRAP, GDB_SIGINT ... */
 	uint64_t addr;  /* data address for watchpoints */
 	int status;     /* exit status for STUB_STOP_EXITED */
 	/* Reverse execution reached the start of the target's log (replaylog:
@@ -63,8 +72,8 @@ enum stub_action { STUB_CONTINUE, STUB_STEP, STUB_STAY, STUB_RANGE };
 struct stub_resume {
 	int nthreads;
 	bool reverse;    /* bs / bc: STEP or CONTINUE backwards (ops->reverse) */
-	enum stub_action action[64];
-	uint64_t range_start[64], range_end[64]; /* for STUB_RANGE */
+	enum stub_action action[STUB_MAX_THREADS];
+	uint64_t range_start[STUB_MAX_THREADS], range_end[STUB_MAX_THREADS]; /* for STUB_RANGE */
 };
 
 struct stub_ops {

@@ -380,7 +380,7 @@ static void fs_setup(uint8_t cfg)
 	FT.stops = 0;
 	memset(&FT.current, 0, sizeof(FT.current));
 	FT.current.kind = STUB_STOP_SIGNAL;
-	FT.current.signo = 5;
+	FT.current.signo = GDB_SIGTRAP;
 	FT.current.tid = FT.tids[0];
 	while (read(FT.pipe[0], &c, 1) == 1)
 		;

@@ -2,7 +2,7 @@
 #
 # Environment from tests/run.sh: VMM (the vmm binary), GUESTS (guest
 # binaries), BUILD, TESTS.  Each check prints "ok NAME" or "FAIL NAME: why";
-# a skip prints "skip NAME: why" loudly.  Every process a test starts is ended
+# a skip prints "skip NAME: why" loudly.  A script starts with "plan N".  Every process a test starts is ended
 # by PID when the test exits.
 set -u
 : "${VMM:=$PWD/build/vmm}" "${GUESTS:=$PWD/build/guest}" "${BUILD:=$PWD/build}" "${TESTS:=$PWD/tests}"
@@ -25,6 +25,21 @@ tscale() { echo $(($1 * TIME_SCALE)); }
 ok()   { echo "ok $1"; }
 fail() { echo "FAIL $1: $2"; }
 skip() { echo "skip $1: $2"; }
+
+# plan N: this script makes N checks (its "ok", "FAIL" and "skip" lines) when
+# it runs to its end, whatever the KVM: a check that cannot be made here is
+# skipped, by its name, not left out.  Said first, before anything may skip.
+# tests/run.sh fails a script that makes another number (so the count stays
+# true) and counts the checks skip_rest skipped.
+plan() { echo "plan $1"; }
+# skip_rest NAME WHY: skip NAME and every check not made yet (the whole
+# script, where it cannot run here), and end the script.
+skip_rest() { skip "$1" "$2 (and every check after it)"; echo "skip-rest"; exit 0; }
+# skip_checks WHY NAME...: skip each of the named checks, for one reason.
+skip_checks() {
+	local why=$1 name; shift
+	for name; do skip "$name" "$why"; done
+}
 
 # check NAME CONDITION-TEXT -- COMMAND...: ok if the command succeeds.
 check() {

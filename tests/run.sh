@@ -6,35 +6,32 @@
 # (tests/nested/rig.py: a VM per script, so that one cannot spoil the next).
 #
 # Every test program (build/tests/unit_*, tests/t_*.sh) prints lines
-# "ok NAME", "FAIL NAME: why" and "skip NAME: why"; this counts them.  A
-# program that exits non-zero without printing a FAIL line counts as one
-# failure, and so does one that runs past its time limit.
+# "ok NAME", "FAIL NAME: why" and "skip NAME: why"; this counts them
+# (tests/tally.sh).  A program that exits non-zero without printing a FAIL
+# line counts as one failure, and so does one that runs past its time limit.
+# A script says first how many checks it makes ("plan N", tests/lib.sh): a
+# script skipped whole (no KVM) counts as N skipped, and one that makes
+# another number of checks fails.
 set -u
 B=${1:-build}
 cd "$(dirname "$0")/.."
+. tests/tally.sh
 export VMM=${VMM:-$PWD/$B/vmm} BUILD=$PWD/$B GUESTS=$PWD/build/guest TESTS=$PWD/tests
 pass=0 fail=0 skip=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
+# run_one NAME [planned] -- COMMAND...
 run_one() {
-	local name=$1; shift
+	local name=$1 planned=""; shift
+	[ "$1" = planned ] && { planned=planned; shift; }
+	shift
 	local limit=${TEST_TIMEOUT:-${nested:+600}}
 	limit=${limit:-240}
 	timeout -k 5 "$limit" "$@" >"$log" 2>&1
 	local rc=$?
 	local p f s
-	p=$(grep -c '^ok ' "$log")
-	f=$(grep -c '^FAIL ' "$log")
-	s=$(grep -c '^skip ' "$log")
-	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-		if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-			echo "FAIL $name: timed out after ${limit}s" >>"$log"
-		else
-			echo "FAIL $name: exited with status $rc" >>"$log"
-		fi
-		f=1
-	fi
+	tally "$log" "$rc" "$name" "$limit" $planned
 	if [ "$f" -ne 0 ] || [ -n "${VERBOSE:-}" ]; then
 		sed "s/^/  [$name] /" "$log"
 	else
@@ -63,24 +60,24 @@ for t in "$B"/tests/unit_*; do
 	[ -x "$t" ] || continue
 	name=$(basename "$t")
 	wanted "$name" || continue
-	run_one "$name" "$t"
+	run_one "$name" -- "$t"
 done
 for t in tests/t_*.sh; do
 	[ -f "$t" ] || continue
 	name=$(basename "$t" .sh)
 	wanted "$name" || continue
 	if [ -n "$nested" ]; then
-		run_one "$name" python3 tests/nested/rig.py "$B" bash "$t"
+		run_one "$name" planned -- python3 tests/nested/rig.py "$B" bash "$t"
 		# The rig's own kernel (QEMU TCG's SVM) locks up now and then, more
 		# often on a loaded machine: that script runs once more in a new VM,
 		# said loudly; a failure of ours fails both times.
 		if grep -q "the rig's VM stopped answering" "$log"; then
 			echo "  [$name] retry: the rig's VM locked up (not the vmm: a user program cannot); once more in a new VM"
 			pass=$((pass - last_p)) fail=$((fail - last_f)) skip=$((skip - last_s))
-			run_one "$name" python3 tests/nested/rig.py "$B" bash "$t"
+			run_one "$name" planned -- python3 tests/nested/rig.py "$B" bash "$t"
 		fi
 	else
-		run_one "$name" bash "$t"
+		run_one "$name" planned -- bash "$t"
 	fi
 done
 

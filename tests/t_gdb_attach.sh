@@ -4,6 +4,7 @@
 # consistent state; "monitor hold on" keeps it stopped across a detach;
 # --gdb-no-wait runs the guest before anyone attaches; kill ends the vmm.
 . "$(dirname "$0")/gdb/lib.sh"
+plan 13
 gdb_preflight gdb_attach
 
 pml4_p=$(hex "$(sym pml4) - 0xffffffff7ff00000")

@@ -10,6 +10,7 @@
 # page) is a SIGTRAP that says so, and continuing runs the original
 # instruction.
 . "$(dirname "$0")/gdb/lib.sh"
+plan 11
 gdb_preflight gdb_break_early
 
 voff=0xffffffff7ff00000
@@ -114,6 +115,7 @@ if [ $hw_bp = no ]; then
 		ok flat_image_says_why || fail flat_image_says_why "stderr: $(tr '\n' '|' <"$VERR")"
 else
 	want_re flat_image_debug_register - "^Breakpoint 1, kmain \\(.*\\) at guest/kernel64.c:[0-9]+\$" "^\\\$pc = $kmain\$"
+	want_not flat_image_accepted - 'Cannot insert'
 fi
 
 # --- the byte run through another address: kernel64's low identity map also

@@ -2,7 +2,8 @@
 # monitor console stdout|gdb|both: where the guest's port-0xE9 output goes
 # while gdb is attached.
 . "$(dirname "$0")/lib.sh"
-if ! have_kvm; then skip console_all "no usable /dev/kvm on this machine"; exit 0; fi
+plan 3
+if ! have_kvm; then skip_rest console_all "no usable /dev/kvm on this machine"; fi
 for how in stdout gdb both; do
 	port=$(free_port)
 	start_vmm --gdb "$port" "$GUESTS/kernel64.elf"

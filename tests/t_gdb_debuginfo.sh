@@ -2,6 +2,7 @@
 # Guest debug info: gdb names the right functions in the flat hello guests
 # (no DWARF left behind for code the link dropped, all at address 0).
 . "$(dirname "$0")/gdb/lib.sh"
+plan 2
 gdb_preflight gdb_debuginfo
 
 for g in hello64 hello32; do

@@ -11,6 +11,7 @@
 #   registers it last resumed the vCPU with (vmm --probe tells which KVM
 #   keeps what).
 . "$(dirname "$0")/gdb/lib.sh"
+plan 18
 gdb_preflight gdb_kvm_rules
 
 # --- hello64 held at entry: the FPU state, then steps after register writes -----

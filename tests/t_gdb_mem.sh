@@ -3,6 +3,7 @@
 # half, pages physically apart, aliases, unmapped and read-only pages, a
 # 2 MiB page), guest-physical access with "monitor phys", "monitor walk".
 . "$(dirname "$0")/gdb/lib.sh"
+plan 20
 gdb_preflight gdb_mem
 
 voff=0xffffffff7ff00000

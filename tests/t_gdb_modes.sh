@@ -6,6 +6,7 @@
 # guest that leaves the mode of its session says so at the next stop; a
 # reconnect follows it.
 . "$(dirname "$0")/gdb/lib.sh"
+plan 25
 gdb_preflight gdb_modes
 
 # --- real mode: hello16 ------------------------------------------------------------------
@@ -143,7 +144,8 @@ b16=$GUESTS/boot16to64.elf
 stage_long=$(nm "$b16" | awk '$3 == "stage_long" { print "0x" $1 }' | sed 's/^0x0*/0x/')
 probe_long=$("$VMM" --probe 2>&1 | grep '^guest enters long mode itself:' | tr -s ' ')
 if [[ $probe_long != *yes* ]]; then
-	skip mode_switch "this KVM's probe says '$probe_long'"
+	skip_checks "this KVM's probe says '$probe_long'" mode_switch_reported mode_switch_reconnect \
+		mode_switch_guest_output
 else
 	gdb_session switch "" --mode real --load 0x8000 "$GUESTS/boot16to64.bin" <<EOF2
 break *$stage_long

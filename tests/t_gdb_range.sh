@@ -2,7 +2,8 @@
 # Range stepping (vCont;r): gdb's `next` and `step` step a whole source line
 # in one round trip, and land on the right lines.
 . "$(dirname "$0")/lib.sh"
-if ! have_kvm; then skip range_all "no usable /dev/kvm on this machine"; exit 0; fi
+plan 3
+if ! have_kvm; then skip_rest range_all "no usable /dev/kvm on this machine"; fi
 K=$GUESTS/kernel64.elf
 port=$(free_port)
 start_vmm --gdb "$port" "$K"

@@ -3,6 +3,7 @@
 # segment, control, SSE), in hello64 at entry and in kernel64 after it has
 # switched to its own page tables.
 . "$(dirname "$0")/gdb/lib.sh"
+plan 15
 gdb_preflight gdb_regs
 
 # --- hello64 at its first instruction: the vmm's long-mode boot state --------

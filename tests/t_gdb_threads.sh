@@ -4,6 +4,7 @@
 # RSP = top of RAM - index * 64K), a breakpoint hit named by thread, the
 # other vCPU stopped where it was, and the end once both have halted.
 . "$(dirname "$0")/gdb/lib.sh"
+plan 7
 gdb_preflight gdb_threads
 
 gdb_session threads "$KERNEL" "$KERNEL" --cpus 2 <<'EOF2'

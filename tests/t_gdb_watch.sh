@@ -5,6 +5,7 @@
 # debug-register data breakpoints: refused cleanly where "vmm --probe" says
 # they never fire, tested to fire where it says they do.
 . "$(dirname "$0")/gdb/lib.sh"
+plan 16
 gdb_preflight gdb_watch
 
 # the addresses after kmain's writes of 1 and 3 to watched
@@ -78,7 +79,7 @@ want_seq watch_makes_page_readonly slots 'Hardware watchpoint 2: watched' "slot 
 want_seq watch_first_write first 'Hardware watchpoint 2: watched' 'Old value = 0' 'New value = 1' \
 	"kmain (cpu=<optimized out>, arg=<optimized out>, ncpus=1) at guest/kernel64.c:$l_after1" "\$pc = $pc1"
 if [ $data_bp = no ]; then
-	skip read_watch_fires "this KVM's probe says '$probe'"
+	skip_checks "this KVM's probe says '$probe'" read_watch_fires access_watch_fires
 	want_seq rwatch_refused rwatch 'Hardware read watchpoint 3: read_me' 'Could not insert hardware watchpoint 3.' \
 		'error: Command aborted.' "\$pc = $pc1"
 	want_seq awatch_refused rwatch 'Hardware access (read/write) watchpoint 4: read_me' \
@@ -86,7 +87,8 @@ if [ $data_bp = no ]; then
 	want_seq session_goes_on_after_refusal rwatch 'Hardware watchpoint 2: watched' 'Old value = 1' 'New value = 2' \
 		"level3 (x=x@entry=4) at guest/kernel64.c:$l_after2" "\$pc = $(insn_addr level3 1)"
 else
-	skip rwatch_refused "this KVM's probe says '$probe': data breakpoints fire here"
+	skip_checks "this KVM's probe says '$probe': data breakpoints fire here" \
+		rwatch_refused awatch_refused session_goes_on_after_refusal
 	want_seq read_watch_fires rwatch 'Hardware watchpoint 2: watched' 'Old value = 1' 'New value = 2' \
 		'Hardware read watchpoint 3: read_me' 'Value = 305441741'
 	want_seq access_watch_fires rwatch 'Hardware access (read/write) watchpoint 4: counter' 'Value = 0'

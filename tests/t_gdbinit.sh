@@ -2,8 +2,9 @@
 # gdbinit and make debug: connect, symbols, the vmm-* commands, following
 # the guest's mode across reconnects, no symbols at all.
 . "$(dirname "$0")/lib.sh"
-if ! have_kvm; then skip gdbinit_all "no usable /dev/kvm on this machine"; exit 0; fi
-if ! command -v gdb >/dev/null; then skip gdbinit_all "gdb is not installed"; exit 0; fi
+plan 30
+if ! have_kvm; then skip_rest gdbinit_all "no usable /dev/kvm on this machine"; fi
+if ! command -v gdb >/dev/null; then skip_rest gdbinit_all "gdb is not installed"; fi
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
 # session NAME ELF VMM-ARGS... <<< gdb commands: output in $TMP/NAME.out
@@ -96,7 +97,8 @@ if grep -q 'long mode itself: *yes' <("$VMM" --probe); then
 	has_re gdbinit_follow_long_disasm follow '^=> 0x80c9:[[:space:]]+mov[[:space:]]+\$0x8000,%esp$'
 	has gdbinit_follow_long_rip follow '$1 = 0x80c9'
 else
-	skip gdbinit_follow_to_x86_64 "this KVM refuses a guest entering long mode itself"
+	skip_checks "this KVM refuses a guest entering long mode itself" \
+		gdbinit_follow_to_x86_64 gdbinit_follow_long_disasm gdbinit_follow_long_rip
 fi
 
 # Recording across the mode changes: each reconnect keeps the log (gdbinit
@@ -120,7 +122,8 @@ has gdbinit_record_kept_across_reconnects recstart "position: at the start, ${n:
 has gdbinit_record_back_to_real recstart 'The target architecture is set to "auto" (currently "i8086").'
 has gdbinit_record_start rec 'No more reverse-execution history.'
 else
-	skip gdbinit_record "this KVM refuses a guest entering long mode itself"
+	skip_checks "this KVM refuses a guest entering long mode itself" gdbinit_record_followed_to_long \
+		gdbinit_record_kept_across_reconnects gdbinit_record_back_to_real gdbinit_record_start
 fi
 
 # make debug's script: gdb reads its commands from stdin here.

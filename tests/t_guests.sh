@@ -7,6 +7,7 @@
 # the run shows that very refusal: everything the guest does before the
 # refused step must still be right.
 . "$(dirname "$0")/lib.sh"
+plan 28
 
 G=$GUESTS
 
@@ -93,8 +94,7 @@ if [ ! -x "$VMM" ]; then
 	exit 0
 fi
 if ! have_kvm; then
-	skip guests-run "no usable /dev/kvm"
-	exit 0
+	skip_rest guests-run "no usable /dev/kvm"
 fi
 dump=()
 "$VMM" --help 2>&1 | grep -q -- --dump-mem && dump=(--dump-mem 0x400:4)
@@ -114,7 +114,7 @@ want_run hello64-elf 0 "$hello" "${dump[@]}" "$G/hello64.elf" &&
 run_vmm "$TMP/hellopg.out" "$TMP/hellopg.err" --mode paged "${dump[@]}" "$G/hellopg.bin"
 if [ "$RC" -eq 12 ] && grep -q 'refuses 32-bit paging' "$TMP/hellopg.err" &&
    probe_says 'mode paged (32-bit paging)' no; then
-	skip hellopg "kvm_pvm refuses 32-bit paging: $(head -1 "$TMP/hellopg.err")"
+	skip_checks "kvm_pvm refuses 32-bit paging: $(head -1 "$TMP/hellopg.err")" hellopg hellopg-mem-0x400
 else
 	want_run hellopg 0 "paging on
 $hello" --mode paged "${dump[@]}" "$G/hellopg.bin" &&

@@ -3,11 +3,11 @@
 # a backtrace, expressions (qMemoryRegionInfo), a watchpoint, stepping, and
 # a session with no target file at all.
 . "$(dirname "$0")/lib.sh"
-if ! have_kvm; then skip lldb_all "no usable /dev/kvm on this machine"; exit 0; fi
+plan 27
+if ! have_kvm; then skip_rest lldb_all "no usable /dev/kvm on this machine"; fi
 if ! command -v lldb >/dev/null; then
-	if [ -n "${LLDB_INSTALL_FAILED:-}" ]; then skip lldb_all "lldb could not be installed"
-	else skip lldb_all "lldb is not installed (apt-get install lldb)"; fi
-	exit 0
+	if [ -n "${LLDB_INSTALL_FAILED:-}" ]; then skip_rest lldb_all "lldb could not be installed"
+	else skip_rest lldb_all "lldb is not installed (apt-get install lldb)"; fi
 fi
 
 # session NAME ELF VMM-ARGS... <<< lldb commands after the connect:

@@ -5,8 +5,9 @@
 # variable objects, stepping, finish, memory, threads, a monitor command,
 # an interrupt of a running guest, detach.
 . "$(dirname "$0")/lib.sh"
-if ! have_kvm; then skip mi_all "no usable /dev/kvm on this machine"; exit 0; fi
-if ! command -v gdb >/dev/null; then skip mi_all "gdb is not installed"; exit 0; fi
+plan 25
+if ! have_kvm; then skip_rest mi_all "no usable /dev/kvm on this machine"; fi
+if ! command -v gdb >/dev/null; then skip_rest mi_all "gdb is not installed"; fi
 
 # The driver: one MI command per line of its script, each sent with a
 # token; it waits for that token's result record and, after ^running, for

@@ -11,9 +11,10 @@
 # its triple fault, it is reported as a stop with signal 11, registers stay
 # readable, and continuing ends the guest with status 6.
 . "$(dirname "$0")/lib.sh"
-if ! have_kvm; then skip rsp_guest_all "no usable /dev/kvm on this machine"; exit 0; fi
+plan 7
+if ! have_kvm; then skip_rest rsp_guest_all "no usable /dev/kvm on this machine"; fi
 command -v as >/dev/null && command -v ld >/dev/null ||
-	{ skip rsp_guest_all "binutils (as, ld) not installed"; exit 0; }
+	skip_rest rsp_guest_all "binutils (as, ld) not installed"
 
 cat >"$TMP/g.S" <<'EOF'
 	.code64

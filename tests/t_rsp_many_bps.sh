@@ -4,7 +4,8 @@
 # the original bytes under every one, and removing them restores memory.
 # Also: the stub on a Unix socket.
 . "$(dirname "$0")/lib.sh"
-if ! have_kvm; then skip many_bps_all "no usable /dev/kvm on this machine"; exit 0; fi
+plan 3
+if ! have_kvm; then skip_rest many_bps_all "no usable /dev/kvm on this machine"; fi
 RSP=$BUILD/tests/tool_rsp
 K=$GUESTS/kernel64.elf
 addr() { nm "$K" | awk -v s="$1" '$3 == s { print $1 }' | sed 's/^0*//'; }

@@ -8,6 +8,7 @@
 # are back in KVM_RUN).  ROUNDS (default 12) rounds of each; about 1 s a
 # session.
 . "$(dirname "$0")/gdb/lib.sh"
+plan 5
 gdb_preflight smp_race
 SMP=$GUESTS/smp64.elf
 ROUNDS=${ROUNDS:-12}

@@ -5,9 +5,10 @@
 # halted, one vCPU's triple fault while another spins; 0xE9 output of
 # several vCPUs at once keeps each OUT whole.
 . "$(dirname "$0")/lib.sh"
+plan 13
 
 SMP=$GUESTS/smp64
-if ! have_kvm; then skip smp_run "no usable /dev/kvm on this machine"; exit 0; fi
+if ! have_kvm; then skip_rest smp_run "no usable /dev/kvm on this machine"; fi
 
 # arrived_lines N: "smp64: cpu I arrived" for I in 0..N-1, sorted
 arrived_lines() { local i; for ((i = 0; i < $1; i++)); do echo "smp64: cpu $i arrived"; done | sort; }

@@ -2,8 +2,9 @@
 # The vmm without a debugger: modes, images, devices, ends, and user errors.
 # Small test images are assembled here from source with gcc/ld.
 . "$(dirname "$0")/lib.sh"
+plan 52
 
-if ! have_kvm; then skip vmm_all "no usable /dev/kvm on this machine"; exit 0; fi
+if ! have_kvm; then skip_rest vmm_all "no usable /dev/kvm on this machine"; fi
 
 # asm NAME BITS ORG <<< source: assemble a flat binary at ORG into $TMP/NAME.bin
 asm() {
@@ -41,6 +42,7 @@ if "$VMM" --probe | grep -q '^mode paged (32-bit paging): *yes'; then
 	run_vmm "$TMP/out" "$TMP/err" -p --dump-mem 0x400:4 "$GUESTS/hellopg.bin"
 	[ "$RC" -eq 0 ] && grep -q 'Hello, world!' "$TMP/out" && grep -q '2a 00 00 00' "$TMP/err" &&
 		ok hello_paged || fail hello_paged "status $RC $(cat "$TMP/err")"
+	skip_checks "this KVM runs 32-bit paging: nothing refused" paged_refused_status paged_refused_message
 else
 	skip hello_paged "this KVM ($(sed -n 's/^kvm module: *//p' <("$VMM" --probe))) refuses 32-bit paging"
 	run_vmm "$TMP/out" "$TMP/err" -p "$GUESTS/hellopg.bin"
@@ -210,6 +212,9 @@ if [ "$(id -u)" -ne 0 ] || true; then
 		VMM_REAL=$TMP/nobody/vmm-real setpriv --reuid=65534 --regid=65534 --clear-groups \
 			"$TMP/nobody/$(basename "$VMM")" "$TMP/h.bin" >"$TMP/out" 2>"$TMP/err"; RC=$?
 		expect_status no_kvm_permission_status 4; expect_err no_kvm_permission_message 'permission.*/dev/kvm'
+	else
+		skip_checks "not root, or no setpriv: cannot run the vmm as another user" \
+			no_kvm_permission_status no_kvm_permission_message
 	fi
 fi
 

@@ -98,7 +98,7 @@ static void fake_init(void)
 			for (int i = 0; i < 16; i++)
 				F.regs[t][r][i] = (uint8_t)(t << 4 | ((r + i) & 15));
 	F.current.kind = STUB_STOP_SIGNAL;
-	F.current.signo = 5;
+	F.current.signo = GDB_SIGTRAP;
 	F.current.tid = 1;
 	F.stop_on_step = true;
 }
@@ -212,7 +212,7 @@ static int f_resume(void *t, const struct stub_resume *r)
 	pthread_mutex_unlock(&F.lock);
 	for (int i = 0; i < r->nthreads; i++) {
 		if (r->action[i] == STUB_STEP && F.stop_on_step) {
-			struct stub_stop st = { .kind = STUB_STOP_SIGNAL, .signo = 5, .tid = i + 1 };
+			struct stub_stop st = { .kind = STUB_STOP_SIGNAL, .signo = GDB_SIGTRAP, .tid = i + 1 };
 
 			fake_post(&st);
 			return 0;
@@ -228,7 +228,7 @@ static int f_interrupt(void *t)
 	(void)t;
 	F.interrupts++;
 	if (F.running && !F.interrupt_posted) {
-		struct stub_stop st = { .kind = STUB_STOP_SIGNAL, .signo = 2, .tid = 1 };
+		struct stub_stop st = { .kind = STUB_STOP_SIGNAL, .signo = GDB_SIGINT, .tid = 1 };
 
 		F.interrupt_posted = true;
 		fake_post(&st);
@@ -1187,7 +1187,7 @@ static void test_stop_reasons(void)
 		F.on_continue = cases[i].st;
 		TEST_ASSERT_STREQ(cl_cmd(&S.c, "c"), stop_reply(5, 3, cases[i].why));
 	}
-	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SIGNAL, .signo = 11, .tid = 1 };
+	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SIGNAL, .signo = GDB_SIGSEGV, .tid = 1 };
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "c"), stop_reply(11, 1, ""));
 	session_end();
 }
@@ -1196,7 +1196,7 @@ static void test_stop_message_comes_first_as_O_packet(void)
 {
 	session_start();
 	F.has_on_continue = true;
-	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SIGNAL, .signo = 5, .tid = 1 };
+	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SIGNAL, .signo = GDB_SIGTRAP, .tid = 1 };
 	strcpy(F.on_continue.message, "triple fault\n");
 	cl_send(&S.c, "c");
 	cl_recv(&S.c, reply, sizeof(reply));
@@ -1335,7 +1335,7 @@ static void test_vcont(void)
 	/* Leftmost wins; threads not named stay. */
 	F.stop_on_step = false;
 	F.has_on_continue = true;
-	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SIGNAL, .signo = 5, .tid = 1 };
+	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SIGNAL, .signo = GDB_SIGTRAP, .tid = 1 };
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;c:1;s:1"), stop_reply(5, 1, ""));
 	TEST_ASSERT_EQ(F.last_resume.action[0], STUB_CONTINUE);
 	TEST_ASSERT_EQ(F.last_resume.action[1], STUB_STAY);
@@ -1555,13 +1555,13 @@ static void test_stop_reply_replaylog_begin(void)
 		struct stub_stop st;
 		const char *why;
 	} cases[] = {
-		{ { .kind = STUB_STOP_SIGNAL, .signo = 5, .tid = 1, .log_begin = true },
+		{ { .kind = STUB_STOP_SIGNAL, .signo = GDB_SIGTRAP, .tid = 1, .log_begin = true },
 		  "replaylog:begin;" },
 		{ { .kind = STUB_STOP_SWBREAK, .tid = 2, .log_begin = true },
 		  "swbreak:;replaylog:begin;" },
 		{ { .kind = STUB_STOP_WATCH, .tid = 3, .addr = 0x1234, .log_begin = true },
 		  "watch:1234;replaylog:begin;" },
-		{ { .kind = STUB_STOP_SIGNAL, .signo = 5, .tid = 3 }, "" }, /* not sticky */
+		{ { .kind = STUB_STOP_SIGNAL, .signo = GDB_SIGTRAP, .tid = 3 }, "" }, /* not sticky */
 	};
 
 	session_start_reverse();
@@ -1572,7 +1572,7 @@ static void test_stop_reply_replaylog_begin(void)
 	}
 	/* A reverse step that reaches the start of the log. */
 	F.stop_on_step = false;
-	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SIGNAL, .signo = 5, .tid = 1,
+	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SIGNAL, .signo = GDB_SIGTRAP, .tid = 1,
 					    .log_begin = true };
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "bs"), stop_reply(5, 1, "replaylog:begin;"));
 	/* After the thread list (lldb's QListThreadsInStopReply). */
@@ -1728,7 +1728,7 @@ static void test_run_returns_exit_status_without_client(void)
 {
 	struct runner r;
 	struct stub_stop st = { .kind = STUB_STOP_EXITED, .status = 7 };
-	struct stub_stop other = { .kind = STUB_STOP_SIGNAL, .signo = 11, .tid = 1 };
+	struct stub_stop other = { .kind = STUB_STOP_SIGNAL, .signo = GDB_SIGSEGV, .tid = 1 };
 
 	runner_start(&r, "127.0.0.1:0");
 	fake_post(&other); /* a stop with nobody attached does not end it */

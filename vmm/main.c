@@ -9,6 +9,9 @@
 #include "vmm/gdb.h"
 #include "vmm/vm.h"
 
+#define STR_(x) #x
+#define STR(x) STR_(x) /* a number macro as a string literal */
+
 static const char usage[] =
 "usage: vmm [options] IMAGE\n"
 "       vmm --probe\n"
@@ -22,7 +25,7 @@ static const char usage[] =
 "      --mem SIZE      guest RAM, with K/M/G/T suffix: 1M to 1T, a multiple of 4K\n"
 "                      (default 64M)\n"
 "      --load ADDR     guest-physical load address of a flat binary (default 0)\n"
-"      --cpus N        number of vCPUs, 1 to 64 (default 1)\n"
+"      --cpus N        number of vCPUs, 1 to " STR(VM_MAX_CPUS) " (default 1)\n"
 "      --arg N         value given to the guest in RSI/ESI/SI at entry (default 0)\n"
 "      --dump-mem ADDR:LEN\n"
 "                      after the guest ends, print LEN bytes of guest-physical\n"
@@ -161,7 +164,7 @@ int main(int argc, char **argv)
 		case 'l': cfg.mode = MODE_LONG; break;
 		case OPT_MEM:
 			if (parse_size(optarg, &cfg.mem_size) || cfg.mem_size < (1 << 20) ||
-			    cfg.mem_size % 4096 || cfg.mem_size > (1ULL << 40))
+			    cfg.mem_size % PAGE_SIZE || cfg.mem_size > (1ULL << 40))
 				return fail("bad --mem '%s': a size from 1M to 1T, a multiple of 4K (e.g. 64M)", optarg);
 			break;
 		case OPT_LOAD:
@@ -170,7 +173,7 @@ int main(int argc, char **argv)
 			break;
 		case OPT_CPUS:
 			if (parse_u64(optarg, &v) || v < 1 || v > VM_MAX_CPUS)
-				return fail("bad --cpus '%s': a number from 1 to 64", optarg);
+				return fail("bad --cpus '%s': a number from 1 to " STR(VM_MAX_CPUS), optarg);
 			cfg.ncpus = v;
 			break;
 		case OPT_ARG:

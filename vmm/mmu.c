@@ -17,17 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-
-#define PTE_P  (1ULL << 0)
-#define PTE_RW (1ULL << 1)
-#define PTE_US (1ULL << 2)
-#define PTE_A  (1ULL << 5)
-#define PTE_D  (1ULL << 6)
-#define PTE_PS (1ULL << 7)
-#define PTE_XD (1ULL << 63)
-
 #define MAXPHYADDR 52
-#define PAGE_4K    4096ULL
 
 /* Bits hi..lo inclusive; empty when lo > hi. */
 #define BITS(hi, lo) ((lo) > (hi) ? 0ULL : (~0ULL >> (63 - (hi))) & ~((1ULL << (lo)) - 1))
@@ -185,7 +175,7 @@ static uint64_t reserved_bits(const struct mmu_format *f, const struct mmu_level
 
 static uint64_t page_frame(const struct mmu_format *f, uint64_t e, uint64_t size)
 {
-	if (f->pse36 && size > PAGE_4K)
+	if (f->pse36 && size > PAGE_SIZE)
 		return (e & BITS(31, 22)) | ((e >> 13) & 0xff) << 32;
 	return e & f->addr_mask & ~(size - 1);
 }
@@ -201,7 +191,7 @@ int mmu_translate(const struct mmu_ram *ram, const struct mmu_regs *r, uint64_t 
 {
 	memset(w, 0, sizeof(*w));
 	w->mode = mmu_mode(r);
-	w->page_size = PAGE_4K;
+	w->page_size = PAGE_SIZE;
 	w->writable = w->user = 1;
 
 	if (w->mode == MMU_OFF) {
@@ -303,7 +293,7 @@ int mmu_write(const struct mmu_ram *ram, const struct mmu_regs *r, uint64_t va,
 {
 	/* Every chunk but the first and last is at least a 4 KiB page. */
 	struct chunk local[16], *chunks = local;
-	size_t max = len / PAGE_4K + 2, nchunks = 0, done = 0;
+	size_t max = len / PAGE_SIZE + 2, nchunks = 0, done = 0;
 	int ret = 0;
 
 	if (max > sizeof(local) / sizeof(local[0])) {
@@ -497,7 +487,7 @@ int mmu_table_pages(const struct mmu_ram *ram, const struct mmu_regs *r, uint64_
 
 				if (!(e & PTE_P) || reserved_bits(f, l, r, e) || maps_page(l, r, e))
 					continue;
-				if (!mmu_host(ram, e & f->addr_mask, PAGE_4K))
+				if (!mmu_host(ram, e & f->addr_mask, PAGE_SIZE))
 					continue;
 				if (n == max) {
 					/* full: make room by dropping duplicates first */
@@ -528,6 +518,6 @@ int mmu_table_pages(const struct mmu_ram *ram, const struct mmu_regs *r, uint64_
 		lo = hi;
 	}
 	for (int k = 0; k < n; k++)
-		pages[k] &= ~(PAGE_4K - 1);
+		pages[k] &= ~(PAGE_SIZE - 1);
 	return sort_unique(pages, n);
 }

@@ -10,6 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The x86 base page: the unit of memory slots, watchpoint pieces and tables. */
+#define PAGE_SHIFT 12
+#define PAGE_SIZE (1ULL << PAGE_SHIFT)
+
 struct mmu_ram {
 	uint8_t *base;
 	uint64_t size;

@@ -59,7 +59,7 @@ static int set_debug(struct probe *p, uint32_t control, uint64_t dr0, uint64_t d
 
 	d.arch.debugreg[0] = dr0;
 	d.arch.debugreg[7] = dr7;
-	return ioctl(p->c->fd, KVM_SET_GUEST_DEBUG, &d);
+	return kvm_ioctl_raw(p->c->fd, KVM_SET_GUEST_DEBUG, &d);
 }
 
 /* Run code in mode; true if it reaches its final HLT. */
@@ -102,7 +102,7 @@ static bool probe_readonly_slot(void)
 	p = probe_new(MODE_LONG, code, sizeof(code));
 	if (!p)
 		return false;
-	if (vm_set_readonly(&p->vm, PROBE_DATA, 4096, true) == 0 && vcpu_run(p->c) == EV_MMIO)
+	if (vm_set_readonly(&p->vm, PROBE_DATA, PAGE_SIZE, true) == 0 && vcpu_run(p->c) == EV_MMIO)
 		ok = p->c->run->mmio.is_write && p->c->run->mmio.phys_addr == PROBE_DATA &&
 		     p->c->run->mmio.len == 4;
 	probe_free(p);
@@ -127,7 +127,8 @@ static bool probe_step_after_rip_write(void)
 	    ioctl(p->c->fd, KVM_GET_REGS, &regs) == 0) {
 		regs.rip = PROBE_CODE + 1;
 		if (ioctl(p->c->fd, KVM_SET_REGS, &regs) == 0 && vcpu_run(p->c) == EV_DEBUG)
-			ok = p->c->run->debug.arch.exception == 1 && p->c->run->debug.arch.pc == PROBE_CODE + 2;
+			ok = p->c->run->debug.arch.exception == EXC_DB &&
+			     p->c->run->debug.arch.pc == PROBE_CODE + 2;
 	}
 	probe_free(p);
 	return ok;
@@ -200,24 +201,25 @@ int kvm_probe(int kvm_fd, struct kvm_features *f, int what)
 	f->paged = reaches_hlt(MODE_PAGED, hlt, sizeof(hlt));
 	f->long_ = reaches_hlt(MODE_LONG, hlt, sizeof(hlt));
 
+	/* Both guests load CR3 with 0x2000 (BOOT_PML4), in place of the vmm's tables. */
 	p = probe_new(MODE_PROTECTED, paging32, sizeof(paging32));
 	if (p) {
-		uint32_t *pd = (uint32_t *)(p->vm.ram + 0x2000);
+		uint32_t *pd = (uint32_t *)(p->vm.ram + BOOT_PML4);
 
 		for (uint32_t i = 0; i < 1024; i++)
-			pd[i] = (i << 22) | 0x83;
+			pd[i] = (i << 22) | PTE_P | PTE_RW | PTE_PS;
 		f->paging_by_guest = vcpu_run(p->c) == EV_HLT;
 		probe_free(p);
 	}
 	p = probe_new(MODE_PROTECTED, long_by_guest, sizeof(long_by_guest));
 	if (p) {
-		uint64_t *pml4 = (uint64_t *)(p->vm.ram + 0x2000);
-		uint64_t *pdpt = (uint64_t *)(p->vm.ram + 0x3000);
-		uint64_t *pd = (uint64_t *)(p->vm.ram + 0x4000);
+		uint64_t *pml4 = (uint64_t *)(p->vm.ram + BOOT_PML4);
+		uint64_t *pdpt = (uint64_t *)(p->vm.ram + BOOT_PDPT);
+		uint64_t *pd = (uint64_t *)(p->vm.ram + BOOT_PD);
 
-		pml4[0] = 0x3000 | 3;
-		pdpt[0] = 0x4000 | 3;
-		pd[0] = 0x83;
+		pml4[0] = BOOT_PDPT | PTE_P | PTE_RW;
+		pdpt[0] = BOOT_PD | PTE_P | PTE_RW;
+		pd[0] = PTE_P | PTE_RW | PTE_PS;
 		if (vcpu_run(p->c) == EV_HLT) {
 			struct kvm_sregs sr;
 
@@ -230,29 +232,27 @@ int kvm_probe(int kvm_fd, struct kvm_features *f, int what)
 	{
 		struct kvm_cpuid2 *c = kvm_supported_cpuid(kvm_fd);
 
-		f->gb_pages = cpuid_has(c, 0x80000001, 0, 3, 26);
-		f->la57 = cpuid_has(c, 7, 0, 2, 16);
-		f->nx = cpuid_has(c, 0x80000001, 0, 3, 20);
+		cpuid_features(c, f);
 		free(c);
 	}
 debug:
 	if (what & PROBE_INT3)
 		f->int3_exit = debug_exit_at(int3, sizeof(int3),
-					     KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP, 0, 0, 3,
+					     KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP, 0, 0, EXC_BP,
 					     PROBE_CODE);
 	if (what & PROBE_STEPS) {
 		f->single_step = debug_exit_at(nops, sizeof(nops),
-					       KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP, 0, 0, 1,
+					       KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP, 0, 0, EXC_DB,
 					       PROBE_CODE + 1);
 		f->hw_exec_bp = debug_exit_at(nops, sizeof(nops),
-					      KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP,
-					      PROBE_CODE + 1, 0x1, 1, PROBE_CODE + 1);
+					      KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP, PROBE_CODE + 1,
+					      DR7_L(0) | DR7_RW(0, DR7_RW_EXEC), EXC_DB, PROBE_CODE + 1);
 	}
 	if (what & PROBE_WATCH) {
-		/* DR7: L0, RW0 = 01 (write), LEN0 = 11 (4 bytes). */
 		f->data_bp = debug_exit_at(store, sizeof(store),
 					   KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP, PROBE_DATA,
-					   0x1 | (1 << 16) | (3 << 18), 1, ~0ULL);
+					   DR7_L(0) | DR7_RW(0, DR7_RW_WRITE) | DR7_LEN(0, DR7_LEN_4), EXC_DB,
+					   ~0ULL);
 		f->readonly_slot = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) > 0 &&
 				   probe_readonly_slot();
 	}

@@ -13,17 +13,33 @@
 #include "vmm/vm.h"
 #include "vmm/x86.h"
 
-
-#define PAGE_SIZE 4096ULL
-
+/* A one-line reason into err.  errno is kept: vsnprintf may set it. */
 static void seterr(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void seterr(char *err, size_t len, const char *fmt, ...)
 {
+	int e = errno;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(err, len, fmt, ap);
 	va_end(ap);
+	errno = e;
+}
+
+int kvm_ioctl_raw_(int fd, unsigned long req, unsigned long arg)
+{
+	int r = ioctl(fd, req, arg);
+
+	return r < 0 ? -errno : r;
+}
+
+int kvm_ioctl_(int fd, unsigned long req, unsigned long arg, const char *name, char *err, size_t errlen)
+{
+	int r = kvm_ioctl_raw_(fd, req, arg);
+
+	if (r < 0)
+		seterr(err, errlen, "%s: %s", name, strerror(-r));
+	return r;
 }
 
 const char *vm_mode_name(enum vm_mode m)
@@ -37,14 +53,17 @@ struct kvm_cpuid2 *kvm_supported_cpuid(int kvm_fd)
 {
 	for (int n = 64; n <= 4096; n *= 2) {
 		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
+		int r;
 
 		if (!c)
 			return NULL;
 		c->nent = n;
-		if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
+		r = kvm_ioctl_raw(kvm_fd, KVM_GET_SUPPORTED_CPUID, c);
+		if (r >= 0)
 			return c;
 		free(c);
-		if (errno != E2BIG)
+		errno = -r;
+		if (r != -E2BIG)
 			return NULL;
 	}
 	return NULL;
@@ -67,6 +86,13 @@ bool cpuid_has(const struct kvm_cpuid2 *c, uint32_t fn, uint32_t idx, int reg, i
 	return false;
 }
 
+void cpuid_features(const struct kvm_cpuid2 *c, struct kvm_features *f)
+{
+	f->gb_pages = cpuid_has(c, 0x80000001, 0, 3, 26); /* pdpe1gb */
+	f->la57 = cpuid_has(c, 7, 0, 2, 16);
+	f->nx = cpuid_has(c, 0x80000001, 0, 3, 20);
+}
+
 static int set_slot(struct vm *vm, int slot, uint64_t gpa, uint64_t size, bool ro)
 {
 	struct kvm_userspace_memory_region r = {
@@ -77,7 +103,7 @@ static int set_slot(struct vm *vm, int slot, uint64_t gpa, uint64_t size, bool r
 		.userspace_addr = (uint64_t)(uintptr_t)(vm->ram + gpa),
 	};
 
-	return ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0 ? -errno : 0;
+	return kvm_ioctl_raw(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r);
 }
 
 int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
@@ -86,6 +112,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 
 	memset(vm, 0, sizeof(*vm));
 	vm->kvm_fd = vm->vm_fd = -1;
+	for (int i = 0; i < VM_MAX_CPUS; i++)
+		vm->cpus[i].fd = -1;
 	vm->mode = cfg->mode;
 	vm->ncpus = cfg->ncpus;
 	vm->arg = cfg->arg;
@@ -95,36 +123,42 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0) {
 		r = -errno;
-		if (errno == ENOENT)
+		if (r == -ENOENT)
 			seterr(err, errlen, "/dev/kvm does not exist: KVM is not available on this machine");
-		else if (errno == EACCES)
+		else if (r == -EACCES)
 			seterr(err, errlen, "no permission to open /dev/kvm (join the kvm group or run as root)");
 		else
-			seterr(err, errlen, "cannot open /dev/kvm: %s", strerror(errno));
+			seterr(err, errlen, "cannot open /dev/kvm: %s", strerror(-r));
 		return r;
 	}
-	if (ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
-		seterr(err, errlen, "unexpected KVM API version");
+	r = kvm_ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0, err, errlen);
+	if (r < 0)
+		goto err_close;
+	if (r != KVM_API_VERSION) {
+		seterr(err, errlen, "KVM API version %d, not %d", r, KVM_API_VERSION);
 		r = -EINVAL;
 		goto err_close;
 	}
 	do
-		vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
-	while (vm->vm_fd < 0 && errno == EINTR);
-	if (vm->vm_fd < 0) {
-		r = -errno;
-		seterr(err, errlen, "KVM_CREATE_VM failed: %s", strerror(errno));
+		r = kvm_ioctl(vm->kvm_fd, KVM_CREATE_VM, 0, err, errlen);
+	while (r == -EINTR);
+	if (r < 0)
 		goto err_close;
-	}
-	r = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
-	if (r <= 0) {
-		r = -errno;
-		seterr(err, errlen, "KVM_GET_VCPU_MMAP_SIZE failed: %s", strerror(errno));
+	vm->vm_fd = r;
+	r = kvm_ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0, err, errlen);
+	if (r < 0)
+		goto err_close;
+	if ((size_t)r < sizeof(struct kvm_run)) {
+		seterr(err, errlen, "KVM_GET_VCPU_MMAP_SIZE: %d bytes, too few for struct kvm_run", r);
+		r = -EINVAL;
 		goto err_close;
 	}
 	vm->run_size = r;
-	/* Needed by Intel for real mode; harmless elsewhere.  Above 4 GiB - 12 KiB. */
-	ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000UL);
+	/* Needed by Intel for real mode (KVM keeps three pages there, below
+	 * 4 GiB - 12 KiB); kvm_amd and kvm_pvm accept it and do nothing. */
+	r = kvm_ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000UL, err, errlen);
+	if (r < 0)
+		goto err_close;
 
 	vm->ram = mmap(NULL, vm->ram_size, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -142,24 +176,23 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 	vm->nslots = 1;
 	r = set_slot(vm, 0, 0, vm->ram_size, false);
 	if (r) {
-		seterr(err, errlen, "KVM_SET_USER_MEMORY_REGION failed: %s", strerror(-r));
+		seterr(err, errlen, "KVM_SET_USER_MEMORY_REGION: %s", strerror(-r));
 		goto err_close;
 	}
 	vm->cpuid = kvm_supported_cpuid(vm->kvm_fd);
 	if (!vm->cpuid) {
-		r = -EIO;
-		seterr(err, errlen, "KVM_GET_SUPPORTED_CPUID failed: %s", strerror(errno));
+		r = errno ? -errno : -EIO;
+		seterr(err, errlen, "KVM_GET_SUPPORTED_CPUID: %s", strerror(-r));
 		goto err_close;
 	}
-	r = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
+	/* KVM_CHECK_EXTENSION: > 0 offered, 0 (or an error, from an old KVM) not. */
+	r = kvm_ioctl_raw(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
 	vm->xsave2 = r > 0;
-	if (r >= 4096)
+	if (r >= (int)sizeof(struct kvm_xsave))
 		vm->xsave_size = r;
-	else if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE) > 0)
-		vm->xsave_size = 4096;
-	vm->feat.gb_pages = cpuid_has(vm->cpuid, 0x80000001, 0, 3, 26);
-	vm->feat.la57 = cpuid_has(vm->cpuid, 7, 0, 2, 16);
-	vm->feat.nx = cpuid_has(vm->cpuid, 0x80000001, 0, 3, 20);
+	else if (kvm_ioctl_raw(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE) > 0)
+		vm->xsave_size = sizeof(struct kvm_xsave);
+	cpuid_features(vm->cpuid, &vm->feat);
 	return 0;
 
 err_close:
@@ -174,12 +207,12 @@ void vm_destroy(struct vm *vm)
 
 		if (c->run)
 			munmap(c->run, vm->run_size);
-		if (c->fd > 0)
+		if (c->fd >= 0)
 			close(c->fd);
 		free(c->xsave);
 		c->xsave = NULL;
 		c->run = NULL;
-		c->fd = 0;
+		c->fd = -1;
 	}
 	if (vm->ram)
 		munmap(vm->ram, vm->ram_size);
@@ -193,12 +226,45 @@ void vm_destroy(struct vm *vm)
 	vm->cpuid = NULL;
 }
 
+/* Make KVM's slots next[0..n) instead of vm->slots, and vm->slots a copy of
+ * next.  KVM cannot change a slot's flags in place: each old slot is
+ * deleted, then each new one created.  If KVM refuses a step, the steps done
+ * are undone and vm->slots stays as it was, still what KVM has (unless KVM
+ * refuses to take back a slot it held a moment ago too). */
+static int replace_slots(struct vm *vm, const struct memslot *next, int n)
+{
+	int deleted, added = 0, r = 0;
+
+	for (deleted = 0; deleted < vm->nslots; deleted++) {
+		r = set_slot(vm, deleted, vm->slots[deleted].gpa, 0, false);
+		if (r)
+			goto undo;
+	}
+	for (added = 0; added < n; added++) {
+		r = set_slot(vm, added, next[added].gpa, next[added].size, next[added].readonly);
+		if (r)
+			goto undo;
+	}
+	if (next != vm->slots)
+		memcpy(vm->slots, next, n * sizeof(next[0]));
+	vm->nslots = n;
+	return 0;
+
+undo:
+	/* KVM has the new slots [0, added) and the old ones [deleted, nslots). */
+	for (int i = 0; i < added; i++)
+		(void)set_slot(vm, i, next[i].gpa, 0, false);
+	for (int i = 0; i < deleted; i++)
+		(void)set_slot(vm, i, vm->slots[i].gpa, vm->slots[i].size, vm->slots[i].readonly);
+	return r;
+}
+
 /* Rebuild the memory slots so that exactly the pages in [gpa, gpa+len) change
  * to ro.  Slots are kept as an ordered list of runs covering all of RAM. */
 int vm_set_readonly(struct vm *vm, uint64_t gpa, uint64_t len, bool ro)
 {
-	struct memslot next[64];
-	int n = 0, r;
+	struct memslot next[VM_MAX_SLOTS];
+	int n = 0;
 	uint64_t lo = gpa & ~(PAGE_SIZE - 1), hi;
 
 	if (len == 0 || gpa >= vm->ram_size || len > vm->ram_size - gpa)
@@ -238,43 +304,18 @@ int vm_set_readonly(struct vm *vm, uint64_t gpa, uint64_t len, bool ro)
 			if (n && next[n - 1].readonly == p.readonly &&
 			    next[n - 1].gpa + next[n - 1].size == p.gpa)
 				next[n - 1].size += p.size;
-			else if (n == 64)
+			else if (n == VM_MAX_SLOTS)
 				return -ENOSPC;
 			else
 				next[n++] = p;
 		}
 	}
-	/* Remove the old slots, then install the new ones. */
-	for (int i = 0; i < vm->nslots; i++) {
-		r = set_slot(vm, i, vm->slots[i].gpa, 0, false);
-		if (r)
-			return r;
-	}
-	for (int i = 0; i < n; i++) {
-		r = set_slot(vm, i, next[i].gpa, next[i].size, next[i].readonly);
-		if (r)
-			return r;
-	}
-	memcpy(vm->slots, next, n * sizeof(next[0]));
-	vm->nslots = n;
-	return 0;
+	return replace_slots(vm, next, n);
 }
 
 int vm_reload_slots(struct vm *vm)
 {
-	int r;
-
-	for (int i = 0; i < vm->nslots; i++) {
-		r = set_slot(vm, i, vm->slots[i].gpa, 0, false);
-		if (r)
-			return r;
-	}
-	for (int i = 0; i < vm->nslots; i++) {
-		r = set_slot(vm, i, vm->slots[i].gpa, vm->slots[i].size, vm->slots[i].readonly);
-		if (r)
-			return r;
-	}
-	return 0;
+	return replace_slots(vm, vm->slots, vm->nslots);
 }
 
 static void build_gdt(struct vm *vm)
@@ -296,22 +337,22 @@ static void build_tables(struct vm *vm)
 		uint32_t *pd = (uint32_t *)(vm->ram + BOOT_PML4);
 
 		for (uint32_t i = 0; i < 1024; i++)
-			pd[i] = (i << 22) | 0x83; /* P RW PS: 4 MiB */
+			pd[i] = (i << 22) | PTE_P | PTE_RW | PTE_PS; /* 4 MiB */
 		return;
 	}
-	memset(pml4, 0, 4096);
-	memset(pdpt, 0, 4096);
-	pml4[0] = BOOT_PDPT | 3;
+	memset(pml4, 0, PAGE_SIZE);
+	memset(pdpt, 0, PAGE_SIZE);
+	pml4[0] = BOOT_PDPT | PTE_P | PTE_RW;
 	for (uint64_t i = 0; i < 4; i++) {
-		uint64_t *pd = (uint64_t *)(vm->ram + BOOT_PD + i * 4096);
+		uint64_t *pd = (uint64_t *)(vm->ram + BOOT_PD + i * PAGE_SIZE);
 
 		if (vm->feat.gb_pages) {
-			pdpt[i] = (i << 30) | 0x83; /* P RW PS: 1 GiB */
+			pdpt[i] = (i << 30) | PTE_P | PTE_RW | PTE_PS; /* 1 GiB */
 			continue;
 		}
-		pdpt[i] = (BOOT_PD + i * 4096) | 3;
+		pdpt[i] = (BOOT_PD + i * PAGE_SIZE) | PTE_P | PTE_RW;
 		for (uint64_t j = 0; j < 512; j++)
-			pd[j] = (i << 30) | (j << 21) | 0x83; /* 2 MiB */
+			pd[j] = (i << 30) | (j << 21) | PTE_P | PTE_RW | PTE_PS; /* 2 MiB */
 	}
 }
 
@@ -349,7 +390,9 @@ _Static_assert(offsetof(struct xsave_legacy, xmm) == 160 &&
 
 static int get_xsave(struct vcpu *c)
 {
-	return ioctl(c->fd, c->vm->xsave2 ? KVM_GET_XSAVE2 : KVM_GET_XSAVE, c->xsave) < 0 ? -errno : 0;
+	if (c->vm->xsave2)
+		return kvm_ioctl_raw(c->fd, KVM_GET_XSAVE2, c->xsave);
+	return kvm_ioctl_raw(c->fd, KVM_GET_XSAVE, c->xsave);
 }
 
 int vcpu_get_fpu(struct vcpu *c, struct kvm_fpu *f)
@@ -358,7 +401,7 @@ int vcpu_get_fpu(struct vcpu *c, struct kvm_fpu *f)
 	int r;
 
 	if (!x)
-		return ioctl(c->fd, KVM_GET_FPU, f) < 0 ? -errno : 0;
+		return kvm_ioctl_raw(c->fd, KVM_GET_FPU, f);
 	r = get_xsave(c);
 	if (r)
 		return r;
@@ -381,7 +424,7 @@ int vcpu_set_fpu(struct vcpu *c, const struct kvm_fpu *f)
 	int r;
 
 	if (!x)
-		return ioctl(c->fd, KVM_SET_FPU, f) < 0 ? -errno : 0;
+		return kvm_ioctl_raw(c->fd, KVM_SET_FPU, f);
 	r = get_xsave(c); /* the other components stay */
 	if (r)
 		return r;
@@ -397,7 +440,7 @@ int vcpu_set_fpu(struct vcpu *c, const struct kvm_fpu *f)
 	/* Components whose XSTATE_BV bit is clear are loaded in their initial
 	 * state at entry, whatever the area holds. */
 	x->xstate_bv |= XFEATURE_FP_SSE;
-	return ioctl(c->fd, KVM_SET_XSAVE, x) < 0 ? -errno : 0;
+	return kvm_ioctl_raw(c->fd, KVM_SET_XSAVE, x);
 }
 
 static int setup_regs(struct vcpu *c, char *err, size_t errlen)
@@ -408,10 +451,9 @@ static int setup_regs(struct vcpu *c, char *err, size_t errlen)
 	struct kvm_fpu fpu = { .fcw = 0x37f, .mxcsr = 0x1f80 };
 	int r;
 
-	if (ioctl(c->fd, KVM_GET_SREGS, &sr) < 0) {
-		seterr(err, errlen, "KVM_GET_SREGS failed: %s", strerror(errno));
-		return -errno;
-	}
+	r = kvm_ioctl(c->fd, KVM_GET_SREGS, &sr, err, errlen);
+	if (r < 0)
+		return r;
 	if (vm->mode == MODE_REAL) {
 		uint16_t cs = vm->entry >> 4;
 
@@ -425,7 +467,7 @@ static int setup_regs(struct vcpu *c, char *err, size_t errlen)
 	} else {
 		struct kvm_segment data;
 
-		seg(&data, SEL_DATA, 3, false);
+		seg(&data, SEL_DATA, SEG_TYPE_DATA_RW, false);
 		sr.ds = sr.es = sr.fs = sr.gs = sr.ss = data;
 		sr.gdt.base = BOOT_GDT;
 		sr.gdt.limit = 4 * 8 - 1;
@@ -438,16 +480,16 @@ static int setup_regs(struct vcpu *c, char *err, size_t errlen)
 		regs.rsp = stack_top(vm, c->index);
 		switch (vm->mode) {
 		case MODE_PROTECTED:
-			seg(&sr.cs, SEL_CODE32, 11, false);
+			seg(&sr.cs, SEL_CODE32, SEG_TYPE_CODE_RX, false);
 			break;
 		case MODE_PAGED:
-			seg(&sr.cs, SEL_CODE32, 11, false);
+			seg(&sr.cs, SEL_CODE32, SEG_TYPE_CODE_RX, false);
 			sr.cr3 = BOOT_PML4;
 			sr.cr4 = CR4_PSE;
 			sr.cr0 |= CR0_PG;
 			break;
 		case MODE_LONG:
-			seg(&sr.cs, SEL_CODE64, 11, true);
+			seg(&sr.cs, SEL_CODE64, SEG_TYPE_CODE_RX, true);
 			sr.cr3 = BOOT_PML4;
 			sr.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
 			sr.cr0 |= CR0_PG | CR0_WP;
@@ -457,21 +499,43 @@ static int setup_regs(struct vcpu *c, char *err, size_t errlen)
 			break;
 		}
 	}
-	if (ioctl(c->fd, KVM_SET_SREGS, &sr) < 0) {
-		seterr(err, errlen, "KVM_SET_SREGS for %s mode failed: %s", vm_mode_name(vm->mode),
-		       strerror(errno));
-		return -errno;
-	}
-	if (ioctl(c->fd, KVM_SET_REGS, &regs) < 0) {
-		seterr(err, errlen, "KVM_SET_REGS failed: %s", strerror(errno));
-		return -errno;
-	}
+	r = kvm_ioctl(c->fd, KVM_SET_SREGS, &sr, err, errlen);
+	if (r < 0)
+		return r;
+	r = kvm_ioctl(c->fd, KVM_SET_REGS, &regs, err, errlen);
+	if (r < 0)
+		return r;
 	r = vcpu_set_fpu(c, &fpu);
-	if (r) {
-		seterr(err, errlen, "%s failed: %s", c->xsave ? "KVM_SET_XSAVE" : "KVM_SET_FPU", strerror(-r));
+	if (r)
+		seterr(err, errlen, "%s: %s", c->xsave ? "KVM_GET/SET_XSAVE" : "KVM_SET_FPU", strerror(-r));
+	return r;
+}
+
+/* Create vCPU c->index with its kvm_run area, CPUID and boot registers. */
+static int setup_vcpu(struct vcpu *c, char *err, size_t errlen)
+{
+	struct vm *vm = c->vm;
+	int r;
+
+	r = kvm_ioctl(vm->vm_fd, KVM_CREATE_VCPU, c->index, err, errlen);
+	if (r < 0)
+		return r;
+	c->fd = r;
+	c->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, c->fd, 0);
+	if (c->run == MAP_FAILED) {
+		r = -errno;
+		c->run = NULL;
+		seterr(err, errlen, "mmap of its kvm_run area: %s", strerror(-r));
 		return r;
 	}
-	return 0;
+	r = kvm_ioctl(c->fd, KVM_SET_CPUID2, vm->cpuid, err, errlen);
+	if (r < 0)
+		return r;
+	if (vm->xsave_size && !(c->xsave = calloc(1, vm->xsave_size))) {
+		seterr(err, errlen, "no memory for its XSAVE area");
+		return -ENOMEM;
+	}
+	return setup_regs(c, err, errlen);
 }
 
 int vm_setup_cpus(struct vm *vm, char *err, size_t errlen)
@@ -488,35 +552,15 @@ int vm_setup_cpus(struct vm *vm, char *err, size_t errlen)
 	}
 	for (int i = 0; i < vm->ncpus; i++) {
 		struct vcpu *c = &vm->cpus[i];
+		char why[256];
 
 		c->vm = vm;
 		c->index = i;
-		c->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, i);
-		if (c->fd < 0) {
-			r = -errno;
-			c->fd = 0;
-			seterr(err, errlen, "KVM_CREATE_VCPU %d failed: %s", i, strerror(-r));
+		r = setup_vcpu(c, why, sizeof(why));
+		if (r) {
+			seterr(err, errlen, "vCPU %d (%s mode): %s", i, vm_mode_name(vm->mode), why);
 			return r;
 		}
-		c->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, c->fd, 0);
-		if (c->run == MAP_FAILED) {
-			r = -errno;
-			c->run = NULL;
-			seterr(err, errlen, "mmap of vCPU %d failed: %s", i, strerror(-r));
-			return r;
-		}
-		if (ioctl(c->fd, KVM_SET_CPUID2, vm->cpuid) < 0) {
-			r = -errno;
-			seterr(err, errlen, "KVM_SET_CPUID2 failed: %s", strerror(-r));
-			return r;
-		}
-		if (vm->xsave_size && !(c->xsave = calloc(1, vm->xsave_size))) {
-			seterr(err, errlen, "no memory for the XSAVE area of vCPU %d", i);
-			return -ENOMEM;
-		}
-		r = setup_regs(c, err, errlen);
-		if (r)
-			return r;
 	}
 	return 0;
 }
@@ -653,10 +697,12 @@ void vcpu_report(struct vcpu *c, enum vcpu_event ev)
 	struct kvm_sregs sr;
 	struct kvm_run *run = c->run;
 	char detail[160] = "";
+	int r;
 
-	if (ioctl(c->fd, KVM_GET_REGS, &regs) < 0 || ioctl(c->fd, KVM_GET_SREGS, &sr) < 0) {
+	if ((r = kvm_ioctl_raw(c->fd, KVM_GET_REGS, &regs)) < 0 ||
+	    (r = kvm_ioctl_raw(c->fd, KVM_GET_SREGS, &sr)) < 0) {
 		fprintf(stderr, "vmm: vCPU %d: %s (registers unreadable: %s)\n", c->index,
-			vcpu_event_name(ev), strerror(errno));
+			vcpu_event_name(ev), strerror(-r));
 		return;
 	}
 	if (ev == EV_INTERNAL && run->exit_reason == KVM_EXIT_INTERNAL_ERROR)

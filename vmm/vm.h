@@ -15,7 +15,11 @@
 
 #include "vmm/mmu.h"
 
+/* One gdb thread per vCPU, and the gdb target keeps a bit per vCPU in a
+ * uint64_t (its wake mask). */
 #define VM_MAX_CPUS 64
+_Static_assert(VM_MAX_CPUS <= 64, "a uint64_t holds one bit per vCPU");
+#define VM_MAX_SLOTS 64 /* memory slots: runs of read-write and read-only pages */
 
 enum vm_mode { MODE_REAL, MODE_PROTECTED, MODE_PAGED, MODE_LONG };
 
@@ -86,7 +90,7 @@ struct vm_hooks {
 struct vcpu {
 	struct vm *vm;
 	int index;
-	int fd;
+	int fd;           /* -1: not created */
 	struct kvm_run *run;
 	pthread_t thread;
 	bool thread_started;
@@ -126,7 +130,7 @@ struct vm {
 	pthread_mutex_t out_lock;
 	struct vm_hooks hooks;
 	void *runner; /* state of vm_run() */
-	struct memslot slots[64];
+	struct memslot slots[VM_MAX_SLOTS]; /* as KVM has them: slot i is slots[i] */
 	int nslots;
 	struct vm_seg segs[VM_MAX_SEGS]; /* the ELF's PT_LOAD segments, as loaded */
 	int nsegs;
@@ -195,13 +199,14 @@ void vcpu_report(struct vcpu *c, enum vcpu_event ev);
 const char *vcpu_event_name(enum vcpu_event ev);
 
 /* Guest memory slots: RAM is mapped as runs of read-write and read-only
- * pages.  Set pages [gpa, gpa+len) read-only or back to read-write. */
+ * pages.  Set pages [gpa, gpa+len) read-only or back to read-write.  All or
+ * nothing: on failure (-errno) KVM's slots and vm->slots are as they were. */
 int vm_set_readonly(struct vm *vm, uint64_t gpa, uint64_t len, bool ro)
 	__attribute__((warn_unused_result));
 
 /* Delete and re-create every memory slot, as they are: KVM forgets what it
  * cached of guest memory (shadow page tables built from page-table pages the
- * vmm wrote behind its back). */
+ * vmm wrote behind its back).  On failure the slots are put back as well. */
 int vm_reload_slots(struct vm *vm) __attribute__((warn_unused_result));
 
 /* Probes (vmm/probe.c): fill vm->feat using throwaway VMs. */
@@ -220,8 +225,22 @@ void kvm_probe_print(const struct kvm_features *f, FILE *out);
 /* "kvm_pvm", "kvm_intel", "kvm_amd" or "kvm": names the cause of a refusal. */
 const char *kvm_flavour(void);
 
-/* Checked ioctl helpers. */
+/* KVM ioctls in the two forms of the KVM selftests.  kvm_ioctl_raw gives the
+ * ioctl's result (>= 0) or -errno.  kvm_ioctl does the same and on failure
+ * writes a reason naming the request as written into err ("KVM_SET_SREGS:
+ * Invalid argument").  arg is a pointer or a number. */
+int kvm_ioctl_raw_(int fd, unsigned long req, unsigned long arg) __attribute__((warn_unused_result));
+int kvm_ioctl_(int fd, unsigned long req, unsigned long arg, const char *name, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+#define kvm_ioctl_raw(fd, req, arg) kvm_ioctl_raw_((fd), (req), (unsigned long)(arg))
+#define kvm_ioctl(fd, req, arg, err, errlen) \
+	kvm_ioctl_((fd), (req), (unsigned long)(arg), #req, (err), (errlen))
+
+/* KVM_GET_SUPPORTED_CPUID into a buffer of the size it needs (free() it);
+ * NULL with errno set if it fails. */
 struct kvm_cpuid2 *kvm_supported_cpuid(int kvm_fd);
 bool cpuid_has(const struct kvm_cpuid2 *c, uint32_t fn, uint32_t idx, int reg, int bit);
+/* The paging features a CPUID offers: f->gb_pages, la57, nx. */
+void cpuid_features(const struct kvm_cpuid2 *c, struct kvm_features *f);
 
 #endif

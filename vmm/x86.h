@@ -19,7 +19,36 @@
 #define EFER_LMA (1ULL << 10)
 #define EFER_NXE (1ULL << 11)
 
+/* Paging-structure entries, in every paging mode (XD: PAE and 4/5-level). */
+#define PTE_P  (1ULL << 0)
+#define PTE_RW (1ULL << 1)
+#define PTE_US (1ULL << 2)
+#define PTE_A  (1ULL << 5)
+#define PTE_D  (1ULL << 6)
+#define PTE_PS (1ULL << 7)  /* a large page, above the last level */
+#define PTE_XD (1ULL << 63)
+
+/* Code and data segment types (the descriptor's type field, S = 1). */
+#define SEG_TYPE_DATA_RW 3  /* read/write, accessed */
+#define SEG_TYPE_CODE_RX 11 /* execute/read, accessed */
+
+/* Exception vectors. */
+#define EXC_DB 1 /* debug: single step, debug-register breakpoints */
+#define EXC_BP 3 /* int3 */
+
 #define DR6_BS (1ULL << 14) /* single step */
+
+/* DR7: breakpoint i enabled (local), what it watches, over how many bytes. */
+#define DR7_L(i) (1ULL << (2 * (i)))
+#define DR7_RW(i, rw) ((unsigned long long)(rw) << (16 + 4 * (i)))
+#define DR7_LEN(i, len) ((unsigned long long)(len) << (18 + 4 * (i)))
+#define DR7_RW_EXEC 0
+#define DR7_RW_WRITE 1
+#define DR7_RW_ACCESS 3 /* read or write */
+#define DR7_LEN_1 0
+#define DR7_LEN_2 1
+#define DR7_LEN_8 2
+#define DR7_LEN_4 3
 
 #define MSR_EFER 0xc0000080
 #define MSR_KERNEL_GS_BASE 0xc0000102

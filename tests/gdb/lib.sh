@@ -17,20 +17,22 @@
 #   want_seq NAME SECTION LINE...  the LINEs are whole lines, in this order
 #   want_not NAME SECTION ERE      no line of SECTION matches ERE
 # A SECTION is the output after a gdb "echo @@ SECTION\n" up to the next
-# "@@ " line; "-" is the whole output.  In gdb scripts, helpers.py adds
-# "try CMD", "pv[/FMT] EXPR", "interrupt-after SEC" and "frames".
+# "@@ " line; "-" is the whole output.  A section missing from the output
+# (gdb ended before it, or the script misspells it) fails the check that
+# asked for it.  In gdb scripts, helpers.py adds "try CMD", "pv[/FMT] EXPR",
+# "interrupt-after SEC" and "frames".
 GDBDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$GDBDIR/../lib.sh"
 SRC=$(cd "$GDBDIR/../.." && pwd)
 KERNEL=$GUESTS/kernel64.elf
 
-# gdb_preflight: skip the whole script where it cannot run.
+# gdb_preflight NAME: skip the whole script where it cannot run.
 gdb_preflight() {
 	local name=$1
-	if ! have_kvm; then skip "$name" "no usable /dev/kvm on this machine"; exit 0; fi
-	if ! command -v gdb >/dev/null; then skip "$name" "gdb is not installed"; exit 0; fi
+	if ! have_kvm; then skip_rest "$name" "no usable /dev/kvm on this machine"; fi
+	if ! command -v gdb >/dev/null; then skip_rest "$name" "gdb is not installed"; fi
 	if ! gdb -batch -nx -ex 'python print("py-ok")' 2>/dev/null | grep -qx py-ok; then
-		skip "$name" "this gdb has no Python"; exit 0
+		skip_rest "$name" "this gdb has no Python"
 	fi
 }
 
@@ -87,11 +89,24 @@ vmm_end() {
 	fi
 }
 
-# section NAME: the file holding that section of $OUT
+# section NAME: the file holding that section of $OUT; status 1 (and the
+# file empty) if $OUT has no such section.
 section() {
-	if [ "$1" = - ]; then echo "$OUT"; return; fi
-	awk -v s="@@ $1" '$0 == s { on = 1; next } /^@@ / { on = 0 } on' "$OUT" >"$TMP/section"
+	if [ "$1" = - ]; then echo "$OUT"; [ -f "$OUT" ]; return; fi
+	awk -v s="@@ $1" '$0 == s { on = found = 1; next } /^@@ / { on = 0 } on; END { exit !found }' \
+		"$OUT" >"$TMP/section"
+	local rc=$?
 	echo "$TMP/section"
+	return $rc
+}
+
+# no_section CHECK-NAME SECTION: the FAIL of a check whose section is not in
+# the output (a check of nothing would pass anything).
+no_section() {
+	if [ "$2" = - ]; then fail "$1" "no gdb output: $OUT is missing"; return; fi
+	fail "$1" "no section '$2' in the output (gdb ended before its 'echo @@ $2'?)"
+	echo "    gdb status ${GDB_RC:-?}; the end of $OUT:"
+	tail -n 30 "$OUT" | sed 's/^/    | /'
 }
 
 # show_out FILE: what a FAIL looked at (at most 30 lines)
@@ -102,21 +117,24 @@ show_out() {
 
 want() {
 	local name=$1 f l miss=""
-	f=$(section "$2"); shift 2
+	if ! f=$(section "$2"); then no_section "$name" "$2"; return; fi
+	shift 2
 	for l; do grep -qxF -- "$l" "$f" || miss+=" [$l]"; done
 	if [ -z "$miss" ]; then ok "$name"; else fail "$name" "missing line(s)$miss"; show_out "$f"; fi
 }
 
 want_re() {
 	local name=$1 f l miss=""
-	f=$(section "$2"); shift 2
+	if ! f=$(section "$2"); then no_section "$name" "$2"; return; fi
+	shift 2
 	for l; do grep -qxE -- "$l" "$f" || miss+=" /$l/"; done
 	if [ -z "$miss" ]; then ok "$name"; else fail "$name" "no line matching$miss"; show_out "$f"; fi
 }
 
 want_seq() {
 	local name=$1 f
-	f=$(section "$2"); shift 2
+	if ! f=$(section "$2"); then no_section "$name" "$2"; return; fi
+	shift 2
 	if printf '%s\n' "$@" | awk 'BEGIN { i = n = 0 } NR == FNR { want[n++] = $0; next } i < n && $0 == want[i] { i++ }
 				    END { exit (i < n) }' - "$f"; then ok "$name"
 	else fail "$name" "lines not all there in this order: $(printf '[%s] ' "$@")"; show_out "$f"; fi
@@ -124,7 +142,7 @@ want_seq() {
 
 want_not() {
 	local name=$1 f
-	f=$(section "$2")
+	if ! f=$(section "$2"); then no_section "$name" "$2"; return; fi
 	if grep -qE -- "$3" "$f"; then fail "$name" "unexpected line: $(grep -E -- "$3" "$f" | head -1)"; show_out "$f"
 	else ok "$name"; fi
 }
