@@ -19,7 +19,7 @@ GUEST_LD_32   := $(LD) -m elf_i386 $(GUEST_LDFLAGS)
 GUEST_LD_64   := $(LD) -m elf_x86_64 $(GUEST_LDFLAGS)
 GUEST_DEPS    := $(wildcard guest/*.h guest/*.inc) guest/guest.mk
 
-GUEST_NAMES := hello16 hello32 hellopg hello64 kernel64 boot16to64 paged32 loop64 smp64
+GUEST_NAMES := hello16 hello32 hellopg hello64 kernel64 boot16to64 paged32 loop64 smp64 mboot32 mbootaf32
 GUEST_BINS  := $(foreach g,$(GUEST_NAMES),$(GUEST_OUT)/$(g).elf $(GUEST_OUT)/$(g).bin)
 
 # Objects: NAME.o32 / NAME.o64 from guest/NAME.c or guest/NAME.S.
@@ -60,6 +60,12 @@ $(GUEST_OUT)/loop64.elf: $(GUEST_OUT)/loop64.o64 $(GUEST_OUT)/librt64.a guest/fl
 $(GUEST_OUT)/boot16to64.elf: $(GUEST_OUT)/boot16to64.o64 guest/flat.ld
 	$(call guest_link_flat,$(GUEST_LD_64),0x8000)
 $(GUEST_OUT)/paged32.elf: $(GUEST_OUT)/paged32.o32 $(GUEST_OUT)/librt32.a guest/flat.ld
+	$(call guest_link_flat,$(GUEST_LD_32),0x100000)
+# mboot32: a Multiboot kernel at 1 MiB, loaded by its ELF program headers;
+# mbootaf32: the same by its header's address fields (use the .bin).
+$(GUEST_OUT)/mboot32.elf: $(GUEST_OUT)/mboot.o32 $(GUEST_OUT)/mbkernel.o32 guest/flat.ld
+	$(call guest_link_flat,$(GUEST_LD_32),0x100000)
+$(GUEST_OUT)/mbootaf32.elf: $(GUEST_OUT)/mbootaf.o32 $(GUEST_OUT)/mbkernel.o32 guest/flat.ld
 	$(call guest_link_flat,$(GUEST_LD_32),0x100000)
 # smp64: the image at 0 (below 0x1000), its shared pages as .bss at 1 MiB.
 $(GUEST_OUT)/smp64.elf: $(GUEST_OUT)/smp64.o64 $(GUEST_OUT)/librt64.a guest/smp64.ld

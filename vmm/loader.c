@@ -8,10 +8,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vmm/multiboot.h"
 #include "vmm/vm.h"
 
-/* Is [gpa, gpa+len) a place the image may occupy? */
-static int check_range(struct vm *vm, uint64_t gpa, uint64_t len, const char *what, char *err,
+int vm_check_range(struct vm *vm, uint64_t gpa, uint64_t len, const char *what, char *err,
 		       size_t errlen)
 {
 	if (gpa >= vm->ram_size || len > vm->ram_size - gpa) {
@@ -101,7 +101,7 @@ static int load_elf(struct vm *vm, const uint8_t *img, size_t size, char *err, s
 			return -ENOEXEC;
 		}
 		snprintf(what, sizeof(what), "ELF segment %u", i);
-		r = check_range(vm, s.paddr, s.memsz, what, err, errlen);
+		r = vm_check_range(vm, s.paddr, s.memsz, what, err, errlen);
 		if (r)
 			return r;
 		memcpy(vm->ram + s.paddr, img + s.offset, s.filesz);
@@ -133,32 +133,35 @@ int vm_elf_paddr(const struct vm *vm, uint64_t va, uint64_t *gpa)
 	return -EFAULT;
 }
 
-int vm_load_image(struct vm *vm, const char *path, uint64_t load_addr, char *err, size_t errlen)
+int vm_read_file(const char *path, const char *what, uint64_t max, uint8_t **data, size_t *sizep, char *err,
+		 size_t errlen)
 {
 	struct stat st;
 	uint8_t *img = NULL;
 	size_t size, done = 0;
 	int fd, r;
 
+	*data = NULL;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		snprintf(err, errlen, "cannot open image %s: %s", path, strerror(errno));
-		return -errno;
+		r = -errno;
+		snprintf(err, errlen, "cannot open %s %s: %s", what, path, strerror(-r));
+		return r;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "image %s is not a regular file", path);
+		snprintf(err, errlen, "%s %s is not a regular file", what, path);
 		r = -EINVAL;
 		goto out;
 	}
 	size = st.st_size;
 	if (size == 0) {
-		snprintf(err, errlen, "image %s is empty", path);
+		snprintf(err, errlen, "%s %s is empty", what, path);
 		r = -EINVAL;
 		goto out;
 	}
-	if ((uint64_t)st.st_size > vm->ram_size) {
-		snprintf(err, errlen, "image %s (%zu bytes) is larger than guest RAM (%llu bytes; see --mem)",
-			 path, size, (unsigned long long)vm->ram_size);
+	if ((uint64_t)st.st_size > max) {
+		snprintf(err, errlen, "%s %s (%zu bytes) is larger than guest RAM (%llu bytes; see --mem)",
+			 what, path, size, (unsigned long long)max);
 		r = -E2BIG;
 		goto out;
 	}
@@ -174,12 +177,76 @@ int vm_load_image(struct vm *vm, const char *path, uint64_t load_addr, char *err
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			snprintf(err, errlen, "cannot read image %s: %s", path,
+			snprintf(err, errlen, "cannot read %s %s: %s", what, path,
 				 n < 0 ? strerror(errno) : "file shrank");
 			r = -EIO;
 			goto out;
 		}
 		done += n;
+	}
+	*data = img;
+	*sizep = size;
+	img = NULL;
+	r = 0;
+out:
+	free(img);
+	close(fd);
+	return r;
+}
+
+/* A Multiboot kernel: by its address fields or its ELF program headers,
+ * then the Multiboot information and modules. */
+static int load_multiboot(struct vm *vm, const uint8_t *img, size_t size, const struct mb_header *h,
+			  char *err, size_t errlen)
+{
+	uint64_t end = 0;
+	int r;
+
+	if (h->flags & MB_FLAG_ADDRESS) {
+		r = mb_load_address_fields(vm, img, size, h, &end, err, errlen);
+	} else if (size >= EI_NIDENT && !memcmp(img, ELFMAG, SELFMAG)) {
+		r = load_elf(vm, img, size, err, errlen);
+		for (int i = 0; r == 0 && i < vm->nsegs; i++)
+			if (vm->segs[i].paddr + vm->segs[i].memsz > end)
+				end = vm->segs[i].paddr + vm->segs[i].memsz;
+	} else {
+		snprintf(err, errlen, "Multiboot header at offset 0x%x without address fields (flag 16) "
+			 "in a file that is not ELF: nowhere to load it", h->offset);
+		r = -ENOEXEC;
+	}
+	if (r)
+		return r;
+	if (vm->entry >= (1ULL << 32)) {
+		snprintf(err, errlen, "Multiboot entry point 0x%llx is beyond 4 GiB",
+			 (unsigned long long)vm->entry);
+		return -ENOEXEC;
+	}
+	vm->multiboot = true;
+	return mb_build_info(vm, &vm->boot, end, err, errlen);
+}
+
+int vm_load_image(struct vm *vm, const char *path, uint64_t load_addr, char *err, size_t errlen)
+{
+	struct mb_header mb;
+	uint8_t *img;
+	size_t size;
+	int r;
+
+	r = vm_read_file(path, "image", vm->ram_size, &img, &size, err, errlen);
+	if (r)
+		return r;
+	r = mb_find(img, size, &mb, err, errlen);
+	if (r < 0)
+		goto out;
+	if (r == 1) {
+		r = load_multiboot(vm, img, size, &mb, err, errlen);
+		goto out;
+	}
+	if (vm->boot.cmdline || vm->boot.nmodules) {
+		snprintf(err, errlen, "--append and --module are for Multiboot kernels; %s has no "
+			 "Multiboot header in its first 8 KiB", path);
+		r = -EINVAL;
+		goto out;
 	}
 	if (size >= 4 && !memcmp(img, ELFMAG, SELFMAG)) {
 		if (size < EI_NIDENT) {
@@ -190,13 +257,12 @@ int vm_load_image(struct vm *vm, const char *path, uint64_t load_addr, char *err
 		r = load_elf(vm, img, size, err, errlen);
 		goto out;
 	}
-	r = check_range(vm, load_addr, size, "image", err, errlen);
+	r = vm_check_range(vm, load_addr, size, "image", err, errlen);
 	if (r)
 		goto out;
 	memcpy(vm->ram + load_addr, img, size);
 	vm->entry = load_addr;
 out:
 	free(img);
-	close(fd);
 	return r;
 }

@@ -17,6 +17,8 @@ static const char usage[] =
 "       vmm --probe\n"
 "\n"
 "Run IMAGE (a flat binary, or an ELF32/ELF64 file) in a KVM virtual machine.\n"
+"A Multiboot (version 1) kernel is recognised by its header and started as\n"
+"GRUB would: protected mode, EAX = 0x2BADB002, EBX = the Multiboot information.\n"
 "\n"
 "Modes:\n"
 "  -m, --mode MODE     real | protected | paged | long (default long)\n"
@@ -27,6 +29,10 @@ static const char usage[] =
 "      --load ADDR     guest-physical load address of a flat binary (default 0)\n"
 "      --cpus N        number of vCPUs, 1 to " STR(VM_MAX_CPUS) " (default 1)\n"
 "      --arg N         value given to the guest in RSI/ESI/SI at entry (default 0)\n"
+"      --append TEXT   a Multiboot kernel's command line\n"
+"      --module FILE[=STRING]\n"
+"                      load FILE as a Multiboot module (with STRING as its\n"
+"                      command line), page-aligned after the kernel; repeatable\n"
 "      --dump-mem ADDR:LEN\n"
 "                      after the guest ends, print LEN bytes of guest-physical\n"
 "                      memory at ADDR on stderr as \"mem ADDR: hex bytes\"\n"
@@ -47,7 +53,9 @@ static const char usage[] =
 "  -V, --version       the version\n"
 "\n"
 "The guest's devices: bytes written to port 0xE9 go to stdout (reading it gives\n"
-"0xE9); a byte V written to port 0xF4 ends the vmm with status (V << 1) | 1.\n"
+"0xE9); so do bytes sent through the 16550A UART at 0x3F8 (COM1, output only,\n"
+"no interrupts); a byte V written to port 0xF4 ends the vmm with status\n"
+"(V << 1) | 1.\n"
 "Other ports: one warning each, reads give all ones.\n"
 "\n"
 "Exit status: 0 the guest halted; odd: the guest's port-0xF4 exit; 2 usage or\n"
@@ -120,7 +128,7 @@ static void dump_mem(struct vm *vm, uint64_t addr, uint64_t len)
 }
 
 enum { OPT_MEM = 256, OPT_LOAD, OPT_CPUS, OPT_ARG, OPT_DUMP, OPT_GDB, OPT_NOWAIT, OPT_ARCH,
-       OPT_PROBE, OPT_QUIET, OPT_RECLIMIT };
+       OPT_PROBE, OPT_QUIET, OPT_RECLIMIT, OPT_APPEND, OPT_MODULE };
 
 int main(int argc, char **argv)
 {
@@ -130,6 +138,8 @@ int main(int argc, char **argv)
 		{ "load", required_argument, NULL, OPT_LOAD },
 		{ "cpus", required_argument, NULL, OPT_CPUS },
 		{ "arg", required_argument, NULL, OPT_ARG },
+		{ "append", required_argument, NULL, OPT_APPEND },
+		{ "module", required_argument, NULL, OPT_MODULE },
 		{ "dump-mem", required_argument, NULL, OPT_DUMP },
 		{ "gdb", required_argument, NULL, OPT_GDB },
 		{ "gdb-no-wait", no_argument, NULL, OPT_NOWAIT },
@@ -147,21 +157,37 @@ int main(int argc, char **argv)
 	bool probe = false, quiet = false, dump = false;
 	char err[512];
 	struct vm *vm;
+	struct mb_boot boot = { 0 };
+	bool mode_set = false;
 	int opt, status;
 
 	while ((opt = getopt_long(argc, argv, "m:rsplhV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'm':
+			mode_set = true;
 			if (!strcmp(optarg, "real")) cfg.mode = MODE_REAL;
 			else if (!strcmp(optarg, "protected")) cfg.mode = MODE_PROTECTED;
 			else if (!strcmp(optarg, "paged")) cfg.mode = MODE_PAGED;
 			else if (!strcmp(optarg, "long")) cfg.mode = MODE_LONG;
 			else return fail("unknown mode '%s' (real, protected, paged or long)", optarg);
 			break;
-		case 'r': cfg.mode = MODE_REAL; break;
-		case 's': cfg.mode = MODE_PROTECTED; break;
-		case 'p': cfg.mode = MODE_PAGED; break;
-		case 'l': cfg.mode = MODE_LONG; break;
+		case 'r': cfg.mode = MODE_REAL; mode_set = true; break;
+		case 's': cfg.mode = MODE_PROTECTED; mode_set = true; break;
+		case 'p': cfg.mode = MODE_PAGED; mode_set = true; break;
+		case 'l': cfg.mode = MODE_LONG; mode_set = true; break;
+		case OPT_APPEND: boot.cmdline = optarg; break;
+		case OPT_MODULE: {
+			char *eq = strchr(optarg, '=');
+
+			if (boot.nmodules == MB_MAX_MODULES)
+				return fail("too many --module options (at most %s)", STR(MB_MAX_MODULES));
+			if (eq)
+				*eq = 0;
+			if (!*optarg)
+				return fail("bad --module '%s': FILE or FILE=STRING", eq ? "=..." : "");
+			boot.modules[boot.nmodules++] = (struct mb_module){ optarg, eq ? eq + 1 : "" };
+			break;
+		}
 		case OPT_MEM:
 			if (parse_size(optarg, &cfg.mem_size) || cfg.mem_size < (1 << 20) ||
 			    cfg.mem_size % PAGE_SIZE || cfg.mem_size > (1ULL << 40))
@@ -245,10 +271,29 @@ int main(int argc, char **argv)
 		return STATUS_KVM;
 	}
 	vm->quiet_ports = quiet;
+	vm->boot = boot;
 	if (vm_load_image(vm, argv[optind], load, err, sizeof(err))) {
 		fprintf(stderr, "vmm: %s\n", err);
 		status = STATUS_USAGE;
 		goto out;
+	}
+	if (vm->multiboot) {
+		/* Multiboot says how the kernel starts: one CPU (the others
+		 * would wait for INIT/SIPI, which the vmm does not offer yet),
+		 * 32-bit protected mode. */
+		if (mode_set && cfg.mode != MODE_PROTECTED) {
+			fprintf(stderr, "vmm: %s is a Multiboot kernel: it starts in protected mode, "
+				"not %s mode (leave out --mode)\n", argv[optind], vm_mode_name(cfg.mode));
+			status = STATUS_USAGE;
+			goto out;
+		}
+		if (vm->ncpus > 1) {
+			fprintf(stderr, "vmm: %s is a Multiboot kernel: it starts on one CPU, and the vmm "
+				"cannot start others by INIT/SIPI yet (--cpus 1)\n", argv[optind]);
+			status = STATUS_USAGE;
+			goto out;
+		}
+		vm->mode = cfg.mode = MODE_PROTECTED;
 	}
 	if (cfg.mode == MODE_PAGED) {
 		kvm_probe(vm->kvm_fd, &vm->feat, PROBE_MODES);

@@ -119,6 +119,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 	vm->arg = cfg->arg;
 	vm->ram_size = cfg->mem_size;
 	pthread_mutex_init(&vm->out_lock, NULL);
+	uart_reset(&vm->com1);
 
 	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0) {
@@ -448,6 +449,11 @@ static int setup_regs(struct vcpu *c, char *err, size_t errlen)
 	struct vm *vm = c->vm;
 	struct kvm_sregs sr;
 	struct kvm_regs regs = { .rflags = 2, .rdi = c->index, .rsi = vm->arg, .rdx = vm->ncpus };
+
+	if (vm->multiboot) { /* what a Multiboot boot loader hands over */
+		regs.rax = MB_BOOT_MAGIC;
+		regs.rbx = vm->mb_info;
+	}
 	struct kvm_fpu fpu = { .fcw = 0x37f, .mxcsr = 0x1f80 };
 	int r;
 
@@ -581,6 +587,16 @@ static void write_all(int fd, const void *buf, size_t len)
 	}
 }
 
+/* Guest console output (port 0xE9, COM1): to stdout unless the debugger
+ * took it, and to the debugger's hook.  vm->out_lock held. */
+static void console_out(struct vm *vm, const void *data, size_t len)
+{
+	if (!vm->console_off)
+		write_all(1, data, len);
+	if (vm->hooks.console)
+		vm->hooks.console(vm->hooks.opaque, (const char *)data, len);
+}
+
 /* Port I/O.  Returns true if the vCPU should go on. */
 static bool handle_io(struct vcpu *c)
 {
@@ -592,10 +608,23 @@ static bool handle_io(struct vcpu *c)
 
 	if (run->io.direction == KVM_EXIT_IO_OUT && port == 0xe9) {
 		pthread_mutex_lock(&vm->out_lock);
-		if (!vm->console_off)
-			write_all(1, data, len);
-		if (vm->hooks.console)
-			vm->hooks.console(vm->hooks.opaque, (const char *)data, len);
+		console_out(vm, data, len);
+		pthread_mutex_unlock(&vm->out_lock);
+		return true;
+	}
+	if (port >= UART_COM1 && port < UART_COM1 + UART_PORTS) {
+		/* byte by byte (a rep outsb/insb brings several; wider accesses
+		 * reach the next registers, as on the ISA bus) */
+		pthread_mutex_lock(&vm->out_lock);
+		for (size_t i = 0; i < len; i++) {
+			unsigned off = (unsigned)(port - UART_COM1 + i % run->io.size) % UART_PORTS;
+			uint8_t tx;
+
+			if (run->io.direction == KVM_EXIT_IO_IN)
+				data[i] = uart_read(&vm->com1, off);
+			else if (uart_write(&vm->com1, off, data[i], &tx))
+				console_out(vm, &tx, 1);
+		}
 		pthread_mutex_unlock(&vm->out_lock);
 		return true;
 	}

@@ -14,6 +14,8 @@
 #include <stdio.h>
 
 #include "vmm/mmu.h"
+#include "vmm/multiboot.h"
+#include "vmm/uart.h"
 
 /* One gdb thread per vCPU, and the gdb target keeps a bit per vCPU in a
  * uint64_t (its wake mask). */
@@ -127,13 +129,17 @@ struct vm {
 	bool quiet_ports;
 	bool console_off;   /* 0xE9 output not written to stdout (monitor console gdb) */
 	uint64_t warned_ports[65536 / 64];
-	pthread_mutex_t out_lock;
+	pthread_mutex_t out_lock;   /* guards console output and com1 */
+	struct uart com1;           /* the 16550A at 0x3F8 (vmm/uart.h) */
 	struct vm_hooks hooks;
 	void *runner; /* state of vm_run() */
 	struct memslot slots[VM_MAX_SLOTS]; /* as KVM has them: slot i is slots[i] */
 	int nslots;
 	struct vm_seg segs[VM_MAX_SEGS]; /* the ELF's PT_LOAD segments, as loaded */
 	int nsegs;
+	struct mb_boot boot;  /* --append, --module: for a Multiboot kernel */
+	bool multiboot;       /* the image is one: entered per Multiboot, not the boot contract */
+	uint32_t mb_info;     /* where its Multiboot information is (EBX) */
 	size_t xsave_size;  /* bytes of KVM's XSAVE area; 0 without KVM_CAP_XSAVE */
 	bool xsave2;        /* KVM_GET_XSAVE2 (the area may exceed 4 KiB) */
 };
@@ -157,6 +163,16 @@ void vm_destroy(struct vm *vm);
  * vm->entry.  -errno with a reason in err. */
 int vm_load_image(struct vm *vm, const char *path, uint64_t load_addr, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
+
+/* Is [gpa, gpa+len) in RAM and clear of the vmm's GDT and page tables?
+ * 0, or -errno with a reason naming what. */
+int vm_check_range(struct vm *vm, uint64_t gpa, uint64_t len, const char *what, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Read a whole regular file (what names it in errors: "image", "module")
+ * of at most max bytes into a malloc'd buffer.  -errno with a reason. */
+int vm_read_file(const char *path, const char *what, uint64_t max, uint8_t **data, size_t *size, char *err,
+		 size_t errlen) __attribute__((warn_unused_result));
 
 /* Where the ELF loaded virtual address va: its segment's paddr + (va -
  * vaddr), into *gpa.  0, or -EFAULT if no PT_LOAD segment holds va (a flat

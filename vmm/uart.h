@@ -1,0 +1,35 @@
+/* uart.h - a 16550A UART at COM1 (0x3F8-0x3FF), enough for the serial
+ * console drivers of hobby kernels: what the guest transmits is handed to
+ * the caller (the vmm writes it where port 0xE9 output goes); the line
+ * status register always says the transmitter is empty; the divisor latch,
+ * LCR, MCR, scratch, FIFO control and interrupt enable registers keep what
+ * is written; loopback mode (MCR bit 4) turns a transmitted byte into a
+ * received one, as the usual "is there a UART" check expects.  No receive
+ * path from the host and no interrupts (the IIR always says none pending).
+ * Pure: no KVM, no locks (the caller serialises). */
+#ifndef VMM_UART_H
+#define VMM_UART_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define UART_COM1 0x3f8
+#define UART_PORTS 8
+
+struct uart {
+	uint8_t ier, lcr, mcr, scr, fcr, dll, dlm;
+	uint8_t rbr;      /* the byte loopback received */
+	bool rbr_full;
+};
+
+/* Power-on state: 9600 baud divisor (12), 8N1 not set, everything else 0. */
+void uart_reset(struct uart *u);
+
+/* A byte read from port base+off (off 0..7). */
+uint8_t uart_read(struct uart *u, unsigned off);
+
+/* A byte written to base+off.  Returns true, with the byte in *tx, when it
+ * is a byte the UART transmits to the outside (not in loopback mode). */
+bool uart_write(struct uart *u, unsigned off, uint8_t v, uint8_t *tx);
+
+#endif
