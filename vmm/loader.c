@@ -228,13 +228,13 @@ static int load_multiboot(struct vm *vm, const uint8_t *img, size_t size, const 
 int vm_load_image(struct vm *vm, const char *path, uint64_t load_addr, char *err, size_t errlen)
 {
 	struct mb_header mb;
-	uint8_t *img;
-	size_t size;
+	uint8_t *img = NULL;
+	size_t size = 0;
 	int r;
 
 	r = vm_read_file(path, "image", vm->ram_size, &img, &size, err, errlen);
-	if (r)
-		return r;
+	if (r || !img)
+		return r ? r : -EIO;
 	r = mb_find(img, size, &mb, err, errlen);
 	if (r < 0)
 		goto out;

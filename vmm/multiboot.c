@@ -190,8 +190,8 @@ int mb_build_info(struct vm *vm, const struct mb_boot *b, uint64_t kernel_end, c
 
 			next = (next + PAGE_SIZE - 1) & ~(uint64_t)(PAGE_SIZE - 1);
 			r = vm_read_file(b->modules[i].path, "module", vm->ram_size, &data, &size, err, errlen);
-			if (r)
-				return r;
+			if (r || !data)
+				return r ? r : -EIO;
 			snprintf(what, sizeof(what), "module %d (%zu bytes)", i + 1, size);
 			r = vm_check_range(vm, next, size, what, err, errlen);
 			if (r == 0 && next + size > top) {
