@@ -1,0 +1,160 @@
+/* target.h - the gdb target's state, shared by the files that implement it
+ * (gdb.c, the stub operations, and the files it is split into).  Not a
+ * public interface: gdb.h is that. */
+#ifndef VMM_TARGET_H
+#define VMM_TARGET_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "stub/stub.h"
+#include "vmm/gdb.h"
+#include "vmm/record.h"
+#include "vmm/tdesc.h"
+#include "vmm/vm.h"
+#include "vmm/x86.h"
+
+#define SIGINT_ 2
+#define SIGILL_ 4
+#define SIGTRAP_ 5
+#define SIGSEGV_ 11
+#define BP_BUCKETS 1024
+#define MAX_WATCH 32
+#define WATCH_PIECES 16
+#define REC_OPEN_MAX 32 /* page-table pages left writable while recording, at most */
+
+enum tstate { TS_STOPPED, TS_RUNNING, TS_HALTED };
+
+struct tcpu {
+	struct gdb_target *t;
+	struct vcpu *c;
+	enum tstate state;
+	enum stub_action action;
+	uint64_t range_lo, range_hi; /* STUB_RANGE: keep stepping while RIP is in it */
+	bool stepped;                /* the last event was a plain single step */
+	bool stop_req;
+	bool inline_run;             /* being stepped by the stub thread itself */
+	bool has_event;
+	bool resumed;             /* by the last resume: only such threads' events are reported */
+	bool halted_now;          /* classify saw a HLT; the state changes under the lock */
+	bool over;                /* step over the reported breakpoint alone, before the others run */
+	bool reported_bp;         /* the last stop reported for it: a breakpoint at reported_rip */
+	bool event_alias;         /* the event: a breakpoint's byte run at another address */
+	uint64_t reported_rip;
+	uint64_t event_rip;       /* RIP of a breakpoint event */
+	uint64_t seq;
+	struct stub_stop event;
+	int dead_status;          /* non-zero after a fault: resuming ends the guest */
+	struct cpu_state st;
+	unsigned valid, dirty;    /* DIRTY_* bits */
+	struct kvm_regs entry_regs; /* the registers it was last resumed with */
+	struct kvm_sregs entry_sregs;
+	bool entry_valid;
+	enum { FAULT_KEPT, FAULT_ENTRY, FAULT_LOST } fault_state; /* after a triple fault */
+	struct kvm_guest_debug dbg; /* last set */
+	bool dbg_set;
+	const char *why;          /* last stop, for qThreadExtraInfo */
+	pthread_cond_t go;
+	/* recording (monitor record on) */
+	struct rec_build bld;     /* the entry of the instruction being recorded */
+	uint64_t cur[REC_WORDS];  /* registers at the log's cursor */
+	struct cpu_state live;    /* state at the end of the log, while replaying */
+	enum tstate live_state;
+	int live_dead;            /* its dead_status there */
+	bool rec_waiting;         /* waits for its turn to record */
+	bool rec_trap_due;        /* a kick came after an instruction ran: its step trap is still due */
+};
+
+/* A software breakpoint: one patched byte at a guest-physical address fixed
+ * when gdb inserts it (see sw_insert).  Breakpoints are found by gdb's
+ * address (next, in bps[]) and by their byte (gnext, in gbps[]); two of
+ * gdb's addresses on one byte share it, and its orig. */
+struct swbp {
+	struct swbp *next, *gnext;
+	uint64_t addr, gpa;
+	uint8_t orig;
+};
+
+struct hwslot {
+	bool used;
+	enum stub_bp_type type;
+	uint64_t addr, len;
+};
+
+struct watch {
+	uint64_t addr, len;
+	int npieces;
+	uint64_t gpa[WATCH_PIECES], plen[WATCH_PIECES];
+};
+
+struct gdb_target {
+	struct vm *vm;
+	const struct gdb_config *cfg;
+	struct stub *stub;
+	pthread_mutex_t lock;
+	pthread_cond_t stopped;
+	int efd;
+	struct tcpu cpus[VM_MAX_CPUS];
+	enum tdesc_arch arch;
+	bool arch_fixed;
+	bool client, phys, hold, quit, killed;
+	bool bp_patched;        /* software breakpoints are written into guest memory */
+	bool rec_on;            /* recording (monitor record on) */
+	bool live_saved;        /* the log's cursor left its end: cpus[].live hold the present */
+	bool ptp_valid;         /* ptp/nptp describe ptp_key's page tables */
+	bool replay_busy;       /* the replay thread walks the log (counts as running) */
+	bool replay_stop;       /* ... and is to stop */
+	bool replay_reverse;
+	bool sync_regs;         /* KVM_CAP_SYNC_REGS: registers come with each exit */
+	bool rearm_step;        /* a step must be re-armed before each KVM_RUN (vmm --probe) */
+	bool post_efd;          /* a stop to announce on efd once the lock is dropped */
+	bool efd_set;           /* efd is (or is about to be) readable */
+	uint64_t wake_mask;     /* vCPU threads to wake once the lock is dropped */
+	bool console_gdb;       /* forward 0xE9 output to gdb as O packets */
+	bool interrupt_req;
+	bool waiting;           /* gdb waits for a stop of the resumed threads */
+	int last_halted;        /* thread that halted last */
+	bool exited;
+	int exit_status;
+	uint64_t seq;
+	int cur_tid;            /* thread of the last stop */
+	struct stub_stop last;
+	uint8_t bp_insn;
+	struct swbp *bps[BP_BUCKETS];  /* by gdb's address */
+	struct swbp *gbps[BP_BUCKETS]; /* by guest-physical address */
+	size_t nbp;
+	struct hwslot hw[4];
+	struct watch watches[MAX_WATCH];
+	int nwatch;
+	int nptp;
+	char memmap[256];
+	/* reverse debugging: every vCPU is single-stepped, every write to RAM
+	 * trapped (all of RAM read-only), and both logged */
+	struct rec_log log;
+	uint64_t rec_limit;
+	struct tcpu *rec_owner; /* the vCPU recording now (they take turns) */
+	pthread_cond_t rec_cond;
+	pthread_cond_t replay_go;
+	pthread_t replay_thread;
+	bool replay_started;
+	uint64_t rec_dropped_said;
+	struct rec_view view;
+	uint64_t *ptp;          /* page-table pages of ptp_key's hierarchy */
+	struct mmu_regs ptp_key;
+	/* While recording, the page-table pages of the recording vCPU's
+	 * hierarchy stay writable (rec_tables_open): a page walk that faults on
+	 * read-only memory makes KVM emulate the instruction, and KVM on AMD
+	 * then puts its data write at the table entry's address when the page
+	 * offsets agree.  What an instruction changes there, the guest's own
+	 * stores and the CPU's accessed/dirty bits, is found by comparing with
+	 * a copy taken before it.  Used by the recording vCPU only (rec_owner). */
+	bool open_valid;        /* open_gpa[] are the table pages of open_key */
+	bool open_full_said;
+	int nopen;
+	struct mmu_regs open_key;
+	uint64_t open_gpa[REC_OPEN_MAX];
+	uint8_t (*open_copy)[4096];
+};
+
+#endif
