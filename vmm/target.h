@@ -157,4 +157,17 @@ struct gdb_target {
 	uint8_t (*open_copy)[4096];
 };
 
+/* ---- between the files ---- */
+
+/* vmm/regs.c */
+int fetch(struct tcpu *tc, unsigned need);
+int flush(struct tcpu *tc, bool step);
+void ran(struct tcpu *tc);
+struct tcpu *cpu_of(struct gdb_target *t, int tid);
+int mmu_regs_of(struct tcpu *tc, struct mmu_regs *mr);
+enum tdesc_arch arch_of_mode(const struct kvm_sregs *sr);
+const char *mode_name(const struct kvm_sregs *sr);
+void pack(const struct cpu_state *st, uint64_t *w);
+void unpack(const uint64_t *w, struct cpu_state *st);
+
 #endif
