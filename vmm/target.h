@@ -159,6 +159,10 @@ struct gdb_target {
 
 /* ---- between the files ---- */
 
+/* vmm/gdb.c */
+void set_event(struct tcpu *tc, enum stub_stop_kind kind, int signo, uint64_t addr,
+		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
 /* vmm/regs.c */
 int fetch(struct tcpu *tc, unsigned need);
 int flush(struct tcpu *tc, bool step);
@@ -169,5 +173,23 @@ enum tdesc_arch arch_of_mode(const struct kvm_sregs *sr);
 const char *mode_name(const struct kvm_sregs *sr);
 void pack(const struct cpu_state *st, uint64_t *w);
 void unpack(const uint64_t *w, struct cpu_state *st);
+
+/* vmm/bkpt.c */
+struct swbp *bp_find(struct gdb_target *t, uint64_t addr);
+void bp_set_orig(struct gdb_target *t, uint64_t gpa, uint8_t orig);
+bool hw_find(struct gdb_target *t, enum stub_bp_type type, uint64_t addr);
+int set_debug(struct tcpu *tc, bool step);
+struct watch *watch_hit(struct gdb_target *t, uint64_t gpa, uint64_t len);
+bool page_watched(struct gdb_target *t, uint64_t gpa);
+int watch_apply(struct gdb_target *t, const struct watch *gone);
+void remove_all(struct gdb_target *t);
+struct swbp *bp_ran(struct tcpu *tc, uint64_t pc, bool *alias);
+bool bp_trap(struct tcpu *tc, uint64_t pc);
+bool step_over(struct tcpu *tc, enum vcpu_event *ev);
+void patch_all(struct gdb_target *t, bool on);
+void unpatch(struct gdb_target *t, uint64_t addr, uint8_t *buf, size_t len);
+int op_insert_bp(void *p, enum stub_bp_type type, uint64_t addr, uint64_t kind, char *why,
+			size_t cap);
+int op_remove_bp(void *p, enum stub_bp_type type, uint64_t addr, uint64_t kind);
 
 #endif
