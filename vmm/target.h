@@ -160,8 +160,7 @@ struct gdb_target {
 /* ---- between the files ---- */
 
 /* vmm/gdb.c */
-void set_event(struct tcpu *tc, enum stub_stop_kind kind, int signo, uint64_t addr,
-		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void unlock_wake(struct gdb_target *t);
 
 /* vmm/regs.c */
 int fetch(struct tcpu *tc, unsigned need);
@@ -191,5 +190,11 @@ void unpatch(struct gdb_target *t, uint64_t addr, uint8_t *buf, size_t len);
 int op_insert_bp(void *p, enum stub_bp_type type, uint64_t addr, uint64_t kind, char *why,
 			size_t cap);
 int op_remove_bp(void *p, enum stub_bp_type type, uint64_t addr, uint64_t kind);
+
+/* vmm/exits.c */
+void set_event(struct tcpu *tc, enum stub_stop_kind kind, int signo, uint64_t addr,
+		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+const char *fault_note(const struct tcpu *tc);
+bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping);
 
 #endif
