@@ -157,10 +157,17 @@ struct gdb_target {
 	uint8_t (*open_copy)[4096];
 };
 
+enum replay_how {
+	REPLAY_LIVE,    /* nothing (more) to walk: resume live */
+	REPLAY_DONE,    /* walked: the stop is set */
+	REPLAY_THREAD,  /* the replay thread walks */
+};
+
 /* ---- between the files ---- */
 
 /* vmm/gdb.c */
-void unlock_wake(struct gdb_target *t);
+bool rec_run(struct tcpu *tc, bool step, enum vcpu_event *evp);
+enum replay_how rec_replay_locked(struct gdb_target *t, const struct stub_resume *r);
 
 /* vmm/regs.c */
 int fetch(struct tcpu *tc, unsigned need);
@@ -196,5 +203,16 @@ void set_event(struct tcpu *tc, enum stub_stop_kind kind, int signo, uint64_t ad
 		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 const char *fault_note(const struct tcpu *tc);
 bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping);
+
+/* vmm/sched.c */
+void unlock_wake(struct gdb_target *t);
+void stop_all_locked(struct gdb_target *t);
+void check_stopped_locked(struct gdb_target *t);
+void *cpu_main(void *arg);
+void start_locked(struct gdb_target *t);
+void halt_all_locked(struct gdb_target *t);
+int op_resume(void *p, const struct stub_resume *r);
+int op_interrupt(void *p);
+int op_get_stop(void *p, struct stub_stop *out);
 
 #endif
