@@ -215,4 +215,9 @@ int op_resume(void *p, const struct stub_resume *r);
 int op_interrupt(void *p);
 int op_get_stop(void *p, struct stub_stop *out);
 
+/* vmm/decode.c */
+bool insn_may_touch_fpu(struct tcpu *tc, const uint8_t *b, long n);
+int hlt_len(struct tcpu *tc, const uint8_t *b, long n);
+bool insn_near_jump(struct tcpu *tc, const uint8_t *b, long n);
+
 #endif
