@@ -163,6 +163,21 @@ enum replay_how {
 	REPLAY_THREAD,  /* the replay thread walks */
 };
 
+/* The registers a log entry describes: kvm_regs then kvm_sregs, as words. */
+#define STATE_WORDS ((int)((sizeof(struct kvm_regs) + sizeof(struct kvm_sregs)) / 8))
+_Static_assert(sizeof(struct kvm_regs) % 8 == 0 && sizeof(struct kvm_sregs) % 8 == 0 &&
+	       STATE_WORDS <= REC_WORDS, "register state as log words");
+
+/* FPU state and KERNEL_GS_BASE: logged whole, before and after, for the
+ * instructions that may change them. */
+struct fpblob {
+	struct kvm_fpu fpu;
+	uint64_t kgsbase;
+};
+_Static_assert(sizeof(struct fpblob) <= REC_BLOB_MAX, "FPU blob");
+
+#define ALL_STATE (DIRTY_REGS | DIRTY_SREGS | DIRTY_FPU | DIRTY_KGSBASE)
+
 /* ---- between the files ---- */
 
 /* vmm/gdb.c */
@@ -219,5 +234,13 @@ int op_get_stop(void *p, struct stub_stop *out);
 bool insn_may_touch_fpu(struct tcpu *tc, const uint8_t *b, long n);
 int hlt_len(struct tcpu *tc, const uint8_t *b, long n);
 bool insn_near_jump(struct tcpu *tc, const uint8_t *b, long n);
+
+/* vmm/record_mem.c */
+int rec_tables_open(struct tcpu *tc);
+int rec_tables_diff(struct tcpu *tc, struct watch **watch, bool *wrote);
+enum vcpu_event rec_run_insn(struct tcpu *tc, bool *wrote, struct watch **watch, bool *zap);
+bool rec_dt_writable(struct tcpu *tc, const uint64_t *pre, struct watch **watch,
+			    bool *wrote, bool *zap, enum vcpu_event *ev);
+enum vcpu_event rec_unprotected(struct tcpu *tc, struct watch **watch, bool *wrote);
 
 #endif
