@@ -181,7 +181,6 @@ _Static_assert(sizeof(struct fpblob) <= REC_BLOB_MAX, "FPU blob");
 /* ---- between the files ---- */
 
 /* vmm/gdb.c */
-bool rec_run(struct tcpu *tc, bool step, enum vcpu_event *evp);
 enum replay_how rec_replay_locked(struct gdb_target *t, const struct stub_resume *r);
 
 /* vmm/regs.c */
@@ -242,5 +241,17 @@ enum vcpu_event rec_run_insn(struct tcpu *tc, bool *wrote, struct watch **watch,
 bool rec_dt_writable(struct tcpu *tc, const uint64_t *pre, struct watch **watch,
 			    bool *wrote, bool *zap, enum vcpu_event *ev);
 enum vcpu_event rec_unprotected(struct tcpu *tc, struct watch **watch, bool *wrote);
+
+/* vmm/record_run.c */
+void rec_drop_msg(struct gdb_target *t);
+bool rec_bp_at(struct tcpu *tc, enum stub_stop_kind *kind);
+bool rec_run(struct tcpu *tc, bool step, enum vcpu_event *evp);
+void rec_change_history(struct gdb_target *t, bool say);
+void rec_log_user(struct tcpu *tc, const uint64_t *before, const struct fpblob *fb_before);
+int rec_start(struct gdb_target *t, char *out, size_t cap);
+void rec_stop(struct gdb_target *t);
+void rec_status(struct gdb_target *t, char *out, size_t cap);
+int rec_log_mem(struct gdb_target *t, struct tcpu *tc, uint64_t addr, const uint8_t *buf,
+		       size_t len);
 
 #endif
