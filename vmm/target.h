@@ -180,9 +180,6 @@ _Static_assert(sizeof(struct fpblob) <= REC_BLOB_MAX, "FPU blob");
 
 /* ---- between the files ---- */
 
-/* vmm/gdb.c */
-enum replay_how rec_replay_locked(struct gdb_target *t, const struct stub_resume *r);
-
 /* vmm/regs.c */
 int fetch(struct tcpu *tc, unsigned need);
 int flush(struct tcpu *tc, bool step);
@@ -253,5 +250,9 @@ void rec_stop(struct gdb_target *t);
 void rec_status(struct gdb_target *t, char *out, size_t cap);
 int rec_log_mem(struct gdb_target *t, struct tcpu *tc, uint64_t addr, const uint8_t *buf,
 		       size_t len);
+
+/* vmm/replay.c */
+void *replay_main(void *arg);
+enum replay_how rec_replay_locked(struct gdb_target *t, const struct stub_resume *r);
 
 #endif
