@@ -255,4 +255,7 @@ int rec_log_mem(struct gdb_target *t, struct tcpu *tc, uint64_t addr, const uint
 void *replay_main(void *arg);
 enum replay_how rec_replay_locked(struct gdb_target *t, const struct stub_resume *r);
 
+/* vmm/monitor.c */
+int op_monitor(void *p, const char *cmd, char *out, size_t cap);
+
 #endif
