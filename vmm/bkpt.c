@@ -222,7 +222,7 @@ static void hw_debugregs(struct gdb_target *t, struct kvm_guest_debug *d)
 		d->control |= KVM_GUESTDBG_USE_HW_BP;
 }
 
-int set_debug(struct tcpu *tc, bool step)
+int bp_set_guest_debug(struct tcpu *tc, bool step)
 {
 	struct gdb_target *t = tc->t;
 	struct kvm_guest_debug d;
@@ -261,7 +261,7 @@ struct watch *watch_hit(struct gdb_target *t, uint64_t gpa, uint64_t len)
 	return NULL;
 }
 
-bool page_watched(struct gdb_target *t, uint64_t gpa)
+bool watch_page(struct gdb_target *t, uint64_t gpa)
 {
 	uint64_t page = gpa & ~0xfffULL;
 
@@ -344,7 +344,7 @@ static int watch_remove(struct gdb_target *t, uint64_t addr, uint64_t len)
 	return -ENOENT;
 }
 
-void remove_all(struct gdb_target *t)
+void bp_remove_all(struct gdb_target *t)
 {
 	for (int i = 0; i < BP_BUCKETS; i++)
 		while (t->bps[i])
@@ -411,19 +411,19 @@ bool bp_trap(struct tcpu *tc, uint64_t pc)
 /* If RIP sits on one of our software breakpoints, run the original
  * instruction once with the breakpoint lifted (the caller makes sure no other
  * vCPU runs meanwhile).  Returns true (and the event in *ev) if it did. */
-bool step_over(struct tcpu *tc, enum vcpu_event *ev)
+bool bp_step_over(struct tcpu *tc, enum vcpu_event *ev)
 {
 	struct gdb_target *t = tc->t;
 	struct swbp *bp;
 	uint8_t *host;
 	bool alias;
 
-	if (!t->nbp || !t->bp_patched || fetch(tc, DIRTY_REGS))
+	if (!t->nbp || !t->bp_patched || regs_fetch(tc, DIRTY_REGS))
 		return false;
 	bp = bp_ran(tc, tc->st.regs.rip, &alias);
 	if (!bp || !(host = mmu_host(&t->vm->mram, bp->gpa, 1)))
 		return false;
-	if (flush(tc, true) || set_debug(tc, true))
+	if (regs_flush(tc, true) || bp_set_guest_debug(tc, true))
 		return false;
 	*host = bp->orig;
 	for (;;) {
@@ -441,11 +441,11 @@ bool step_over(struct tcpu *tc, enum vcpu_event *ev)
 			break;
 	}
 	*host = t->bp_insn;
-	ran(tc);
+	regs_ran(tc);
 	return true;
 }
 
-void patch_all(struct gdb_target *t, bool on)
+void bp_patch_all(struct gdb_target *t, bool on)
 {
 	/* by byte: the first breakpoint on one reads it, the others share it */
 	for (int i = 0; i < BP_BUCKETS; i++)
@@ -465,7 +465,7 @@ void patch_all(struct gdb_target *t, bool on)
 }
 
 /* Show the original bytes under our breakpoints. */
-void unpatch(struct gdb_target *t, uint64_t addr, uint8_t *buf, size_t len)
+void bp_unpatch(struct gdb_target *t, uint64_t addr, uint8_t *buf, size_t len)
 {
 	if (!t->nbp || !t->bp_patched)
 		return;
@@ -479,10 +479,9 @@ void unpatch(struct gdb_target *t, uint64_t addr, uint8_t *buf, size_t len)
 }
 
 /* A mechanism the probe found dead is refused, never accepted and silent. */
-int op_insert_bp(void *p, enum stub_bp_type type, uint64_t addr, uint64_t kind, char *why,
-			size_t cap)
+int bp_insert(struct gdb_target *t, enum stub_bp_type type, uint64_t addr, uint64_t kind,
+	      char *why, size_t cap)
 {
-	struct gdb_target *t = p;
 	const char *what = type == STUB_WP_READ ? "rwatch" : "awatch";
 
 	switch (type) {
@@ -522,9 +521,8 @@ int op_insert_bp(void *p, enum stub_bp_type type, uint64_t addr, uint64_t kind, 
 	return -EINVAL;
 }
 
-int op_remove_bp(void *p, enum stub_bp_type type, uint64_t addr, uint64_t kind)
+int bp_remove(struct gdb_target *t, enum stub_bp_type type, uint64_t addr, uint64_t kind)
 {
-	struct gdb_target *t = p;
 
 	switch (type) {
 	case STUB_BP_SW:

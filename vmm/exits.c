@@ -18,7 +18,7 @@ void set_event(struct tcpu *tc, enum stub_stop_kind kind, int signo, uint64_t ad
 	tc->event.tid = tc->c->index + 1;
 	tc->event.signo = signo;
 	tc->event.addr = addr;
-	if ((kind == STUB_STOP_SWBREAK || kind == STUB_STOP_HWBREAK) && fetch(tc, DIRTY_REGS) == 0)
+	if ((kind == STUB_STOP_SWBREAK || kind == STUB_STOP_HWBREAK) && regs_fetch(tc, DIRTY_REGS) == 0)
 		tc->event_rip = tc->st.regs.rip;
 	if (fmt) {
 		va_start(ap, fmt);
@@ -36,7 +36,7 @@ void set_event(struct tcpu *tc, enum stub_stop_kind kind, int signo, uint64_t ad
 static void shutdown_state(struct tcpu *tc)
 {
 	tc->fault_state = FAULT_KEPT;
-	if (fetch(tc, DIRTY_REGS | DIRTY_SREGS) || !vcpu_state_is_reset(&tc->st.regs, &tc->st.sregs))
+	if (regs_fetch(tc, DIRTY_REGS | DIRTY_SREGS) || !vcpu_state_is_reset(&tc->st.regs, &tc->st.sregs))
 		return;
 	tc->fault_state = FAULT_LOST;
 	if (!tc->entry_valid || vcpu_state_is_reset(&tc->entry_regs, &tc->entry_sregs))
@@ -63,7 +63,7 @@ bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping)
 	struct gdb_target *t = tc->t;
 	struct kvm_run *run = tc->c->run;
 
-	ran(tc);
+	regs_ran(tc);
 	switch (ev) {
 	case EV_INTR:
 		return false;
@@ -72,7 +72,7 @@ bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping)
 
 		if (run->debug.arch.exception == 3 && t->bp_patched) {
 			/* RIP is on the int3 (or after it, as the trap leaves it) */
-			if (fetch(tc, DIRTY_REGS) == 0 &&
+			if (regs_fetch(tc, DIRTY_REGS) == 0 &&
 			    (bp_trap(tc, tc->st.regs.rip) || bp_trap(tc, tc->st.regs.rip - 1)))
 				return true;
 			set_event(tc, STUB_STOP_SWBREAK, SIGTRAP_, 0, NULL);
@@ -101,7 +101,7 @@ bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping)
 		return true;
 	}
 	case EV_HLT:
-		if (t->bp_insn == 0xf4 && fetch(tc, DIRTY_REGS) == 0 && bp_trap(tc, tc->st.regs.rip - 1))
+		if (t->bp_insn == 0xf4 && regs_fetch(tc, DIRTY_REGS) == 0 && bp_trap(tc, tc->st.regs.rip - 1))
 			return true;
 		tc->why = "halted";
 		tc->halted_now = true;
@@ -115,7 +115,7 @@ bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping)
 		uint8_t *host = mmu_host(&t->vm->mram, gpa, len);
 		struct watch *w;
 
-		if (run->mmio.is_write && host && page_watched(t, gpa)) {
+		if (run->mmio.is_write && host && watch_page(t, gpa)) {
 			pthread_mutex_lock(&t->lock); /* other vCPUs may write there too */
 			memcpy(host, run->mmio.data, len);
 			unlock_wake(t);
@@ -126,7 +126,7 @@ bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping)
 			__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 			vcpu_run(tc->c);
 			__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
-			ran(tc);
+			regs_ran(tc);
 			set_event(tc, STUB_STOP_WATCH, SIGTRAP_, w->addr, NULL);
 			tc->why = "watchpoint";
 			return true;

@@ -65,7 +65,7 @@ static int op_read_reg(void *p, int tid, int regno, uint8_t *buf, size_t cap)
 
 	if (cap < 16 || regno < 0 || regno >= tdesc_nregs(t->arch))
 		return -EINVAL;
-	r = fetch(tc, tdesc_needs(t->arch, regno));
+	r = regs_fetch(tc, tdesc_needs(t->arch, regno));
 	if (r)
 		return r;
 	return tdesc_read(t->arch, &tc->st, regno, buf);
@@ -77,15 +77,15 @@ static int op_write_reg(void *p, int tid, int regno, const uint8_t *buf, size_t 
 	struct tcpu *tc = cpu_of(t, tid);
 	uint64_t before[REC_WORDS];
 	struct fpblob fb;
-	int r = fetch(tc, tdesc_needs(t->arch, regno));
+	int r = regs_fetch(tc, tdesc_needs(t->arch, regno));
 
 	if (r)
 		return r;
 	if (t->rec_on) {
 		rec_change_history(t, true);
-		if ((r = fetch(tc, ALL_STATE)))
+		if ((r = regs_fetch(tc, ALL_STATE)))
 			return r;
-		pack(&tc->st, before);
+		regs_pack(&tc->st, before);
 		fb.fpu = tc->st.fpu;
 		fb.kgsbase = tc->st.kgsbase;
 		rec_begin(&tc->bld, tc->c->index, REC_USER);
@@ -118,7 +118,7 @@ static long op_read_mem(void *p, int tid, uint64_t addr, uint8_t *buf, size_t le
 		n = mmu_read(&t->vm->mram, &mr, addr, buf, len);
 	}
 	if (n > 0)
-		unpatch(t, addr, buf, n);
+		bp_unpatch(t, addr, buf, n);
 	return n;
 }
 
@@ -168,9 +168,35 @@ static int op_write_mem(void *p, int tid, uint64_t addr, const uint8_t *buf, siz
 	return 0;
 }
 
+static int op_insert_bp(void *p, enum stub_bp_type type, uint64_t addr, uint64_t kind, char *why,
+			size_t cap)
+{
+	return bp_insert(p, type, addr, kind, why, cap);
+}
+
+static int op_remove_bp(void *p, enum stub_bp_type type, uint64_t addr, uint64_t kind)
+{
+	return bp_remove(p, type, addr, kind);
+}
+
+static int op_resume(void *p, const struct stub_resume *r)
+{
+	return sched_resume(p, r);
+}
+
+static int op_interrupt(void *p)
+{
+	return sched_interrupt(p);
+}
+
 static int op_stop_fd(void *p)
 {
 	return ((struct gdb_target *)p)->efd;
+}
+
+static int op_get_stop(void *p, struct stub_stop *out)
+{
+	return sched_get_stop(p, out);
 }
 
 static int op_current_stop(void *p, struct stub_stop *out)
@@ -203,12 +229,17 @@ static int op_thread_info(void *p, int tid, char *buf, size_t cap)
 	if (tid < 1 || tid > t->vm->ncpus)
 		return -ENOENT;
 	tc = &t->cpus[tid - 1];
-	if (fetch(tc, DIRTY_SREGS))
+	if (regs_fetch(tc, DIRTY_SREGS))
 		return -EIO;
 	snprintf(buf, cap, "vCPU %d, %s mode, %s%s", tid - 1, mode_name(&tc->st.sregs),
 		 tc->state == TS_HALTED ? "halted" : tc->why ? tc->why : "stopped",
 		 tc->has_event ? " (not reported yet)" : "");
 	return 0;
+}
+
+static int op_monitor(void *p, const char *cmd, char *out, size_t cap)
+{
+	return monitor_run(p, cmd, out, cap);
 }
 
 static void op_detach(void *p)
@@ -221,7 +252,7 @@ static void op_detach(void *p)
 		rec_stop(t);
 		fprintf(stderr, "vmm: gdb left: recording stopped, its log dropped ('monitor hold on' keeps both)\n");
 	}
-	remove_all(t);
+	bp_remove_all(t);
 	t->client = false;
 	t->interrupt_req = false;
 	t->waiting = false;
@@ -257,7 +288,7 @@ static void op_attach(void *p)
 	kvm_probe(t->vm->kvm_fd, &t->vm->feat, PROBE_KEEPS);
 	t->rearm_step = !t->vm->feat.step_after_rip_write;
 	tc = cpu_of(t, t->cur_tid);
-	if (!t->arch_fixed && fetch(tc, DIRTY_SREGS) == 0)
+	if (!t->arch_fixed && regs_fetch(tc, DIRTY_SREGS) == 0)
 		t->arch = arch_of_mode(&tc->st.sregs);
 	if (!t->exited) {
 		memset(&t->last, 0, sizeof(t->last));
@@ -304,7 +335,7 @@ static const struct stub_ops gdb_ops = {
 
 /* ---- the server ------------------------------------------------------------------ */
 
-static void describe(const char *spec, char *out, size_t cap)
+static void listen_where(const char *spec, char *out, size_t cap)
 {
 	if (!strncmp(spec, "unix:", 5) || strchr(spec, ':'))
 		snprintf(out, cap, "%s", spec);
@@ -381,7 +412,7 @@ int gdb_serve(struct vm *vm, const struct gdb_config *cfg)
 			tc->c->thread_started = true;
 	}
 	t->replay_started = pthread_create(&t->replay_thread, NULL, replay_main, t) == 0;
-	describe(cfg->spec, where, sizeof(where));
+	listen_where(cfg->spec, where, sizeof(where));
 	if (cfg->wait) {
 		fprintf(stderr, "vmm: waiting for gdb on %s (the guest is held at its first instruction)\n",
 			where);
@@ -417,7 +448,7 @@ int gdb_serve(struct vm *vm, const struct gdb_config *cfg)
 			vm->cpus[i].thread_started = false;
 		}
 	rec_stop(t);
-	remove_all(t);
+	bp_remove_all(t);
 	free(t->ptp);
 	free(t->open_copy);
 	vm->hooks.console = NULL;

@@ -75,9 +75,8 @@ static const char monitor_help[] =
 	"                  log every instruction and memory write, for reverse-stepi,\n"
 	"                  reverse-continue, reverse-finish; off drops the log\n";
 
-int op_monitor(void *p, const char *cmd, char *out, size_t cap)
+int monitor_run(struct gdb_target *t, const char *cmd, char *out, size_t cap)
 {
-	struct gdb_target *t = p;
 	char *end;
 
 	while (*cmd == ' ')
@@ -165,7 +164,7 @@ int op_monitor(void *p, const char *cmd, char *out, size_t cap)
 				    t->arch_fixed ? " (fixed by --gdb-arch)" : "");
 
 		for (int i = 0; i < t->vm->ncpus && n < cap; i++)
-			if (fetch(&t->cpus[i], DIRTY_SREGS) == 0)
+			if (regs_fetch(&t->cpus[i], DIRTY_SREGS) == 0)
 				n += snprintf(out + n, cap - n, "vCPU %d: %s mode (%s)\n", i,
 					      mode_name(&t->cpus[i].st.sregs),
 					      tdesc_arch_name(arch_of_mode(&t->cpus[i].st.sregs)));

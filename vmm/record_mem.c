@@ -149,7 +149,7 @@ enum vcpu_event rec_run_insn(struct tcpu *tc, bool *wrote, struct watch **watch,
 	struct kvm_run *run = tc->c->run;
 	enum vcpu_event ev;
 
-	if (flush(tc, true) || set_debug(tc, true))
+	if (regs_flush(tc, true) || bp_set_guest_debug(tc, true))
 		return EV_ERROR;
 	for (;;) {
 		uint64_t gpa;
@@ -158,7 +158,7 @@ enum vcpu_event rec_run_insn(struct tcpu *tc, bool *wrote, struct watch **watch,
 		struct watch *w;
 
 		ev = vcpu_run(tc->c);
-		ran(tc);
+		regs_ran(tc);
 		if (ev != EV_MMIO || !run->mmio.is_write || run->mmio.len > 8)
 			return ev;
 		gpa = run->mmio.phys_addr;
@@ -173,7 +173,7 @@ enum vcpu_event rec_run_insn(struct tcpu *tc, bool *wrote, struct watch **watch,
 		w = watch_hit(t, gpa, len);
 		if (w && !*watch)
 			*watch = w;
-		if (!*zap && fetch(tc, DIRTY_SREGS) == 0)
+		if (!*zap && regs_fetch(tc, DIRTY_SREGS) == 0)
 			*zap = is_table_page(tc, gpa);
 		/* Let KVM finish the instruction (or hand over its next
 		 * fragment) without running another. */
@@ -295,9 +295,9 @@ bool rec_dt_writable(struct tcpu *tc, const uint64_t *pre, struct watch **watch,
 		fprintf(stderr, "vmm: could not make guest RAM read-only again: recording is broken\n");
 		*ev = EV_INTERNAL;
 	}
-	if (fetch(tc, DIRTY_REGS | DIRTY_SREGS))
+	if (regs_fetch(tc, DIRTY_REGS | DIRTY_SREGS))
 		return false;
-	pack(&tc->st, post);
+	regs_pack(&tc->st, post);
 	return *wrote || memcmp(pre, post, STATE_WORDS * sizeof(pre[0])) ||
 	       (*ev != EV_DEBUG && *ev != EV_INTERNAL);
 }
@@ -324,11 +324,11 @@ enum vcpu_event rec_unprotected(struct tcpu *tc, struct watch **watch, bool *wro
 		free(snap);
 		return EV_INTERNAL;
 	}
-	if (flush(tc, true) || set_debug(tc, true))
+	if (regs_flush(tc, true) || bp_set_guest_debug(tc, true))
 		ev = EV_ERROR;
 	else
 		ev = vcpu_run(tc->c);
-	ran(tc);
+	regs_ran(tc);
 	t->ptp_valid = false;
 	t->nopen = 0; /* (all of RAM is read-only again, and compared below) */
 	t->open_valid = false;

@@ -51,14 +51,14 @@ static enum vcpu_event rec_one(struct tcpu *tc, bool *done, struct watch **watch
 
 	*done = false;
 	*watch = NULL;
-	if (fetch(tc, DIRTY_REGS | DIRTY_SREGS))
+	if (regs_fetch(tc, DIRTY_REGS | DIRTY_SREGS))
 		return EV_ERROR;
 	ni = insn_bytes(tc, insn);
 	fpu = insn_may_touch_fpu(tc, insn, ni);
 	hlt = hlt_len(tc, insn, ni);
-	if (fpu && fetch(tc, DIRTY_FPU | DIRTY_KGSBASE))
+	if (fpu && regs_fetch(tc, DIRTY_FPU | DIRTY_KGSBASE))
 		return EV_ERROR;
-	pack(&tc->st, pre);
+	regs_pack(&tc->st, pre);
 	if (fpu) {
 		memset(&fb, 0, sizeof(fb));
 		fb[0].fpu = tc->st.fpu;
@@ -68,8 +68,8 @@ static enum vcpu_event rec_one(struct tcpu *tc, bool *done, struct watch **watch
 	if (hlt) {
 		tc->st.regs.rip += hlt;
 		tc->dirty |= DIRTY_REGS;
-		pack(&tc->st, post);
-		if (flush(tc, true))
+		regs_pack(&tc->st, post);
+		if (regs_flush(tc, true))
 			return EV_ERROR;
 		ev = EV_HLT;
 		goto log;
@@ -81,11 +81,11 @@ static enum vcpu_event rec_one(struct tcpu *tc, bool *done, struct watch **watch
 	ev = rec_run_insn(tc, &wrote, watch, &zap);
 	if (ev == EV_ERROR)
 		return ev;
-	if (fetch(tc, DIRTY_REGS | DIRTY_SREGS))
+	if (regs_fetch(tc, DIRTY_REGS | DIRTY_SREGS))
 		return EV_ERROR;
 	if (rec_tables_diff(tc, watch, &wrote))
 		return EV_INTERNAL;
-	pack(&tc->st, post);
+	regs_pack(&tc->st, post);
 	if (!wrote && ((ev == EV_DEBUG && run->debug.arch.exception == 1 && !tc->rec_trap_due &&
 			!memcmp(pre, post, STATE_WORDS * sizeof(pre[0])) && !insn_near_jump(tc, insn, ni)) ||
 		       (ev == EV_INTERNAL && run->exit_reason == KVM_EXIT_INTERNAL_ERROR &&
@@ -93,9 +93,9 @@ static enum vcpu_event rec_one(struct tcpu *tc, bool *done, struct watch **watch
 		/* KVM could not run it on read-only memory */
 		if (!rec_dt_writable(tc, pre, watch, &wrote, &zap, &ev))
 			ev = rec_unprotected(tc, watch, &wrote);
-		if (fetch(tc, DIRTY_REGS | DIRTY_SREGS) || rec_tables_diff(tc, watch, &wrote))
+		if (regs_fetch(tc, DIRTY_REGS | DIRTY_SREGS) || rec_tables_diff(tc, watch, &wrote))
 			return EV_ERROR;
-		pack(&tc->st, post);
+		regs_pack(&tc->st, post);
 	}
 log:
 	rec_set_state(b, pre, post, STATE_WORDS);
@@ -112,7 +112,7 @@ log:
 		return ev; /* it did not complete (exit port, fault, error) */
 	tc->rec_trap_due = ev == EV_INTR; /* (after a write, KVM may or may not still owe the trap) */
 	if (fpu) {
-		if (fetch(tc, DIRTY_FPU | DIRTY_KGSBASE) == 0) {
+		if (regs_fetch(tc, DIRTY_FPU | DIRTY_KGSBASE) == 0) {
 			fb[1].fpu = tc->st.fpu;
 			fb[1].kgsbase = tc->st.kgsbase;
 		} else {
@@ -208,11 +208,12 @@ bool rec_run(struct tcpu *tc, bool step, enum vcpu_event *evp)
 		if (!done && ev == EV_INTERNAL && tc->c->run->exit_reason == KVM_EXIT_INTERNAL_ERROR &&
 		    tc->c->run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION) {
 			/* The instruction has not run; without recording it can. */
-			ran(tc);
+			regs_ran(tc);
 			set_event(tc, STUB_STOP_SIGNAL, SIGILL_, 0,
 				  "vmm: vCPU %d: KVM cannot emulate the instruction at 0x%llx on read-only "
 				  "memory, as recording needs; 'monitor record off' lets it run\n",
-				  tc->c->index, fetch(tc, DIRTY_REGS) ? 0ULL : (unsigned long long)tc->st.regs.rip);
+				  tc->c->index,
+				  regs_fetch(tc, DIRTY_REGS) ? 0ULL : (unsigned long long)tc->st.regs.rip);
 			tc->why = "not recordable";
 			event = true;
 			break;
@@ -272,9 +273,9 @@ void rec_log_user(struct tcpu *tc, const uint64_t *before, const struct fpblob *
 	uint64_t after[REC_WORDS];
 	struct fpblob fb;
 
-	if (fetch(tc, ALL_STATE))
+	if (regs_fetch(tc, ALL_STATE))
 		return;
-	pack(&tc->st, after);
+	regs_pack(&tc->st, after);
 	rec_set_state(&tc->bld, before, after, STATE_WORDS);
 	fb.fpu = tc->st.fpu;
 	fb.kgsbase = tc->st.kgsbase;
@@ -321,9 +322,9 @@ int rec_start(struct gdb_target *t, char *out, size_t cap)
 			return 0;
 		}
 	for (int i = 0; i < t->vm->ncpus; i++) {
-		if (fetch(&t->cpus[i], DIRTY_REGS | DIRTY_SREGS))
+		if (regs_fetch(&t->cpus[i], DIRTY_REGS | DIRTY_SREGS))
 			return -EIO;
-		pack(&t->cpus[i].st, t->cpus[i].cur);
+		regs_pack(&t->cpus[i].st, t->cpus[i].cur);
 		t->cpus[i].rec_trap_due = false;
 	}
 	r = vm_set_readonly(t->vm, 0, t->vm->ram_size, true);
@@ -333,7 +334,7 @@ int rec_start(struct gdb_target *t, char *out, size_t cap)
 			watch_apply(t, NULL);
 		return 0;
 	}
-	patch_all(t, false);
+	bp_patch_all(t, false);
 	rec_init(&t->log, t->rec_limit);
 	t->rec_dropped_said = 0;
 	t->live_saved = false;
@@ -357,7 +358,7 @@ void rec_stop(struct gdb_target *t)
 	t->open_valid = false;
 	if (vm_set_readonly(t->vm, 0, t->vm->ram_size, false) || watch_apply(t, NULL))
 		fprintf(stderr, "vmm: could not restore the memory slots after recording\n");
-	patch_all(t, true);
+	bp_patch_all(t, true);
 	for (int i = 0; i < t->vm->ncpus; i++)
 		rec_build_free(&t->cpus[i].bld);
 }

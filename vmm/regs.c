@@ -1,6 +1,6 @@
 /* regs.c - the gdb target's cache of vCPU state: read from KVM on demand
- * (fetch), written back before the vCPU runs (flush), refreshed from
- * kvm_run after an exit (ran); the DIRTY_* bits of tdesc.h say which parts
+ * (regs_fetch), written back before the vCPU runs (regs_flush), refreshed from
+ * kvm_run after an exit (regs_ran); the DIRTY_* bits of tdesc.h say which parts
  * are valid and which were written. */
 #include <errno.h>
 #include <string.h>
@@ -8,7 +8,7 @@
 
 #include "vmm/target.h"
 
-int fetch(struct tcpu *tc, unsigned need)
+int regs_fetch(struct tcpu *tc, unsigned need)
 {
 	int fd = tc->c->fd, r;
 
@@ -35,7 +35,7 @@ int fetch(struct tcpu *tc, unsigned need)
 /* Put written state back before the vCPU runs (step: with a single step to
  * arm); forget the cache.  A copy left in kvm_run for KVM_RUN to take keeps
  * its part of the cache valid: it is the newest state until KVM takes it. */
-int flush(struct tcpu *tc, bool step)
+int regs_flush(struct tcpu *tc, bool step)
 {
 	int fd = tc->c->fd, r = 0, e;
 	struct kvm_run *run = tc->c->run;
@@ -50,7 +50,7 @@ int flush(struct tcpu *tc, bool step)
 	if (tc->t->sync_regs && step && tc->t->rearm_step) {
 		/* KVM_SET_GUEST_DEBUG, next, latches the RIP to step from: the
 		 * registers must reach KVM before it, by ioctl, copies left in
-		 * kvm_run by an earlier flush too. */
+		 * kvm_run by an earlier regs_flush too. */
 		if (run->kvm_dirty_regs & KVM_SYNC_X86_REGS)
 			tc->dirty |= DIRTY_REGS;
 		if (run->kvm_dirty_regs & KVM_SYNC_X86_SREGS)
@@ -92,7 +92,7 @@ int flush(struct tcpu *tc, bool step)
 
 /* After KVM_RUN: with KVM_CAP_SYNC_REGS, KVM has left the registers in
  * kvm_run (every exit then costs no register ioctl at all). */
-void ran(struct tcpu *tc)
+void regs_ran(struct tcpu *tc)
 {
 	struct kvm_run *run = tc->c->run;
 
@@ -113,7 +113,7 @@ struct tcpu *cpu_of(struct gdb_target *t, int tid)
 
 int mmu_regs_of(struct tcpu *tc, struct mmu_regs *mr)
 {
-	int r = fetch(tc, DIRTY_SREGS);
+	int r = regs_fetch(tc, DIRTY_SREGS);
 
 	if (r)
 		return r;
@@ -138,13 +138,13 @@ const char *mode_name(const struct kvm_sregs *sr)
 	return sr->cr0 & CR0_PG ? "paged" : "protected";
 }
 
-void pack(const struct cpu_state *st, uint64_t *w)
+void regs_pack(const struct cpu_state *st, uint64_t *w)
 {
 	memcpy(w, &st->regs, sizeof(st->regs));
 	memcpy((uint8_t *)w + sizeof(st->regs), &st->sregs, sizeof(st->sregs));
 }
 
-void unpack(const uint64_t *w, struct cpu_state *st)
+void regs_unpack(const uint64_t *w, struct cpu_state *st)
 {
 	memcpy(&st->regs, w, sizeof(st->regs));
 	memcpy(&st->sregs, (const uint8_t *)w + sizeof(st->regs), sizeof(st->sregs));

@@ -12,7 +12,7 @@ static int rec_leave_end(struct gdb_target *t)
 		return 0;
 	for (int i = 0; i < t->vm->ncpus; i++) {
 		struct tcpu *tc = &t->cpus[i];
-		int r = fetch(tc, ALL_STATE);
+		int r = regs_fetch(tc, ALL_STATE);
 
 		if (r)
 			return r;
@@ -51,7 +51,7 @@ static void rec_set_cpu(struct gdb_target *t, const struct rec_view *v, bool bac
 	struct fpblob fb;
 
 	rec_apply_state(v, tc->cur, STATE_WORDS);
-	unpack(tc->cur, &tc->st);
+	regs_unpack(tc->cur, &tc->st);
 	tc->valid |= DIRTY_REGS | DIRTY_SREGS;
 	tc->dirty |= DIRTY_REGS | DIRTY_SREGS;
 	if (v->blob_len == sizeof(fb)) {
@@ -185,7 +185,7 @@ static bool rec_walk_done_locked(struct gdb_target *t, struct replay_end *e)
 		if (t->cpus[i].state != TS_HALTED)
 			t->cpus[i].why = t->live_saved ? "stopped (in the recorded past)" : "stopped";
 	if (e->interrupted) {
-		check_stopped_locked(t); /* Ctrl-C: op_get_stop says SIGINT */
+		check_stopped_locked(t); /* Ctrl-C: sched_get_stop says SIGINT */
 		return true;
 	}
 	set_event(tc, e->kind, SIGTRAP_, e->addr, NULL);

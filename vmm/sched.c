@@ -120,13 +120,13 @@ static void run_once_locked(struct tcpu *tc)
 	tc->reported_bp = false;
 	unlock_wake(t);
 
-	if (over && step_over(tc, &ev) && (step || ev != EV_DEBUG)) {
+	if (over && bp_step_over(tc, &ev) && (step || ev != EV_DEBUG)) {
 		event = classify(tc, ev, step);
 	} else if (over) {
 		/* stepped over (or nothing to step over): stop */
 	} else if (t->rec_on) {
 		event = rec_run(tc, step, &ev);
-	} else if (flush(tc, step) || set_debug(tc, step)) {
+	} else if (regs_flush(tc, step) || bp_set_guest_debug(tc, step)) {
 		set_event(tc, STUB_STOP_SIGNAL, SIGILL_, 0, "vmm: vCPU %d: cannot set its state: %s\n",
 			  tc->c->index, strerror(errno));
 		event = true;
@@ -147,7 +147,7 @@ static void run_once_locked(struct tcpu *tc)
 	}
 	/* Range stepping: steps inside the range are not stops. */
 	if (event && tc->stepped && tc->action == STUB_RANGE && !tc->stop_req &&
-	    fetch(tc, DIRTY_REGS) == 0 && tc->st.regs.rip >= tc->range_lo &&
+	    regs_fetch(tc, DIRTY_REGS) == 0 && tc->st.regs.rip >= tc->range_lo &&
 	    tc->st.regs.rip < tc->range_hi) {
 		tc->has_event = false;
 		event = false;
@@ -275,7 +275,7 @@ static bool event_stale(struct tcpu *tc)
 	switch (e->kind) {
 	case STUB_STOP_SWBREAK:
 	case STUB_STOP_HWBREAK:
-		if (fetch(tc, DIRTY_REGS) || tc->st.regs.rip != tc->event_rip)
+		if (regs_fetch(tc, DIRTY_REGS) || tc->st.regs.rip != tc->event_rip)
 			return true;
 		return e->kind == STUB_STOP_HWBREAK ? !hw_find(t, STUB_BP_HW, tc->event_rip)
 			: !bp_find(t, tc->event_rip) && !hw_find(t, STUB_BP_SW, tc->event_rip);
@@ -300,7 +300,7 @@ static bool needs_over(struct tcpu *tc)
 	bool alias;
 
 	return tc->reported_bp && tc->state == TS_STOPPED && tc->t->nbp && tc->t->bp_patched &&
-	       fetch(tc, DIRTY_REGS) == 0 && tc->st.regs.rip == tc->reported_rip &&
+	       regs_fetch(tc, DIRTY_REGS) == 0 && tc->st.regs.rip == tc->reported_rip &&
 	       bp_ran(tc, tc->reported_rip, &alias);
 }
 
@@ -323,9 +323,8 @@ static struct tcpu *inline_step_of(struct gdb_target *t)
 	return t->client ? one : NULL;
 }
 
-int op_resume(void *p, const struct stub_resume *r)
+int sched_resume(struct gdb_target *t, const struct stub_resume *r)
 {
-	struct gdb_target *t = p;
 	struct tcpu *one;
 
 	pthread_mutex_lock(&t->lock);
@@ -420,9 +419,8 @@ int op_resume(void *p, const struct stub_resume *r)
 	return 0;
 }
 
-int op_interrupt(void *p)
+int sched_interrupt(struct gdb_target *t)
 {
-	struct gdb_target *t = p;
 
 	pthread_mutex_lock(&t->lock);
 	t->interrupt_req = true;
@@ -432,9 +430,8 @@ int op_interrupt(void *p)
 	return 0;
 }
 
-int op_get_stop(void *p, struct stub_stop *out)
+int sched_get_stop(struct gdb_target *t, struct stub_stop *out)
 {
-	struct gdb_target *t = p;
 	struct tcpu *best = NULL;
 	uint64_t v;
 
@@ -502,7 +499,7 @@ int op_get_stop(void *p, struct stub_stop *out)
 	if (!t->arch_fixed && out->kind != STUB_STOP_EXITED && !out->message[0]) {
 		struct tcpu *tc = cpu_of(t, out->tid);
 
-		if (fetch(tc, DIRTY_SREGS) == 0 && arch_of_mode(&tc->st.sregs) != t->arch)
+		if (regs_fetch(tc, DIRTY_SREGS) == 0 && arch_of_mode(&tc->st.sregs) != t->arch)
 			snprintf(out->message, sizeof(out->message),
 				 "vmm: vCPU %d is now in %s mode (%s); this session describes %s: "
 				 "reconnect to follow it (gdbinit does this; 'monitor hold' keeps the guest stopped)\n",

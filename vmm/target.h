@@ -181,33 +181,33 @@ _Static_assert(sizeof(struct fpblob) <= REC_BLOB_MAX, "FPU blob");
 /* ---- between the files ---- */
 
 /* vmm/regs.c */
-int fetch(struct tcpu *tc, unsigned need);
-int flush(struct tcpu *tc, bool step);
-void ran(struct tcpu *tc);
+int regs_fetch(struct tcpu *tc, unsigned need);
+int regs_flush(struct tcpu *tc, bool step);
+void regs_ran(struct tcpu *tc);
 struct tcpu *cpu_of(struct gdb_target *t, int tid);
 int mmu_regs_of(struct tcpu *tc, struct mmu_regs *mr);
 enum tdesc_arch arch_of_mode(const struct kvm_sregs *sr);
 const char *mode_name(const struct kvm_sregs *sr);
-void pack(const struct cpu_state *st, uint64_t *w);
-void unpack(const uint64_t *w, struct cpu_state *st);
+void regs_pack(const struct cpu_state *st, uint64_t *w);
+void regs_unpack(const uint64_t *w, struct cpu_state *st);
 
 /* vmm/bkpt.c */
 struct swbp *bp_find(struct gdb_target *t, uint64_t addr);
 void bp_set_orig(struct gdb_target *t, uint64_t gpa, uint8_t orig);
 bool hw_find(struct gdb_target *t, enum stub_bp_type type, uint64_t addr);
-int set_debug(struct tcpu *tc, bool step);
+int bp_set_guest_debug(struct tcpu *tc, bool step);
 struct watch *watch_hit(struct gdb_target *t, uint64_t gpa, uint64_t len);
-bool page_watched(struct gdb_target *t, uint64_t gpa);
+bool watch_page(struct gdb_target *t, uint64_t gpa);
 int watch_apply(struct gdb_target *t, const struct watch *gone);
-void remove_all(struct gdb_target *t);
+void bp_remove_all(struct gdb_target *t);
 struct swbp *bp_ran(struct tcpu *tc, uint64_t pc, bool *alias);
 bool bp_trap(struct tcpu *tc, uint64_t pc);
-bool step_over(struct tcpu *tc, enum vcpu_event *ev);
-void patch_all(struct gdb_target *t, bool on);
-void unpatch(struct gdb_target *t, uint64_t addr, uint8_t *buf, size_t len);
-int op_insert_bp(void *p, enum stub_bp_type type, uint64_t addr, uint64_t kind, char *why,
-			size_t cap);
-int op_remove_bp(void *p, enum stub_bp_type type, uint64_t addr, uint64_t kind);
+bool bp_step_over(struct tcpu *tc, enum vcpu_event *ev);
+void bp_patch_all(struct gdb_target *t, bool on);
+void bp_unpatch(struct gdb_target *t, uint64_t addr, uint8_t *buf, size_t len);
+int bp_insert(struct gdb_target *t, enum stub_bp_type type, uint64_t addr, uint64_t kind,
+	      char *why, size_t cap);
+int bp_remove(struct gdb_target *t, enum stub_bp_type type, uint64_t addr, uint64_t kind);
 
 /* vmm/exits.c */
 void set_event(struct tcpu *tc, enum stub_stop_kind kind, int signo, uint64_t addr,
@@ -222,9 +222,9 @@ void check_stopped_locked(struct gdb_target *t);
 void *cpu_main(void *arg);
 void start_locked(struct gdb_target *t);
 void halt_all_locked(struct gdb_target *t);
-int op_resume(void *p, const struct stub_resume *r);
-int op_interrupt(void *p);
-int op_get_stop(void *p, struct stub_stop *out);
+int sched_resume(struct gdb_target *t, const struct stub_resume *r);
+int sched_interrupt(struct gdb_target *t);
+int sched_get_stop(struct gdb_target *t, struct stub_stop *out);
 
 /* vmm/decode.c */
 bool insn_may_touch_fpu(struct tcpu *tc, const uint8_t *b, long n);
@@ -256,6 +256,6 @@ void *replay_main(void *arg);
 enum replay_how rec_replay_locked(struct gdb_target *t, const struct stub_resume *r);
 
 /* vmm/monitor.c */
-int op_monitor(void *p, const char *cmd, char *out, size_t cap);
+int monitor_run(struct gdb_target *t, const char *cmd, char *out, size_t cap);
 
 #endif
