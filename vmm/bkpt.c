@@ -91,7 +91,7 @@ static int sw_insert_hw(struct gdb_target *t, uint64_t addr, char *why, size_t c
 			      "breakpoint at 0x%llx refused: not mapped and %s, and debug-register "
 			      "breakpoints never fire on this KVM (vmm --probe: hw execution breakpoints: "
 			      "no)", (unsigned long long)addr, where);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < HW_SLOTS; i++)
 		if (!t->hw[i].used) {
 			t->hw[i] = (struct hwslot){ true, STUB_BP_SW, addr, 1 };
 			return 0;
@@ -127,7 +127,7 @@ static int sw_insert(struct gdb_target *t, uint64_t addr, char *why, size_t cap)
 		return 0;
 	if (!t->bp_insn) {
 		kvm_probe(t->vm->kvm_fd, &t->vm->feat, PROBE_INT3);
-		t->bp_insn = t->vm->feat.int3_exit ? 0xcc : 0xf4;
+		t->bp_insn = t->vm->feat.int3_exit ? OPC_INT3 : OPC_HLT;
 	}
 	r = mmu_regs_of(tc, &mr);
 	if (r)
@@ -166,7 +166,7 @@ static int sw_remove(struct gdb_target *t, uint64_t addr)
 	uint8_t *host;
 
 	if (!bp) {
-		for (int i = 0; i < 4; i++)
+		for (int i = 0; i < HW_SLOTS; i++)
 			if (t->hw[i].used && t->hw[i].type == STUB_BP_SW && t->hw[i].addr == addr) {
 				t->hw[i].used = false;
 				return 0;
@@ -190,7 +190,7 @@ static int sw_remove(struct gdb_target *t, uint64_t addr)
 
 bool hw_find(struct gdb_target *t, enum stub_bp_type type, uint64_t addr)
 {
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < HW_SLOTS; i++)
 		if (t->hw[i].used && t->hw[i].type == type && t->hw[i].addr == addr)
 			return true;
 	return false;
@@ -198,7 +198,7 @@ bool hw_find(struct gdb_target *t, enum stub_bp_type type, uint64_t addr)
 
 static unsigned hw_len_bits(uint64_t len)
 {
-	return len == 1 ? 0 : len == 2 ? 1 : len == 8 ? 2 : 3;
+	return len == 1 ? DR7_LEN_1 : len == 2 ? DR7_LEN_2 : len == 8 ? DR7_LEN_8 : DR7_LEN_4;
 }
 
 /* The debug-register part of KVM_SET_GUEST_DEBUG for our hw slots. */
@@ -206,16 +206,17 @@ static void hw_debugregs(struct gdb_target *t, struct kvm_guest_debug *d)
 {
 	uint64_t dr7 = 0;
 
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < HW_SLOTS; i++) {
 		struct hwslot *h = &t->hw[i];
 		unsigned rw;
 
 		if (!h->used)
 			continue;
-		rw = h->type <= STUB_BP_HW ? 0 : h->type == STUB_WP_WRITE ? 1 : 3;
+		rw = h->type <= STUB_BP_HW ? DR7_RW_EXEC
+		     : h->type == STUB_WP_WRITE ? DR7_RW_WRITE : DR7_RW_ACCESS;
 		d->arch.debugreg[i] = h->addr;
-		dr7 |= (1ULL << (2 * i)) | ((uint64_t)rw << (16 + 4 * i)) |
-		       ((uint64_t)(h->type <= STUB_BP_HW ? 0 : hw_len_bits(h->len)) << (18 + 4 * i));
+		dr7 |= DR7_L(i) | DR7_RW(i, rw) |
+		       DR7_LEN(i, h->type <= STUB_BP_HW ? DR7_LEN_1 : hw_len_bits(h->len));
 	}
 	d->arch.debugreg[7] = dr7;
 	if (dr7)
@@ -230,7 +231,7 @@ int bp_set_guest_debug(struct tcpu *tc, bool step)
 	memset(&d, 0, sizeof(d));
 	if (step || t->rec_on)
 		d.control |= KVM_GUESTDBG_SINGLESTEP;
-	if (t->nbp && t->bp_insn == 0xcc && t->bp_patched)
+	if (t->nbp && t->bp_insn == OPC_INT3 && t->bp_patched)
 		d.control |= KVM_GUESTDBG_USE_SW_BP;
 	if (!t->rec_on) /* (recording compares addresses itself, before each step) */
 		hw_debugregs(t, &d);
@@ -263,12 +264,12 @@ struct watch *watch_hit(struct gdb_target *t, uint64_t gpa, uint64_t len)
 
 bool watch_page(struct gdb_target *t, uint64_t gpa)
 {
-	uint64_t page = gpa & ~0xfffULL;
+	uint64_t page = PAGE_DOWN(gpa);
 
 	for (int i = 0; i < t->nwatch; i++)
 		for (int k = 0; k < t->watches[i].npieces; k++)
-			if ((t->watches[i].gpa[k] & ~0xfffULL) <= page &&
-			    page <= ((t->watches[i].gpa[k] + t->watches[i].plen[k] - 1) & ~0xfffULL))
+			if (PAGE_DOWN(t->watches[i].gpa[k]) <= page &&
+			    page <= PAGE_DOWN(t->watches[i].gpa[k] + t->watches[i].plen[k] - 1))
 				return true;
 	return false;
 }
@@ -299,7 +300,7 @@ static int watch_insert(struct gdb_target *t, uint64_t addr, uint64_t len)
 	kvm_probe(t->vm->kvm_fd, &t->vm->feat, PROBE_WATCH);
 	if (!t->vm->feat.readonly_slot)
 		return -EOPNOTSUPP;
-	if (len == 0 || len > WATCH_PIECES * 4096ULL / 2 || addr + len < addr)
+	if (len == 0 || len > WATCH_PIECES * PAGE_SIZE / 2 || addr + len < addr)
 		return -EINVAL;
 	if (t->nwatch == MAX_WATCH)
 		return -ENOSPC;
@@ -307,7 +308,7 @@ static int watch_insert(struct gdb_target *t, uint64_t addr, uint64_t len)
 	if (r)
 		return r;
 	for (uint64_t va = addr; va < addr + len;) {
-		uint64_t chunk = 4096 - (va & 0xfff);
+		uint64_t chunk = PAGE_SIZE - (va & (PAGE_SIZE - 1));
 		struct mmu_walk mw;
 
 		if (chunk > addr + len - va)
@@ -511,7 +512,7 @@ int bp_insert(struct gdb_target *t, enum stub_bp_type type, uint64_t addr, uint6
 				      "hbreak at 0x%llx refused: debug-register execution breakpoints never "
 				      "fire on this KVM (vmm --probe: hw execution breakpoints: no); break "
 				      "works", (unsigned long long)addr);
-		for (int i = 0; i < 4; i++)
+		for (int i = 0; i < HW_SLOTS; i++)
 			if (!t->hw[i].used) {
 				t->hw[i] = (struct hwslot){ true, type, addr, type == STUB_BP_HW ? 1 : kind };
 				return 0;
@@ -530,7 +531,7 @@ int bp_remove(struct gdb_target *t, enum stub_bp_type type, uint64_t addr, uint6
 	case STUB_WP_WRITE:
 		return watch_remove(t, addr, kind);
 	default:
-		for (int i = 0; i < 4; i++)
+		for (int i = 0; i < HW_SLOTS; i++)
 			if (t->hw[i].used && t->hw[i].type == type && t->hw[i].addr == addr) {
 				t->hw[i].used = false;
 				return 0;

@@ -53,9 +53,9 @@ int hlt_len(struct tcpu *tc, const uint8_t *b, long n)
 	const struct kvm_sregs *sr = &tc->st.sregs;
 	long i = opcode_at(tc, b, n);
 
-	if ((sr->cs.selector & 3) && (sr->cr0 & 1))
+	if ((sr->cs.selector & 3) && (sr->cr0 & CR0_PE))
 		return 0; /* not at CPL 0: a #GP, KVM's business */
-	return i >= 0 && b[i] == 0xf4 ? (int)i + 1 : 0;
+	return i >= 0 && b[i] == OPC_HLT ? (int)i + 1 : 0;
 }
 
 /* Does the instruction at RIP only jump (near)?  Then a step that changes

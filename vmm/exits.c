@@ -70,7 +70,7 @@ bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping)
 	case EV_DEBUG: {
 		uint64_t dr6 = run->debug.arch.dr6;
 
-		if (run->debug.arch.exception == 3 && t->bp_patched) {
+		if (run->debug.arch.exception == EXC_BP && t->bp_patched) {
 			/* RIP is on the int3 (or after it, as the trap leaves it) */
 			if (regs_fetch(tc, DIRTY_REGS) == 0 &&
 			    (bp_trap(tc, tc->st.regs.rip) || bp_trap(tc, tc->st.regs.rip - 1)))
@@ -79,10 +79,10 @@ bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping)
 			tc->why = "breakpoint";
 			return true;
 		}
-		for (int i = 0; i < 4; i++) {
+		for (int i = 0; i < HW_SLOTS; i++) {
 			struct hwslot *h = &t->hw[i];
 
-			if (!(dr6 & (1ULL << i)) || !h->used)
+			if (!(dr6 & DR6_B(i)) || !h->used)
 				continue;
 			if (h->type <= STUB_BP_HW) {
 				set_event(tc, h->type == STUB_BP_SW ? STUB_STOP_SWBREAK : STUB_STOP_HWBREAK,
@@ -101,7 +101,7 @@ bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping)
 		return true;
 	}
 	case EV_HLT:
-		if (t->bp_insn == 0xf4 && regs_fetch(tc, DIRTY_REGS) == 0 && bp_trap(tc, tc->st.regs.rip - 1))
+		if (t->bp_insn == OPC_HLT && regs_fetch(tc, DIRTY_REGS) == 0 && bp_trap(tc, tc->st.regs.rip - 1))
 			return true;
 		tc->why = "halted";
 		tc->halted_now = true;

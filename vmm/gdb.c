@@ -6,9 +6,6 @@
  * stop_fd and get_stop), so vCPU state is cached per stop without locks.
  */
 #include <errno.h>
-#include <inttypes.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,10 +15,7 @@
 
 #include "stub/stub.h"
 #include "vmm/gdb.h"
-#include "vmm/record.h"
 #include "vmm/target.h"
-#include "vmm/tdesc.h"
-#include "vmm/x86.h"
 
 /* ---- stub operations ---------------------------------------------------------- */
 

@@ -21,9 +21,9 @@ static int table_pages_refresh(struct tcpu *tc)
 
 	if (t->ptp_valid && !memcmp(&mr, &t->ptp_key, sizeof(mr)))
 		return 0;
-	if (!t->ptp && !(t->ptp = malloc(65536 * sizeof(*t->ptp))))
+	if (!t->ptp && !(t->ptp = malloc(PTP_MAX * sizeof(*t->ptp))))
 		return -ENOMEM;
-	n = mmu_table_pages(&t->vm->mram, &mr, t->ptp, 65536);
+	n = mmu_table_pages(&t->vm->mram, &mr, t->ptp, PTP_MAX);
 	if (n < 0)
 		return n; /* too many to tell */
 	t->nptp = n;
@@ -39,7 +39,7 @@ static bool is_table_page(struct tcpu *tc, uint64_t gpa)
 
 	if (table_pages_refresh(tc))
 		return true; /* cannot tell: assume so */
-	gpa &= ~0xfffULL;
+	gpa = PAGE_DOWN(gpa);
 	for (hi = t->nptp; lo < hi;) {
 		int mid = (lo + hi) / 2;
 
@@ -60,7 +60,7 @@ static int rec_tables_close(struct gdb_target *t)
 	int r = 0;
 
 	for (int i = 0; i < t->nopen; i++)
-		r |= vm_set_readonly(t->vm, t->open_gpa[i], 4096, true);
+		r |= vm_set_readonly(t->vm, t->open_gpa[i], PAGE_SIZE, true);
 	t->nopen = 0;
 	t->open_valid = false;
 	return r ? -EIO : 0;
@@ -92,16 +92,16 @@ int rec_tables_open(struct tcpu *tc)
 		for (int i = 0, k; t->ptp_valid && i < t->nptp && t->nopen < REC_OPEN_MAX; i = k) {
 			/* a run of adjacent pages at a time: one rebuild of the slots */
 			for (k = i + 1; k < t->nptp && k - i < REC_OPEN_MAX - t->nopen &&
-			     t->ptp[k] == t->ptp[k - 1] + 4096; k++)
+			     t->ptp[k] == t->ptp[k - 1] + PAGE_SIZE; k++)
 				;
-			if (vm_set_readonly(t->vm, t->ptp[i], (uint64_t)(k - i) * 4096, false))
+			if (vm_set_readonly(t->vm, t->ptp[i], (uint64_t)(k - i) * PAGE_SIZE, false))
 				break; /* (no slot left: the rest stay trapped) */
 			while (i < k)
 				t->open_gpa[t->nopen++] = t->ptp[i++];
 		}
 	}
 	for (int i = 0; i < t->nopen; i++)
-		memcpy(t->open_copy[i], t->vm->ram + t->open_gpa[i], 4096);
+		memcpy(t->open_copy[i], t->vm->ram + t->open_gpa[i], PAGE_SIZE);
 	return 0;
 }
 
@@ -119,9 +119,9 @@ int rec_tables_diff(struct tcpu *tc, struct watch **watch, bool *wrote)
 	for (int i = 0; i < t->nopen; i++) {
 		const uint8_t *now = t->vm->ram + t->open_gpa[i];
 
-		if (!memcmp(now, t->open_copy[i], 4096))
+		if (!memcmp(now, t->open_copy[i], PAGE_SIZE))
 			continue;
-		if (rec_diff(tc, t->open_copy[i], t->open_gpa[i], 4096, watch, wrote))
+		if (rec_diff(tc, t->open_copy[i], t->open_gpa[i], PAGE_SIZE, watch, wrote))
 			return -1;
 		changed = true;
 	}
@@ -192,12 +192,12 @@ static int rec_diff(struct tcpu *tc, const uint8_t *was, uint64_t gpa0, uint64_t
 	uint64_t ranges[REC_MAX_WRITES][2];
 	int nr = 0;
 
-	for (uint64_t off = 0; off < len0; off += 4096) {
+	for (uint64_t off = 0; off < len0; off += PAGE_SIZE) {
 		const uint8_t *now = ram + gpa0 + off, *old = was + off;
 
-		if (!memcmp(now, old, 4096))
+		if (!memcmp(now, old, PAGE_SIZE))
 			continue;
-		for (uint64_t i = 0; i < 4096; i++) {
+		for (uint64_t i = 0; i < PAGE_SIZE; i++) {
 			uint64_t a = gpa0 + off + i;
 
 			if (now[i] == old[i])
@@ -245,18 +245,18 @@ static int dt_pages(struct tcpu *tc, uint64_t *pages)
 	for (int k = 0; k < 3; k++) {
 		if (!tab[k][1])
 			continue;
-		for (uint64_t va = tab[k][0] & ~0xfffULL; va <= tab[k][0] + tab[k][1] && n < DT_PAGES;
-		     va += 4096) {
+		for (uint64_t va = PAGE_DOWN(tab[k][0]); va <= tab[k][0] + tab[k][1] && n < DT_PAGES;
+		     va += PAGE_SIZE) {
 			struct mmu_walk w;
 			bool dup = false;
 
 			if (mmu_translate(&tc->t->vm->mram, &mr, va, &w) ||
-			    !mmu_host(&tc->t->vm->mram, w.gpa & ~0xfffULL, 4096))
+			    !mmu_host(&tc->t->vm->mram, PAGE_DOWN(w.gpa), PAGE_SIZE))
 				continue;
 			for (int i = 0; i < n; i++)
-				dup |= pages[i] == (w.gpa & ~0xfffULL);
+				dup |= pages[i] == PAGE_DOWN(w.gpa);
 			if (!dup)
-				pages[n++] = w.gpa & ~0xfffULL;
+				pages[n++] = PAGE_DOWN(w.gpa);
 		}
 	}
 	return n;
@@ -272,22 +272,22 @@ bool rec_dt_writable(struct tcpu *tc, const uint64_t *pre, struct watch **watch,
 {
 	struct vm *vm = tc->t->vm;
 	uint64_t pages[DT_PAGES], post[REC_WORDS];
-	uint8_t (*copy)[4096];
+	uint8_t (*copy)[PAGE_SIZE];
 	int n = dt_pages(tc, pages), ok = 0;
 
-	if (!n || !(copy = malloc((size_t)n * 4096)))
+	if (!n || !(copy = malloc((size_t)n * PAGE_SIZE)))
 		return false;
 	for (int i = 0; i < n; i++) {
-		memcpy(copy[i], vm->ram + pages[i], 4096);
-		if (vm_set_readonly(vm, pages[i], 4096, false)) {
+		memcpy(copy[i], vm->ram + pages[i], PAGE_SIZE);
+		if (vm_set_readonly(vm, pages[i], PAGE_SIZE, false)) {
 			n = i + 1; /* (this one and those before go back below) */
 			break;
 		}
 	}
 	*ev = rec_run_insn(tc, wrote, watch, zap);
 	for (int i = 0; i < n; i++) {
-		ok |= vm_set_readonly(vm, pages[i], 4096, true);
-		if (rec_diff(tc, copy[i], pages[i], 4096, watch, wrote))
+		ok |= vm_set_readonly(vm, pages[i], PAGE_SIZE, true);
+		if (rec_diff(tc, copy[i], pages[i], PAGE_SIZE, watch, wrote))
 			*ev = EV_INTERNAL;
 	}
 	free(copy);

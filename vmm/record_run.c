@@ -86,7 +86,7 @@ static enum vcpu_event rec_one(struct tcpu *tc, bool *done, struct watch **watch
 	if (rec_tables_diff(tc, watch, &wrote))
 		return EV_INTERNAL;
 	regs_pack(&tc->st, post);
-	if (!wrote && ((ev == EV_DEBUG && run->debug.arch.exception == 1 && !tc->rec_trap_due &&
+	if (!wrote && ((ev == EV_DEBUG && run->debug.arch.exception == EXC_DB && !tc->rec_trap_due &&
 			!memcmp(pre, post, STATE_WORDS * sizeof(pre[0])) && !insn_near_jump(tc, insn, ni)) ||
 		       (ev == EV_INTERNAL && run->exit_reason == KVM_EXIT_INTERNAL_ERROR &&
 			run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION))) {
@@ -99,7 +99,7 @@ static enum vcpu_event rec_one(struct tcpu *tc, bool *done, struct watch **watch
 	}
 log:
 	rec_set_state(b, pre, post, STATE_WORDS);
-	if (ev == EV_DEBUG && run->debug.arch.exception != 1)
+	if (ev == EV_DEBUG && run->debug.arch.exception != EXC_DB)
 		return ev; /* not a step: the caller reports it */
 	if (ev == EV_DEBUG && rec_build_empty(b) && tc->rec_trap_due) {
 		/* the trap of an instruction logged before a kick: nothing ran */
@@ -315,7 +315,7 @@ int rec_start(struct gdb_target *t, char *out, size_t cap)
 		snprintf(out, cap, "cannot record: this KVM does not trap writes to read-only memory\n");
 		return 0;
 	}
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < HW_SLOTS; i++)
 		if (t->hw[i].used && (t->hw[i].type == STUB_WP_READ || t->hw[i].type == STUB_WP_ACCESS)) {
 			snprintf(out, cap, "cannot record with read or access watchpoints set: "
 				 "recording sees writes only; delete them first\n");
@@ -402,7 +402,7 @@ int rec_log_mem(struct gdb_target *t, struct tcpu *tc, uint64_t addr, const uint
 	if (!t->phys && (r = mmu_regs_of(tc, &mr)))
 		return r;
 	for (size_t done = 0; done < len;) {
-		uint64_t va = addr + done, chunk = 4096 - (va & 0xfff);
+		uint64_t va = addr + done, chunk = PAGE_SIZE - (va & (PAGE_SIZE - 1));
 		struct mmu_walk w;
 		uint8_t *host;
 

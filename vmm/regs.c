@@ -124,14 +124,14 @@ int mmu_regs_of(struct tcpu *tc, struct mmu_regs *mr)
 
 enum tdesc_arch arch_of_mode(const struct kvm_sregs *sr)
 {
-	if (!(sr->cr0 & 1))
+	if (!(sr->cr0 & CR0_PE))
 		return ARCH_I8086;
 	return (sr->efer & EFER_LMA) && sr->cs.l ? ARCH_X86_64 : ARCH_I386;
 }
 
 const char *mode_name(const struct kvm_sregs *sr)
 {
-	if (!(sr->cr0 & 1))
+	if (!(sr->cr0 & CR0_PE))
 		return "real";
 	if (sr->efer & EFER_LMA)
 		return "long";

@@ -23,6 +23,12 @@
 #define MAX_WATCH 32
 #define WATCH_PIECES 16
 #define REC_OPEN_MAX 32 /* page-table pages left writable while recording, at most */
+#define PTP_MAX 65536   /* page-table pages of one hierarchy the recorder can tell apart */
+#define HW_SLOTS 4      /* debug-register slots: DR0-DR3 */
+#define PAGE_DOWN(a) ((a) & ~(PAGE_SIZE - 1))
+
+/* gdb's thread ids are the vCPUs, one each. */
+_Static_assert(VM_MAX_CPUS == STUB_MAX_THREADS, "a gdb thread per vCPU");
 
 enum tstate { TS_STOPPED, TS_RUNNING, TS_HALTED };
 
@@ -124,7 +130,7 @@ struct gdb_target {
 	struct swbp *bps[BP_BUCKETS];  /* by gdb's address */
 	struct swbp *gbps[BP_BUCKETS]; /* by guest-physical address */
 	size_t nbp;
-	struct hwslot hw[4];
+	struct hwslot hw[HW_SLOTS];
 	struct watch watches[MAX_WATCH];
 	int nwatch;
 	int nptp;
@@ -154,7 +160,7 @@ struct gdb_target {
 	int nopen;
 	struct mmu_regs open_key;
 	uint64_t open_gpa[REC_OPEN_MAX];
-	uint8_t (*open_copy)[4096];
+	uint8_t (*open_copy)[PAGE_SIZE];
 };
 
 enum replay_how {
