@@ -1,32 +1,33 @@
-/* decode.c - the little x86 decoding that recording needs: where an
- * instruction's opcode starts, and whether it may touch the FPU state, is a
- * HLT, or only jumps. */
-#include "vmm/target.h"
+/* decode.c - the little x86 decoding that recording needs (decode.h). */
+#include "vmm/decode.h"
+#include "vmm/x86.h"
 
-/* Where the opcode of the instruction in b[0..n) starts, after its legacy
- * prefixes (and REX in 64-bit code); -1 if the bytes end first. */
-static long opcode_at(struct tcpu *tc, const uint8_t *b, long n)
+struct insn_mode insn_mode_of(const struct kvm_sregs *sr)
 {
-	const struct kvm_sregs *sr = &tc->st.sregs;
-	bool x64 = (sr->efer & EFER_LMA) && sr->cs.l;
+	return (struct insn_mode){
+		.x64 = (sr->efer & EFER_LMA) && sr->cs.l,
+		.cpl = sr->cr0 & CR0_PE ? sr->cs.selector & 3 : 0,
+	};
+}
 
+long insn_opcode_at(const uint8_t *b, long n, struct insn_mode m)
+{
 	for (long i = 0; i < n; i++) {
 		uint8_t c = b[i];
 
 		if (c != 0x66 && c != 0x67 && c != 0xf0 && c != 0xf2 && c != 0xf3 && c != 0x2e &&
 		    c != 0x36 && c != 0x3e && c != 0x26 && c != 0x64 && c != 0x65 &&
-		    !(x64 && (c & 0xf0) == 0x40))
+		    !(m.x64 && (c & 0xf0) == 0x40))
 			return i;
 	}
 	return -1;
 }
 
-/* May the instruction change the FPU/SSE state or KERNEL_GS_BASE?  x87
- * (D8-DF, 9B), VEX/EVEX (C4, C5, 62), and the 0F opcodes of SSE, MMX,
- * FXSAVE/XSAVE, SWAPGS/XSETBV (0F 01) and WRMSR.  Unknown bytes: yes. */
-bool insn_may_touch_fpu(struct tcpu *tc, const uint8_t *b, long n)
+/* x87 (D8-DF, 9B), VEX/EVEX (C4, C5, 62), and the 0F opcodes of SSE, MMX,
+ * FXSAVE/XSAVE, SWAPGS/XSETBV (0F 01) and WRMSR. */
+bool insn_may_touch_fpu(const uint8_t *b, long n, struct insn_mode m)
 {
-	long i = opcode_at(tc, b, n);
+	long i = insn_opcode_at(b, n, m);
 	uint8_t c, d;
 
 	if (i < 0)
@@ -45,24 +46,22 @@ bool insn_may_touch_fpu(struct tcpu *tc, const uint8_t *b, long n)
 	       (d >= 0xc4 && d <= 0xc6) || d >= 0xd0;
 }
 
-/* Length of a HLT at RIP (with prefixes), else 0.  Single-stepped, KVM
- * finishes a HLT as a step and the vCPU never halts, so recording carries
- * it out itself: no interrupt ever comes to these guests. */
-int hlt_len(struct tcpu *tc, const uint8_t *b, long n)
+/* Single-stepped, KVM finishes a HLT as a step and the vCPU never halts, so
+ * recording carries it out itself: no interrupt ever comes to these guests. */
+int insn_hlt_len(const uint8_t *b, long n, struct insn_mode m)
 {
-	const struct kvm_sregs *sr = &tc->st.sregs;
-	long i = opcode_at(tc, b, n);
+	long i = insn_opcode_at(b, n, m);
 
-	if ((sr->cs.selector & 3) && (sr->cr0 & CR0_PE))
+	if (m.cpl)
 		return 0; /* not at CPL 0: a #GP, KVM's business */
 	return i >= 0 && b[i] == OPC_HLT ? (int)i + 1 : 0;
 }
 
-/* Does the instruction at RIP only jump (near)?  Then a step that changes
- * nothing is a jump to itself, not an instruction that could not run. */
-bool insn_near_jump(struct tcpu *tc, const uint8_t *b, long n)
+/* A step that changes nothing is then a jump to itself, not an instruction
+ * that could not run. */
+bool insn_near_jump(const uint8_t *b, long n, struct insn_mode m)
 {
-	long i = opcode_at(tc, b, n);
+	long i = insn_opcode_at(b, n, m);
 	uint8_t c;
 
 	if (i < 0)
@@ -70,9 +69,9 @@ bool insn_near_jump(struct tcpu *tc, const uint8_t *b, long n)
 	c = b[i];
 	if (c == 0xeb || c == 0xe9 || (c >= 0x70 && c <= 0x7f) || (c >= 0xe0 && c <= 0xe3))
 		return true;
-	if (c == 0x0f)
+	if (c == 0x0f) /* Jcc rel32 */
 		return i + 1 < n && (b[i + 1] & 0xf0) == 0x80;
-	if (c == 0xff)
+	if (c == 0xff) /* FF /4: JMP r/m */
 		return i + 1 < n && ((b[i + 1] >> 3) & 7) == 4;
 	return false;
 }

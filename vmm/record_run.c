@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vmm/decode.h"
 #include "vmm/target.h"
 
 #define REC_QUANTUM 64 /* instructions a vCPU records before the others get a turn */
@@ -46,6 +47,7 @@ static enum vcpu_event rec_one(struct tcpu *tc, bool *done, struct watch **watch
 	bool fpu, zap = false, wrote = false;
 	enum vcpu_event ev;
 	uint8_t insn[15];
+	struct insn_mode mode;
 	long dropped, ni;
 	int hlt;
 
@@ -54,8 +56,9 @@ static enum vcpu_event rec_one(struct tcpu *tc, bool *done, struct watch **watch
 	if (regs_fetch(tc, DIRTY_REGS | DIRTY_SREGS))
 		return EV_ERROR;
 	ni = insn_bytes(tc, insn);
-	fpu = insn_may_touch_fpu(tc, insn, ni);
-	hlt = hlt_len(tc, insn, ni);
+	mode = insn_mode_of(&tc->st.sregs);
+	fpu = insn_may_touch_fpu(insn, ni, mode);
+	hlt = insn_hlt_len(insn, ni, mode);
 	if (fpu && regs_fetch(tc, DIRTY_FPU | DIRTY_KGSBASE))
 		return EV_ERROR;
 	regs_pack(&tc->st, pre);
@@ -87,7 +90,7 @@ static enum vcpu_event rec_one(struct tcpu *tc, bool *done, struct watch **watch
 		return EV_INTERNAL;
 	regs_pack(&tc->st, post);
 	if (!wrote && ((ev == EV_DEBUG && run->debug.arch.exception == EXC_DB && !tc->rec_trap_due &&
-			!memcmp(pre, post, STATE_WORDS * sizeof(pre[0])) && !insn_near_jump(tc, insn, ni)) ||
+			!memcmp(pre, post, STATE_WORDS * sizeof(pre[0])) && !insn_near_jump(insn, ni, mode)) ||
 		       (ev == EV_INTERNAL && run->exit_reason == KVM_EXIT_INTERNAL_ERROR &&
 			run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION))) {
 		/* KVM could not run it on read-only memory */

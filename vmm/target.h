@@ -232,11 +232,6 @@ int sched_resume(struct gdb_target *t, const struct stub_resume *r);
 int sched_interrupt(struct gdb_target *t);
 int sched_get_stop(struct gdb_target *t, struct stub_stop *out);
 
-/* vmm/decode.c */
-bool insn_may_touch_fpu(struct tcpu *tc, const uint8_t *b, long n);
-int hlt_len(struct tcpu *tc, const uint8_t *b, long n);
-bool insn_near_jump(struct tcpu *tc, const uint8_t *b, long n);
-
 /* vmm/record_mem.c */
 int rec_tables_open(struct tcpu *tc);
 int rec_tables_diff(struct tcpu *tc, struct watch **watch, bool *wrote);
