@@ -337,30 +337,30 @@ static void listen_where(const char *spec, char *out, size_t cap)
 		snprintf(out, cap, "127.0.0.1:%s", spec);
 }
 
-int gdb_serve(struct vm *vm, const struct gdb_config *cfg)
+/* The target, every vCPU stopped at entry, no thread started yet. */
+static struct gdb_target *target_new(struct vm *vm, const struct gdb_config *cfg)
 {
 	struct gdb_target *t = calloc(1, sizeof(*t));
-	char err[256], where[300];
-	int lfd, status;
+	int sync;
 
 	if (!t)
-		return STATUS_KVM;
+		return NULL;
+	t->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (t->efd < 0) {
+		perror("vmm: eventfd");
+		free(t);
+		return NULL;
+	}
 	t->vm = vm;
 	t->cfg = cfg;
 	t->cur_tid = 1;
 	t->bp_patched = true;
 	t->rearm_step = true; /* until the probe at attach says otherwise */
 	t->rec_limit = cfg->record_limit ? cfg->record_limit : 256ULL << 20;
-	pthread_cond_init(&t->rec_cond, NULL);
-	pthread_cond_init(&t->replay_go, NULL);
-	t->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_cond_init(&t->stopped, NULL);
-	if (t->efd < 0) {
-		perror("vmm: eventfd");
-		free(t);
-		return STATUS_KVM;
-	}
+	pthread_cond_init(&t->rec_cond, NULL);
+	pthread_cond_init(&t->replay_go, NULL);
 	/* Probes run lazily: int3 at the first Z0, watchpoints at the first Z2-4. */
 	t->arch_fixed = strcmp(cfg->arch, "auto") != 0;
 	t->arch = !strcmp(cfg->arch, "i8086") ? ARCH_I8086
@@ -371,28 +371,9 @@ int gdb_serve(struct vm *vm, const struct gdb_config *cfg)
 	t->last.kind = STUB_STOP_SIGNAL;
 	t->last.signo = SIGTRAP_;
 	t->last.tid = 1;
-
-	lfd = stub_listen(cfg->spec, err, sizeof(err));
-	if (lfd < 0) {
-		fprintf(stderr, "vmm: --gdb %s: %s\n", cfg->spec, err);
-		close(t->efd);
-		free(t);
-		return STATUS_USAGE;
-	}
-	t->stub = stub_new(&gdb_ops, t);
-	if (!t->stub) {
-		close(lfd);
-		close(t->efd);
-		free(t);
-		return STATUS_KVM;
-	}
-	vm_install_kick_handler();
-	vm->hooks.console = forward_console;
-	vm->hooks.opaque = t;
-	t->sync_regs = (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS) &
-			(KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS)) == (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS);
-	for (int i = 0; t->sync_regs && i < vm->ncpus; i++)
-		vm->cpus[i].run->kvm_valid_regs = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS;
+	sync = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
+	t->sync_regs = sync > 0 && (sync & (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS)) ==
+				   (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS);
 	for (int i = 0; i < vm->ncpus; i++) {
 		struct tcpu *tc = &t->cpus[i];
 
@@ -402,10 +383,43 @@ int gdb_serve(struct vm *vm, const struct gdb_config *cfg)
 		tc->action = STUB_CONTINUE;
 		tc->why = "stopped at entry";
 		pthread_cond_init(&tc->go, NULL);
-		if (pthread_create(&tc->c->thread, NULL, cpu_main, tc) == 0)
-			tc->c->thread_started = true;
+		if (t->sync_regs)
+			tc->c->run->kvm_valid_regs = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS;
 	}
-	t->replay_started = pthread_create(&t->replay_thread, NULL, replay_main, t) == 0;
+	return t;
+}
+
+static void target_free(struct gdb_target *t)
+{
+	free(t->ptp);
+	free(t->open_copy);
+	close(t->efd);
+	free(t);
+}
+
+int gdb_serve(struct vm *vm, const struct gdb_config *cfg)
+{
+	struct gdb_target *t = target_new(vm, cfg);
+	char err[256], where[300];
+	int lfd, status = STATUS_KVM;
+
+	if (!t)
+		return STATUS_KVM;
+	lfd = stub_listen(cfg->spec, err, sizeof(err));
+	if (lfd < 0) {
+		fprintf(stderr, "vmm: --gdb %s: %s\n", cfg->spec, err);
+		status = STATUS_USAGE;
+		goto out_target;
+	}
+	t->stub = stub_new(&gdb_ops, t);
+	if (!t->stub)
+		goto out_listen;
+	vm_install_kick_handler();
+	vm->hooks.console = forward_console;
+	vm->hooks.opaque = t;
+	if (sched_threads_start(t))
+		goto out_hooks;
+
 	listen_where(cfg->spec, where, sizeof(where));
 	if (cfg->wait) {
 		fprintf(stderr, "vmm: waiting for gdb on %s (the guest is held at its first instruction)\n",
@@ -426,30 +440,16 @@ int gdb_serve(struct vm *vm, const struct gdb_config *cfg)
 			if (t->cpus[i].dead_status == STATUS_SHUTDOWN && t->cpus[i].fault_state != FAULT_KEPT)
 				fprintf(stderr, "vmm: vCPU %d: %s", i, fault_note(&t->cpus[i]) + 5);
 	}
-
-	pthread_mutex_lock(&t->lock);
-	t->quit = true;
-	stop_all_locked(t);
-	for (int i = 0; i < vm->ncpus; i++)
-		pthread_cond_signal(&t->cpus[i].go);
-	pthread_cond_signal(&t->replay_go);
-	unlock_wake(t);
-	if (t->replay_started)
-		pthread_join(t->replay_thread, NULL);
-	for (int i = 0; i < vm->ncpus; i++)
-		if (vm->cpus[i].thread_started) {
-			pthread_join(vm->cpus[i].thread, NULL);
-			vm->cpus[i].thread_started = false;
-		}
+	sched_threads_end(t);
 	rec_stop(t);
 	bp_remove_all(t);
-	free(t->ptp);
-	free(t->open_copy);
+out_hooks:
 	vm->hooks.console = NULL;
 	vm->console_off = false;
 	stub_free(t->stub);
+out_listen:
 	close(lfd);
-	close(t->efd);
-	free(t);
+out_target:
+	target_free(t);
 	return status;
 }

@@ -195,7 +195,7 @@ static void run_once_locked(struct tcpu *tc)
 	check_stopped_locked(t);
 }
 
-void *cpu_main(void *arg)
+static void *cpu_main(void *arg)
 {
 	struct tcpu *tc = arg;
 	struct gdb_target *t = tc->t;
@@ -507,4 +507,43 @@ int sched_get_stop(struct gdb_target *t, struct stub_stop *out)
 				 tdesc_arch_name(arch_of_mode(&tc->st.sregs)), tdesc_arch_name(t->arch));
 	}
 	return 0;
+}
+
+/* Start a thread per vCPU, and the replay thread (without which the replay
+ * walks on the stub thread).  0, or -errno if a vCPU thread cannot start:
+ * that vCPU would never run, so the threads started are ended again. */
+int sched_threads_start(struct gdb_target *t)
+{
+	for (int i = 0; i < t->vm->ncpus; i++) {
+		struct tcpu *tc = &t->cpus[i];
+		int r = pthread_create(&tc->c->thread, NULL, cpu_main, tc);
+
+		if (r) {
+			fprintf(stderr, "vmm: cannot start the thread of vCPU %d: %s\n", i, strerror(r));
+			sched_threads_end(t);
+			return -r;
+		}
+		tc->c->thread_started = true;
+	}
+	t->replay_started = pthread_create(&t->replay_thread, NULL, replay_main, t) == 0;
+	return 0;
+}
+
+/* End every thread sched_threads_start started: quit, wake, join. */
+void sched_threads_end(struct gdb_target *t)
+{
+	pthread_mutex_lock(&t->lock);
+	t->quit = true;
+	stop_all_locked(t);
+	for (int i = 0; i < t->vm->ncpus; i++)
+		pthread_cond_signal(&t->cpus[i].go);
+	pthread_cond_signal(&t->replay_go);
+	unlock_wake(t);
+	if (t->replay_started)
+		pthread_join(t->replay_thread, NULL);
+	for (int i = 0; i < t->vm->ncpus; i++)
+		if (t->cpus[i].c->thread_started) {
+			pthread_join(t->cpus[i].c->thread, NULL);
+			t->cpus[i].c->thread_started = false;
+		}
 }

@@ -225,12 +225,13 @@ bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping);
 void unlock_wake(struct gdb_target *t);
 void stop_all_locked(struct gdb_target *t);
 void check_stopped_locked(struct gdb_target *t);
-void *cpu_main(void *arg);
 void start_locked(struct gdb_target *t);
 void halt_all_locked(struct gdb_target *t);
 int sched_resume(struct gdb_target *t, const struct stub_resume *r);
 int sched_interrupt(struct gdb_target *t);
 int sched_get_stop(struct gdb_target *t, struct stub_stop *out);
+int sched_threads_start(struct gdb_target *t) __attribute__((warn_unused_result));
+void sched_threads_end(struct gdb_target *t);
 
 /* vmm/record_mem.c */
 int rec_tables_open(struct tcpu *tc);
