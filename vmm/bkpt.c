@@ -52,7 +52,7 @@ static struct swbp *bp_gfind(struct gdb_target *t, uint64_t gpa)
 }
 
 /* What the byte under every breakpoint on gpa hides. */
-void bp_set_orig(struct gdb_target *t, uint64_t gpa, uint8_t orig)
+static void bp_set_orig(struct gdb_target *t, uint64_t gpa, uint8_t orig)
 {
 	for (struct swbp *bp = bp_gfind(t, gpa); bp && bp->gpa == gpa; bp = bp->gnext)
 		bp->orig = orig;
@@ -476,6 +476,22 @@ void bp_unpatch(struct gdb_target *t, uint64_t addr, uint8_t *buf, size_t len)
 
 			if (a >= addr && a - addr < len)
 				buf[a - addr] = bp->orig;
+		}
+}
+
+/* The debugger wrote [addr, addr+len) from buf: a write over one of our
+ * breakpoints changes what it hides, and the breakpoint stays. */
+void bp_written(struct gdb_target *t, uint64_t addr, const uint8_t *buf, size_t len)
+{
+	for (int i = 0; t->nbp && t->bp_patched && i < BP_BUCKETS; i++)
+		for (struct swbp *bp = t->bps[i]; bp; bp = bp->next) {
+			uint64_t a = t->phys ? bp->gpa : bp->addr;
+			uint8_t *host = mmu_host(&t->vm->mram, bp->gpa, 1);
+
+			if (a >= addr && a - addr < len && host) {
+				bp_set_orig(t, bp->gpa, buf[a - addr]);
+				*host = t->bp_insn;
+			}
 		}
 }
 

@@ -69,24 +69,16 @@ static int op_write_reg(void *p, int tid, int regno, const uint8_t *buf, size_t 
 {
 	struct gdb_target *t = p;
 	struct tcpu *tc = cpu_of(t, tid);
-	uint64_t before[REC_WORDS];
-	struct fpblob fb;
+	struct rec_user_regs before;
 	int r = regs_fetch(tc, tdesc_needs(t->arch, regno));
 
+	if (r == 0 && t->rec_on)
+		r = rec_user_regs_begin(tc, &before);
 	if (r)
 		return r;
-	if (t->rec_on) {
-		rec_change_history(t, true);
-		if ((r = regs_fetch(tc, ALL_STATE)))
-			return r;
-		regs_pack(&tc->st, before);
-		fb.fpu = tc->st.fpu;
-		fb.kgsbase = tc->st.kgsbase;
-		rec_begin(&tc->bld, tc->c->index, REC_USER);
-	}
 	r = tdesc_write(t->arch, &tc->st, regno, buf, len, &tc->dirty);
 	if (t->rec_on && r == 0)
-		rec_log_user(tc, before, &fb);
+		rec_log_user(tc, before.words, &before.fb);
 	return r;
 }
 
@@ -140,25 +132,9 @@ static int op_write_mem(void *p, int tid, uint64_t addr, const uint8_t *buf, siz
 		if (r)
 			return r;
 	}
-	if (t->rec_on) {
-		/* logged: going back undoes it */
-		long dropped = rec_append(&t->log, &tc->bld);
-
-		if (dropped < 0)
-			fprintf(stderr, "vmm: the record log cannot grow\n");
-		rec_drop_msg(t);
-	}
-	/* A write over one of our breakpoints changes what it hides. */
-	for (int i = 0; t->nbp && t->bp_patched && i < BP_BUCKETS; i++)
-		for (struct swbp *bp = t->bps[i]; bp; bp = bp->next) {
-			uint64_t a = t->phys ? bp->gpa : bp->addr;
-			uint8_t *host = mmu_host(&t->vm->mram, bp->gpa, 1);
-
-			if (a >= addr && a - addr < len && host) {
-				bp_set_orig(t, bp->gpa, buf[a - addr]);
-				*host = t->bp_insn;
-			}
-		}
+	if (t->rec_on)
+		rec_log_mem_end(t, tc);
+	bp_written(t, addr, buf, len);
 	return 0;
 }
 

@@ -24,7 +24,7 @@ static long insn_bytes(struct tcpu *tc, uint8_t *b)
 	return mmu_read(&tc->t->vm->mram, &mr, lin, b, 15);
 }
 
-void rec_drop_msg(struct gdb_target *t)
+static void rec_drop_msg(struct gdb_target *t)
 {
 	if (t->log.dropped > t->rec_dropped_said) {
 		if (!t->rec_dropped_said)
@@ -256,7 +256,7 @@ bool rec_run(struct tcpu *tc, bool step, enum vcpu_event *evp)
 /* The debugger changes registers or memory: in the past, the log after the
  * cursor is forgotten first (the past changed; KVM forgets its shadow page
  * tables too, built for a future that will not come). */
-void rec_change_history(struct gdb_target *t, bool say)
+static void rec_change_history(struct gdb_target *t, bool say)
 {
 	if (!t->rec_on || rec_at_end(&t->log))
 		return;
@@ -392,6 +392,24 @@ void rec_status(struct gdb_target *t, char *out, size_t cap)
 		 (unsigned long long)l->back);
 }
 
+/* The debugger changes a register while recording: the history after the
+ * cursor goes, and the vCPU's state before the change is kept in *u, an
+ * entry begun; rec_log_user logs it once changed. */
+int rec_user_regs_begin(struct tcpu *tc, struct rec_user_regs *u)
+{
+	int r;
+
+	rec_change_history(tc->t, true);
+	r = regs_fetch(tc, ALL_STATE);
+	if (r)
+		return r;
+	regs_pack(&tc->st, u->words);
+	u->fb.fpu = tc->st.fpu;
+	u->fb.kgsbase = tc->st.kgsbase;
+	rec_begin(&tc->bld, tc->c->index, REC_USER);
+	return 0;
+}
+
 /* Recording: the debugger writes memory.  Build its log entry (old and new
  * bytes, page by page) before the write; op_write_mem appends it. */
 int rec_log_mem(struct gdb_target *t, struct tcpu *tc, uint64_t addr, const uint8_t *buf,
@@ -424,4 +442,13 @@ int rec_log_mem(struct gdb_target *t, struct tcpu *tc, uint64_t addr, const uint
 		done += chunk;
 	}
 	return 0;
+}
+
+/* The write rec_log_mem built its entry for is done: logged, going back
+ * undoes it. */
+void rec_log_mem_end(struct gdb_target *t, struct tcpu *tc)
+{
+	if (rec_append(&t->log, &tc->bld) < 0)
+		fprintf(stderr, "vmm: the record log cannot grow\n");
+	rec_drop_msg(t);
 }

@@ -49,7 +49,7 @@ static bool all_halted(struct gdb_target *t)
 	return true;
 }
 
-void stop_all_locked(struct gdb_target *t)
+static void stop_all_locked(struct gdb_target *t)
 {
 	for (int i = 0; i < t->vm->ncpus; i++) {
 		struct tcpu *tc = &t->cpus[i];

@@ -184,6 +184,12 @@ _Static_assert(sizeof(struct fpblob) <= REC_BLOB_MAX, "FPU blob");
 
 #define ALL_STATE (DIRTY_REGS | DIRTY_SREGS | DIRTY_FPU | DIRTY_KGSBASE)
 
+/* A vCPU's state before the debugger changes it while recording. */
+struct rec_user_regs {
+	uint64_t words[REC_WORDS];
+	struct fpblob fb;
+};
+
 /* ---- between the files ---- */
 
 /* vmm/regs.c */
@@ -199,7 +205,7 @@ void regs_unpack(const uint64_t *w, struct cpu_state *st);
 
 /* vmm/bkpt.c */
 struct swbp *bp_find(struct gdb_target *t, uint64_t addr);
-void bp_set_orig(struct gdb_target *t, uint64_t gpa, uint8_t orig);
+void bp_written(struct gdb_target *t, uint64_t addr, const uint8_t *buf, size_t len);
 bool hw_find(struct gdb_target *t, enum stub_bp_type type, uint64_t addr);
 int bp_set_guest_debug(struct tcpu *tc, bool step);
 struct watch *watch_hit(struct gdb_target *t, uint64_t gpa, uint64_t len);
@@ -223,7 +229,6 @@ bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping);
 
 /* vmm/sched.c */
 void unlock_wake(struct gdb_target *t);
-void stop_all_locked(struct gdb_target *t);
 void check_stopped_locked(struct gdb_target *t);
 void start_locked(struct gdb_target *t);
 void halt_all_locked(struct gdb_target *t);
@@ -242,11 +247,11 @@ bool rec_dt_writable(struct tcpu *tc, const uint64_t *pre, struct watch **watch,
 enum vcpu_event rec_unprotected(struct tcpu *tc, struct watch **watch, bool *wrote);
 
 /* vmm/record_run.c */
-void rec_drop_msg(struct gdb_target *t);
 bool rec_bp_at(struct tcpu *tc, enum stub_stop_kind *kind);
 bool rec_run(struct tcpu *tc, bool step, enum vcpu_event *evp);
-void rec_change_history(struct gdb_target *t, bool say);
 void rec_log_user(struct tcpu *tc, const uint64_t *before, const struct fpblob *fb_before);
+int rec_user_regs_begin(struct tcpu *tc, struct rec_user_regs *u) __attribute__((warn_unused_result));
+void rec_log_mem_end(struct gdb_target *t, struct tcpu *tc);
 int rec_start(struct gdb_target *t, char *out, size_t cap);
 void rec_stop(struct gdb_target *t);
 void rec_status(struct gdb_target *t, char *out, size_t cap);
