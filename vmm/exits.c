@@ -8,7 +8,7 @@
 #include "vmm/target.h"
 
 void set_event(struct tcpu *tc, enum stub_stop_kind kind, int signo, uint64_t addr,
-		      const char *fmt, ...)
+	       const char *fmt, ...)
 {
 	va_list ap;
 

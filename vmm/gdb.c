@@ -240,7 +240,6 @@ static void op_kill(void *p)
 	struct gdb_target *t = p;
 
 	pthread_mutex_lock(&t->lock);
-	t->killed = true;
 	halt_all_locked(t);
 	unlock_wake(t);
 }
@@ -328,7 +327,6 @@ static struct gdb_target *target_new(struct vm *vm, const struct gdb_config *cfg
 		return NULL;
 	}
 	t->vm = vm;
-	t->cfg = cfg;
 	t->cur_tid = 1;
 	t->bp_patched = true;
 	t->rearm_step = true; /* until the probe at attach says otherwise */

@@ -268,7 +268,7 @@ static int dt_pages(struct tcpu *tc, uint64_t *pages)
  * their pages compared with a copy afterwards; other writes still trap.
  * Returns true if the instruction ran. */
 bool rec_dt_writable(struct tcpu *tc, const uint64_t *pre, struct watch **watch,
-			    bool *wrote, bool *zap, enum vcpu_event *ev)
+		     bool *wrote, bool *zap, enum vcpu_event *ev)
 {
 	struct vm *vm = tc->t->vm;
 	uint64_t pages[DT_PAGES], post[REC_WORDS];

@@ -413,7 +413,7 @@ int rec_user_regs_begin(struct tcpu *tc, struct rec_user_regs *u)
 /* Recording: the debugger writes memory.  Build its log entry (old and new
  * bytes, page by page) before the write; op_write_mem appends it. */
 int rec_log_mem(struct gdb_target *t, struct tcpu *tc, uint64_t addr, const uint8_t *buf,
-		       size_t len)
+		size_t len)
 {
 	struct mmu_regs mr;
 	int r;

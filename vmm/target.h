@@ -1,6 +1,18 @@
-/* target.h - the gdb target's state, shared by the files that implement it
- * (gdb.c, the stub operations, and the files it is split into).  Not a
- * public interface: gdb.h is that. */
+/* target.h - the gdb target's state, shared by the files that implement it;
+ * gdb.h is its public interface.
+ *
+ * gdb.c     the stub operations (thin adapters) and gdb_serve
+ * regs.c    the cache of each vCPU's registers
+ * bkpt.c    breakpoints, watchpoints, debug registers
+ * exits.c   what a vCPU's exit means: the stop event, or none
+ * sched.c   the vCPU threads and the all-stop rules
+ * decode.c  the recorder's instruction decoders (decode.h: pure)
+ * record_run.c, record_mem.c  recording; replay.c  walking the log back and forth
+ * monitor.c the monitor commands
+ *
+ * It includes stub/stub.h for the types the state is made of (the action
+ * gdb asked for, the stop event, the breakpoint types); only gdb.c calls the
+ * stub and fills in struct stub_ops. */
 #ifndef VMM_TARGET_H
 #define VMM_TARGET_H
 
@@ -30,52 +42,77 @@
 /* gdb's thread ids are the vCPUs, one each. */
 _Static_assert(VM_MAX_CPUS == STUB_MAX_THREADS, "a gdb thread per vCPU");
 
+/*
+ * Threads: the stub thread (gdb_serve's: every stub operation), one thread
+ * per vCPU (cpu_main) and the replay thread (replay_main).  What guards each
+ * field of the structs below, as the code uses it:
+ *
+ *   once     set before the threads that read it start (target_new,
+ *            sched_threads_start), never changed after
+ *   lock     t->lock
+ *   stopped  changed by the stub thread only while nothing runs (no vCPU
+ *            TS_RUNNING, no replay walk); the threads that run read it
+ *            without the lock, as it cannot change under them
+ *   stub     the stub thread only
+ *   runner   whoever runs the vCPU, without the lock: its thread while it
+ *            is TS_RUNNING (the stub thread instead while inline_run), the
+ *            replay walk for the register state while it walks; otherwise
+ *            the stub thread, or a holder of the lock, while the vCPU does
+ *            not run (a reader of other vCPUs' fields first sees under the
+ *            lock that nrunning() is 0)
+ *   turn     the vCPU thread whose turn it is to record (rec_owner),
+ *            without the lock; the stub thread while nothing runs
+ *   walk     the replay walk: the replay thread while replay_busy, or the
+ *            stub thread (a step in the past, under the lock)
+ */
+
 enum tstate { TS_STOPPED, TS_RUNNING, TS_HALTED };
 
 struct tcpu {
-	struct gdb_target *t;
-	struct vcpu *c;
-	enum tstate state;
-	enum stub_action action;
-	uint64_t range_lo, range_hi; /* STUB_RANGE: keep stepping while RIP is in it */
-	bool stepped;                /* the last event was a plain single step */
-	bool stop_req;
-	bool inline_run;             /* being stepped by the stub thread itself */
-	bool has_event;
-	bool resumed;             /* by the last resume: only such threads' events are reported */
-	bool halted_now;          /* classify saw a HLT; the state changes under the lock */
-	bool over;                /* step over the reported breakpoint alone, before the others run */
-	bool reported_bp;         /* the last stop reported for it: a breakpoint at reported_rip */
-	bool event_alias;         /* the event: a breakpoint's byte run at another address */
-	uint64_t reported_rip;
-	uint64_t event_rip;       /* RIP of a breakpoint event */
-	uint64_t seq;
-	struct stub_stop event;
-	int dead_status;          /* non-zero after a fault: resuming ends the guest */
-	struct cpu_state st;
-	unsigned valid, dirty;    /* DIRTY_* bits */
-	struct kvm_regs entry_regs; /* the registers it was last resumed with */
-	struct kvm_sregs entry_sregs;
-	bool entry_valid;
-	enum { FAULT_KEPT, FAULT_ENTRY, FAULT_LOST } fault_state; /* after a triple fault */
-	struct kvm_guest_debug dbg; /* last set */
-	bool dbg_set;
-	const char *why;          /* last stop, for qThreadExtraInfo */
-	pthread_cond_t go;
+	struct gdb_target *t;        /* once */
+	struct vcpu *c;              /* once */
+	enum tstate state;           /* lock (op_thread_info reads it while nothing runs) */
+	enum stub_action action;     /* lock; the replay walk reads it (nothing changes it then) */
+	uint64_t range_lo, range_hi; /* lock, as action.  STUB_RANGE: keep stepping while RIP is in it */
+	bool stepped;                /* runner: the last event was a plain single step */
+	bool stop_req;               /* lock: to stop after its KVM_RUN (kicked) */
+	bool inline_run;             /* lock: being stepped by the stub thread itself */
+	bool has_event;              /* runner: event is a stop not reported yet */
+	bool resumed;                /* lock: by the last resume: only such threads' events are reported */
+	bool halted_now;             /* runner: classify saw a HLT; the state changes under the lock */
+	bool over;                   /* lock: step over the reported breakpoint alone, before the others run */
+	bool reported_bp;            /* lock: the last stop reported for it: a breakpoint at reported_rip */
+	bool event_alias;            /* runner: the event: a breakpoint's byte run at another address */
+	uint64_t reported_rip;       /* lock */
+	uint64_t event_rip;          /* runner: RIP of a breakpoint event */
+	uint64_t seq;                /* lock: the event's place in t->seq (oldest reported first) */
+	struct stub_stop event;      /* runner */
+	int dead_status;             /* runner: non-zero after a fault: resuming ends the guest */
+	struct cpu_state st;         /* runner: the register cache (regs.c) */
+	unsigned valid, dirty;       /* runner: DIRTY_* bits: what st holds, what was written */
+	struct kvm_regs entry_regs;  /* runner: the registers it was last resumed with */
+	struct kvm_sregs entry_sregs; /* runner */
+	bool entry_valid;            /* runner */
+	enum { FAULT_KEPT, FAULT_ENTRY, FAULT_LOST } fault_state; /* runner: after a triple fault */
+	struct kvm_guest_debug dbg;  /* runner: KVM_SET_GUEST_DEBUG as last set */
+	bool dbg_set;                /* runner */
+	const char *why;             /* runner: last stop, for qThreadExtraInfo (read while nothing runs) */
+	pthread_cond_t go;           /* once; waited on with the lock: run */
 	/* recording (monitor record on) */
-	struct rec_build bld;     /* the entry of the instruction being recorded */
-	uint64_t cur[REC_WORDS];  /* registers at the log's cursor */
-	struct cpu_state live;    /* state at the end of the log, while replaying */
-	enum tstate live_state;
-	int live_dead;            /* its dead_status there */
-	bool rec_waiting;         /* waits for its turn to record */
-	bool rec_trap_due;        /* a kick came after an instruction ran: its step trap is still due */
+	struct rec_build bld;        /* turn: the entry of the instruction being recorded */
+	uint64_t cur[REC_WORDS];     /* turn, walk: registers at the log's cursor */
+	struct cpu_state live;       /* lock: state at the end of the log, while replaying */
+	enum tstate live_state;      /* lock */
+	int live_dead;               /* lock: its dead_status there */
+	bool rec_waiting;            /* lock: waits for its turn to record */
+	bool rec_trap_due;           /* turn: a kick came after an instruction ran: its step trap is still due */
 };
 
 /* A software breakpoint: one patched byte at a guest-physical address fixed
  * when gdb inserts it (see sw_insert).  Breakpoints are found by gdb's
  * address (next, in bps[]) and by their byte (gnext, in gbps[]); two of
- * gdb's addresses on one byte share it, and its orig. */
+ * gdb's addresses on one byte share it, and its orig.  Stopped, as the
+ * tables that hold them. */
 struct swbp {
 	struct swbp *next, *gnext;
 	uint64_t addr, gpa;
@@ -95,66 +132,69 @@ struct watch {
 };
 
 struct gdb_target {
-	struct vm *vm;
-	const struct gdb_config *cfg;
-	struct stub *stub;
-	pthread_mutex_t lock;
-	pthread_cond_t stopped;
-	int efd;
+	struct vm *vm;          /* once */
+	struct stub *stub;      /* once */
+	pthread_mutex_t lock;   /* once */
+	pthread_cond_t stopped; /* once; broadcast with the lock when nothing runs any more */
+	int efd;                /* once: readable while a stop is to report (stub_ops.stop_fd) */
 	struct tcpu cpus[VM_MAX_CPUS];
-	enum tdesc_arch arch;
-	bool arch_fixed;
-	bool client, phys, hold, quit, killed;
-	bool bp_patched;        /* software breakpoints are written into guest memory */
-	bool rec_on;            /* recording (monitor record on) */
-	bool live_saved;        /* the log's cursor left its end: cpus[].live hold the present */
-	bool ptp_valid;         /* ptp/nptp describe ptp_key's page tables */
-	bool replay_busy;       /* the replay thread walks the log (counts as running) */
-	bool replay_stop;       /* ... and is to stop */
-	bool replay_reverse;
-	bool sync_regs;         /* KVM_CAP_SYNC_REGS: registers come with each exit */
-	bool rearm_step;        /* a step must be re-armed before each KVM_RUN (vmm --probe) */
-	bool post_efd;          /* a stop to announce on efd once the lock is dropped */
-	bool efd_set;           /* efd is (or is about to be) readable */
-	uint64_t wake_mask;     /* vCPU threads to wake once the lock is dropped */
-	bool console_gdb;       /* forward 0xE9 output to gdb as O packets */
-	bool interrupt_req;
-	bool waiting;           /* gdb waits for a stop of the resumed threads */
-	int last_halted;        /* thread that halted last */
-	bool exited;
-	int exit_status;
-	uint64_t seq;
-	int cur_tid;            /* thread of the last stop */
-	struct stub_stop last;
-	uint8_t bp_insn;
-	struct swbp *bps[BP_BUCKETS];  /* by gdb's address */
-	struct swbp *gbps[BP_BUCKETS]; /* by guest-physical address */
-	size_t nbp;
-	struct hwslot hw[HW_SLOTS];
-	struct watch watches[MAX_WATCH];
-	int nwatch;
-	int nptp;
-	char memmap[256];
+	enum tdesc_arch arch;   /* stub: the register layout of the session */
+	bool arch_fixed;        /* once (--gdb-arch) */
+	bool client;            /* lock (but forward_console reads it without) */
+	bool phys, hold;        /* stub (monitor phys, monitor hold) */
+	bool quit;              /* lock: the threads are to end */
+	bool bp_patched;        /* stopped: software breakpoints are written into guest memory */
+	bool rec_on;            /* stopped: recording (monitor record on) */
+	bool live_saved;        /* stopped, and lock at a walk's end: the log's cursor left its end:
+				   cpus[].live hold the present */
+	bool ptp_valid;         /* turn: ptp/nptp describe ptp_key's page tables */
+	bool replay_busy;       /* lock: the replay thread walks the log (counts as running) */
+	bool replay_stop;       /* lock: ... and is to stop */
+	bool replay_reverse;    /* lock (the replay thread reads it once busy, unchanged then) */
+	bool sync_regs;         /* once: KVM_CAP_SYNC_REGS: registers come with each exit */
+	bool rearm_step;        /* stopped: a step must be re-armed before each KVM_RUN (vmm --probe) */
+	bool post_efd;          /* lock: a stop to announce on efd once the lock is dropped */
+	bool efd_set;           /* lock: efd is (or is about to be) readable */
+	uint64_t wake_mask;     /* lock: vCPU threads to wake once the lock is dropped */
+	bool console_gdb;       /* vm->out_lock: forward 0xE9 output to gdb as O packets */
+	bool interrupt_req;     /* lock: Ctrl-C, not reported yet */
+	bool waiting;           /* lock: gdb waits for a stop of the resumed threads */
+	int last_halted;        /* lock: thread that halted last */
+	bool exited;            /* lock (read without by the stub thread while nothing runs) */
+	int exit_status;        /* lock, as exited */
+	uint64_t seq;           /* lock: events so far */
+	int cur_tid;            /* lock; the stub thread, its only writer, reads it without:
+				   thread of the last stop */
+	struct stub_stop last;  /* stub: the last stop reported, for '?' */
+	uint8_t bp_insn;        /* stopped: OPC_INT3 or OPC_HLT, once probed */
+	struct swbp *bps[BP_BUCKETS];  /* stopped: by gdb's address */
+	struct swbp *gbps[BP_BUCKETS]; /* stopped: by guest-physical address */
+	size_t nbp;             /* stopped */
+	struct hwslot hw[HW_SLOTS]; /* stopped: DR0-DR3 */
+	struct watch watches[MAX_WATCH]; /* stopped: write watchpoints */
+	int nwatch;             /* stopped */
+	int nptp;               /* turn */
+	char memmap[256];       /* stub */
 	/* reverse debugging: every vCPU is single-stepped, every write to RAM
 	 * trapped (all of RAM read-only), and both logged */
-	struct rec_log log;
-	uint64_t rec_limit;
-	struct tcpu *rec_owner; /* the vCPU recording now (they take turns) */
-	pthread_cond_t rec_cond;
-	pthread_cond_t replay_go;
-	pthread_t replay_thread;
-	bool replay_started;
-	uint64_t rec_dropped_said;
-	struct rec_view view;
-	uint64_t *ptp;          /* page-table pages of ptp_key's hierarchy */
-	struct mmu_regs ptp_key;
+	struct rec_log log;     /* turn (appended), walk (walked) */
+	uint64_t rec_limit;     /* once: --record-limit */
+	struct tcpu *rec_owner; /* lock: the vCPU recording now (they take turns) */
+	pthread_cond_t rec_cond;  /* once; with the lock: a turn came free */
+	pthread_cond_t replay_go; /* once; with the lock: the replay thread has work */
+	pthread_t replay_thread;  /* once */
+	bool replay_started;    /* once: without the replay thread, walks run on the stub thread */
+	uint64_t rec_dropped_said; /* lock, or the stub thread while nothing runs */
+	struct rec_view view;   /* walk: the entry at the cursor */
+	uint64_t *ptp;          /* turn: page-table pages of ptp_key's hierarchy */
+	struct mmu_regs ptp_key; /* turn */
 	/* While recording, the page-table pages of the recording vCPU's
 	 * hierarchy stay writable (rec_tables_open): a page walk that faults on
 	 * read-only memory makes KVM emulate the instruction, and KVM on AMD
 	 * then puts its data write at the table entry's address when the page
 	 * offsets agree.  What an instruction changes there, the guest's own
 	 * stores and the CPU's accessed/dirty bits, is found by comparing with
-	 * a copy taken before it.  Used by the recording vCPU only (rec_owner). */
+	 * a copy taken before it.  All turn: the recording vCPU's only. */
 	bool open_valid;        /* open_gpa[] are the table pages of open_key */
 	bool open_full_said;
 	int nopen;
@@ -192,7 +232,7 @@ struct rec_user_regs {
 
 /* ---- between the files ---- */
 
-/* vmm/regs.c */
+/* regs.c */
 int regs_fetch(struct tcpu *tc, unsigned need);
 int regs_flush(struct tcpu *tc, bool step);
 void regs_ran(struct tcpu *tc);
@@ -203,7 +243,7 @@ const char *mode_name(const struct kvm_sregs *sr);
 void regs_pack(const struct cpu_state *st, uint64_t *w);
 void regs_unpack(const uint64_t *w, struct cpu_state *st);
 
-/* vmm/bkpt.c */
+/* bkpt.c */
 struct swbp *bp_find(struct gdb_target *t, uint64_t addr);
 void bp_written(struct gdb_target *t, uint64_t addr, const uint8_t *buf, size_t len);
 bool hw_find(struct gdb_target *t, enum stub_bp_type type, uint64_t addr);
@@ -221,13 +261,13 @@ int bp_insert(struct gdb_target *t, enum stub_bp_type type, uint64_t addr, uint6
 	      char *why, size_t cap);
 int bp_remove(struct gdb_target *t, enum stub_bp_type type, uint64_t addr, uint64_t kind);
 
-/* vmm/exits.c */
+/* exits.c */
 void set_event(struct tcpu *tc, enum stub_stop_kind kind, int signo, uint64_t addr,
-		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+	       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 const char *fault_note(const struct tcpu *tc);
 bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping);
 
-/* vmm/sched.c */
+/* sched.c */
 void unlock_wake(struct gdb_target *t);
 void check_stopped_locked(struct gdb_target *t);
 void start_locked(struct gdb_target *t);
@@ -238,15 +278,15 @@ int sched_get_stop(struct gdb_target *t, struct stub_stop *out);
 int sched_threads_start(struct gdb_target *t) __attribute__((warn_unused_result));
 void sched_threads_end(struct gdb_target *t);
 
-/* vmm/record_mem.c */
+/* record_mem.c */
 int rec_tables_open(struct tcpu *tc);
 int rec_tables_diff(struct tcpu *tc, struct watch **watch, bool *wrote);
 enum vcpu_event rec_run_insn(struct tcpu *tc, bool *wrote, struct watch **watch, bool *zap);
 bool rec_dt_writable(struct tcpu *tc, const uint64_t *pre, struct watch **watch,
-			    bool *wrote, bool *zap, enum vcpu_event *ev);
+		     bool *wrote, bool *zap, enum vcpu_event *ev);
 enum vcpu_event rec_unprotected(struct tcpu *tc, struct watch **watch, bool *wrote);
 
-/* vmm/record_run.c */
+/* record_run.c */
 bool rec_bp_at(struct tcpu *tc, enum stub_stop_kind *kind);
 bool rec_run(struct tcpu *tc, bool step, enum vcpu_event *evp);
 void rec_log_user(struct tcpu *tc, const uint64_t *before, const struct fpblob *fb_before);
@@ -256,13 +296,13 @@ int rec_start(struct gdb_target *t, char *out, size_t cap);
 void rec_stop(struct gdb_target *t);
 void rec_status(struct gdb_target *t, char *out, size_t cap);
 int rec_log_mem(struct gdb_target *t, struct tcpu *tc, uint64_t addr, const uint8_t *buf,
-		       size_t len);
+		size_t len);
 
-/* vmm/replay.c */
+/* replay.c */
 void *replay_main(void *arg);
 enum replay_how rec_replay_locked(struct gdb_target *t, const struct stub_resume *r);
 
-/* vmm/monitor.c */
+/* monitor.c */
 int monitor_run(struct gdb_target *t, const char *cmd, char *out, size_t cap);
 
 #endif
