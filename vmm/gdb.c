@@ -1,9 +1,11 @@
-/* gdb.c - the vmm as a GDB remote target: struct stub_ops over KVM.
+/* gdb.c - the vmm as a GDB remote target: struct stub_ops over KVM, and
+ * gdb_serve, the server's life.
  *
- * This is the one file that sees both the stub and KVM.  Each vCPU has a
- * host thread that runs it while gdb says so; the stub's thread calls the
- * operations below only while every vCPU is stopped (except interrupt,
- * stop_fd and get_stop), so vCPU state is cached per stop without locks.
+ * This is the one file that calls the stub; the operations are thin
+ * adapters over the target's files (target.h).  Each vCPU has a host thread
+ * that runs it while gdb says so; the stub's thread calls the operations
+ * below only while every vCPU is stopped (except interrupt, stop_fd and
+ * get_stop), so vCPU state is cached per stop without locks.
  */
 #include <errno.h>
 #include <stdio.h>
