@@ -70,6 +70,8 @@ $(B)/tests/%: $(B)/obj/tests/%.o $(B)/libvmm.a $(B)/libstub.a
 # unit_vm runs vm.c against a fake KVM: its open, close, ioctl and vsnprintf
 # stand in for libc's.
 $(B)/tests/unit_vm: LDFLAGS += -Wl,--wrap=open,--wrap=close,--wrap=ioctl,--wrap=vsnprintf
+# unit_gdb_serve fails pthread_create where a test asks it to.
+$(B)/tests/unit_gdb_serve: LDFLAGS += -Wl,--wrap=pthread_create
 
 .SECONDARY:
 

@@ -36,6 +36,7 @@
 #define EXC_DB 1 /* debug: single step, debug-register breakpoints */
 #define EXC_BP 3 /* int3 */
 
+#define DR6_B(i) (1ULL << (i)) /* breakpoint i (DR0-DR3) fired */
 #define DR6_BS (1ULL << 14) /* single step */
 
 /* DR7: breakpoint i enabled (local), what it watches, over how many bytes. */
@@ -49,6 +50,10 @@
 #define DR7_LEN_2 1
 #define DR7_LEN_8 2
 #define DR7_LEN_4 3
+
+/* One-byte opcodes the gdb target plants or looks for. */
+#define OPC_INT3 0xcc
+#define OPC_HLT 0xf4
 
 #define MSR_EFER 0xc0000080
 #define MSR_KERNEL_GS_BASE 0xc0000102
