@@ -12,14 +12,19 @@
 
 #define REG_MAX 512 /* bytes of one register we can hold */
 
-void cmd_error(struct pkt_buf *out, int err)
+/* Error numbers go out in hex, as the manual has them ("E xx"): errno
+ * values, which gdb shows without interpreting them. */
+static int err_code(int err)
 {
 	if (err < 0)
 		err = -err;
-	if (err <= 0 || err > 99)
-		err = EIO;
+	return err <= 0 || err > 0xff ? EIO : err;
+}
+
+void cmd_error(struct pkt_buf *out, int err)
+{
 	out->len = 0;
-	pkt_printf(out, "E%02d", err);
+	pkt_printf(out, "E%02x", err_code(err));
 }
 
 /* "E.NN.why": an error with a reason.  Characters the framing gives a
@@ -32,12 +37,8 @@ static void cmd_error_why(struct pkt_buf *out, int err, const char *why)
 	for (i = 0; i < sizeof(text) - 1 && why[i]; i++)
 		text[i] = why[i] < 0x20 || why[i] > 0x7e || strchr("$#}*", why[i]) ? '?' : why[i];
 	text[i] = 0;
-	if (err < 0)
-		err = -err;
-	if (err <= 0 || err > 99)
-		err = EIO;
 	out->len = 0;
-	pkt_printf(out, "E.%02d.%s", err, text);
+	pkt_printf(out, "E.%02x.%s", err_code(err), text);
 }
 
 /* Parse a hex number that must end exactly at end or at the separator sep. */

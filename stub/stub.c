@@ -315,8 +315,8 @@ static int serve(struct stub *s)
 		case PKT_PACKET:
 			r = handle_packet(s);
 			break;
-		case PKT_TOO_BIG:
-			r = conn_reply_str(c, "E22") ? lost(s) : SESSION_ON;
+		case PKT_TOO_BIG: /* EINVAL, in hex */
+			r = conn_reply_str(c, "E16") ? lost(s) : SESSION_ON;
 			break;
 		case PKT_BAD:
 			r = conn_nack(c) ? lost(s) : SESSION_ON;

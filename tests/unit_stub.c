@@ -689,7 +689,7 @@ static void test_oversized_packet_refused_session_goes_on(void)
 	n = sizeof(big) - 1;
 	cl_send_bin(&S.c, big, n);
 	cl_recv(&S.c, reply, sizeof(reply));
-	TEST_ASSERT_STREQ(reply, "E22");
+	TEST_ASSERT_STREQ(reply, "E16");
 	check_still_sane(ram_copy, regs_copy);
 	session_end();
 }
@@ -770,8 +770,8 @@ static void test_memory_region_info(void)
 	/* the last page: start + size stays below 2^64 */
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qMemoryRegionInfo:ffffffffffffffff"),
 			  "start:fffffffffffff000;size:fff;");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qMemoryRegionInfo:zz"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qMemoryRegionInfo"), "E22");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qMemoryRegionInfo:zz"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qMemoryRegionInfo"), "E16");
 	check_still_sane(NULL, NULL);
 	session_end();
 }
@@ -824,8 +824,8 @@ static void test_read_memory_partial_and_fault(void)
 	session_start();
 	/* Only two bytes exist below the end of RAM. */
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "mfffe,4"), hex_of(F.ram + 0xfffe, 2));
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "m10000,4"), "E14");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "mffffffff00000000,10"), "E14");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "m10000,4"), "E0e");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "mffffffff00000000,10"), "E0e");
 	check_still_sane(NULL, NULL);
 	session_end();
 }
@@ -838,7 +838,7 @@ static void test_read_memory_length_capped_to_packet(void)
 	TEST_ASSERT_EQ(strlen(reply), STUB_PACKET_SIZE);
 	TEST_ASSERT_EQ(F.last_read_len, STUB_PACKET_SIZE / 2);
 	TEST_ASSERT(!memcmp(reply, hex_of(F.ram, 256), 512));
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "m0,20001"), "E22");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "m0,20001"), "E16");
 	session_end();
 }
 
@@ -855,12 +855,12 @@ static void test_read_memory_malformed(void)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		const char *r = cl_cmd(&S.c, bad[i]);
 
-		if (strcmp(r, "E22"))
-			TEST_FAIL("%s -> \"%s\", want E22", bad[i], r);
+		if (strcmp(r, "E16"))
+			TEST_FAIL("%s -> \"%s\", want E16", bad[i], r);
 		check_still_sane(ram_copy, regs_copy);
 	}
 	/* The very last byte of the address space is a fine one-byte range. */
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "mffffffffffffffff,1"), "E14");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "mffffffffffffffff,1"), "E0e");
 	session_end();
 }
 
@@ -882,13 +882,13 @@ static void test_write_memory_M_malformed_writes_nothing(void)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		const char *r = cl_cmd(&S.c, bad[i]);
 
-		if (strcmp(r, "E22"))
-			TEST_FAIL("%s -> \"%s\", want E22", bad[i], r);
+		if (strcmp(r, "E16"))
+			TEST_FAIL("%s -> \"%s\", want E16", bad[i], r);
 		check_still_sane(ram_copy, regs_copy);
 	}
 	TEST_ASSERT_EQ(F.mem_writes, 0);
 	/* Runs past the end of RAM: the target refuses, nothing written. */
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Mfffe,4:01020304"), "E14");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Mfffe,4:01020304"), "E0e");
 	check_still_sane(ram_copy, regs_copy);
 	session_end();
 }
@@ -937,8 +937,8 @@ static void test_write_memory_X_malformed_writes_nothing(void)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		cl_send_bin(&S.c, bad[i].pkt, bad[i].len);
 		cl_recv(&S.c, reply, sizeof(reply));
-		if (strcmp(reply, "E22"))
-			TEST_FAIL("%s -> \"%s\", want E22", bad[i].pkt, reply);
+		if (strcmp(reply, "E16"))
+			TEST_FAIL("%s -> \"%s\", want E16", bad[i].pkt, reply);
 		check_still_sane(ram_copy, regs_copy);
 	}
 	TEST_ASSERT_EQ(F.mem_writes, 0);
@@ -964,12 +964,12 @@ static void test_G_writes_all_or_nothing(void)
 	/* Wrong sizes: two hex digits short, two long, non-hex. */
 	strcpy(hex, all_regs_hex(1));
 	snprintf(pkt, sizeof(pkt), "G%.*s", (int)strlen(hex) - 2, hex);
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, pkt), "E22");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, pkt), "E16");
 	snprintf(pkt, sizeof(pkt), "G%s00", hex);
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, pkt), "E22");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, pkt), "E16");
 	snprintf(pkt, sizeof(pkt), "G%s", hex);
 	pkt[5] = 'x';
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, pkt), "E22");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, pkt), "E16");
 	check_still_sane(ram_copy, regs_copy);
 	TEST_ASSERT_EQ(F.reg_writes, 0);
 
@@ -1023,9 +1023,9 @@ static void test_Hg_selects_the_register_thread(void)
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Hg9"), "E03");
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Hc-1"), "OK");
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Hc2"), "OK");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Hcx"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Hx1"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "H"), "E22");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Hcx"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Hx1"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "H"), "E16");
 	session_end();
 }
 
@@ -1070,9 +1070,9 @@ static void test_qxfer_features_chunks_reassemble(void)
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:features:read:extra.xml:0,1000"), "l<feature/>");
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:features:read:extra.xml:2,3"), "meat");
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:features:read:nope.xml:0,100"), "E02");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:features:read:target.xml:0"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:features:read:target.xml:10000,10"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:features:read:target.xml"), "E22");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:features:read:target.xml:0"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:features:read:target.xml:10000,10"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:features:read:target.xml"), "E16");
 	session_end();
 }
 
@@ -1099,13 +1099,13 @@ static void test_breakpoints(void)
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z2,ffff800000001234,8"), "OK");
 	TEST_ASSERT_EQ(F.bp_type, STUB_WP_WRITE);
 	TEST_ASSERT_EQ(F.bp_addr, 0xffff800000001234ull);
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z1,dead,1"), "E22"); /* the target refuses */
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z1,dead,1"), "E16"); /* the target refuses */
 	TEST_ASSERT_EQ(F.bp_calls, 4);
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z9,1000,1"), "");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z0,1000"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z0,1000,"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z0,,1"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z0,1000,1;X1,0"), "E22");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z0,1000"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z0,1000,"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z0,,1"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z0,1000,1;X1,0"), "E16");
 	TEST_ASSERT_EQ(F.bp_calls, 4);
 	session_end();
 }
@@ -1115,8 +1115,8 @@ static void test_breakpoints(void)
 static void test_breakpoint_refusal_says_why(void)
 {
 	session_start();
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z1,bad,1"), "E.95.no such thing here (see ?x ?y?" "?)?");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z1,dead,1"), "E22"); /* no reason: plain */
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z1,bad,1"), "E.5f.no such thing here (see ?x ?y?" "?)?");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z1,dead,1"), "E16"); /* no reason: plain */
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z1,1000,1"), "OK");
 	session_end();
 }
@@ -1230,9 +1230,9 @@ static void test_step_one_thread(void)
 	TEST_ASSERT_EQ(F.last_resume.action[2], STUB_STEP);
 	TEST_ASSERT_EQ(F.last_resume.action[0], STUB_STAY);
 	/* A resume address cannot be honoured: refused, target not resumed. */
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "s1000"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "C05;1000"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Cxx"), "E22");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "s1000"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "C05;1000"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Cxx"), "E16");
 	TEST_ASSERT_EQ(F.resumes, 2);
 	session_end();
 }
@@ -1350,14 +1350,14 @@ static void test_vcont(void)
 	TEST_ASSERT_EQ(F.last_resume.action[2], STUB_CONTINUE);
 
 	int before = F.resumes;
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;x"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;c:"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;c:0"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;c:2x"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;C"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;c;;s"), "E22");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;x"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;c:"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;c:0"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;c:2x"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;C"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;c;;s"), "E16");
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;c:9"), "E03");
 	TEST_ASSERT_EQ(F.resumes, before);
 	session_end();
@@ -1408,9 +1408,9 @@ static void test_monitor_output_as_O_packets(void)
 
 	snprintf(pkt, sizeof(pkt), "qRcmd,%s", hex_of("fail", 4));
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, pkt), "E05");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qRcmd,6"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qRcmd,zz"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qRcmd,6800"), "E22"); /* NUL inside */
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qRcmd,6"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qRcmd,zz"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qRcmd,6800"), "E16"); /* NUL inside */
 	session_end();
 }
 
@@ -1529,7 +1529,7 @@ static void test_reverse_continue_and_forward_again(void)
 	}
 	/* A malformed bc / bs resumes nothing. */
 	int n = F.resumes;
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "bc;1"), "E22");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "bc;1"), "E16");
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "bsx"), "");
 	TEST_ASSERT_EQ(F.resumes, n);
 	check_still_sane(NULL, NULL);
