@@ -121,6 +121,7 @@ void cmd_session_start(struct stub *s)
 	s->g_tid = s->stop_tid;
 	s->c_tid = 0;
 	s->list_threads = false;
+	memset(&s->client, 0, sizeof(s->client));
 }
 
 void cmd_stop_reply(struct stub *s, const struct stub_stop *st, struct pkt_buf *out)
@@ -157,12 +158,16 @@ void cmd_stop_reply(struct stub *s, const struct stub_stop *st, struct pkt_buf *
 			pkt_printf(out, i ? ",%x" : "%x", tids[i]);
 		pkt_puts(out, ";");
 	}
+	/* Only to a client that asked for them: gdb 13 refuses a stop reason
+	 * it did not ask for ("Unexpected swbreak stop reason"). */
 	switch (st->kind) {
 	case STUB_STOP_SWBREAK:
-		pkt_puts(out, "swbreak:;");
+		if (s->client.swbreak)
+			pkt_puts(out, "swbreak:;");
 		break;
 	case STUB_STOP_HWBREAK:
-		pkt_puts(out, "hwbreak:;");
+		if (s->client.hwbreak)
+			pkt_puts(out, "hwbreak:;");
 		break;
 	case STUB_STOP_WATCH:
 		pkt_printf(out, "watch:%llx;", (unsigned long long)st->addr);
@@ -788,11 +793,30 @@ static enum cmd_result h_qextra(struct stub *s, const char *a, const char *end,
 	return CMD_REPLY;
 }
 
+/* Is feature (e.g. "swbreak+") one of the ';'-separated ones in a .. end? */
+static bool has_feature(const char *a, const char *end, const char *feature)
+{
+	size_t n = strlen(feature);
+
+	while (a < end) {
+		const char *semi = memchr(a, ';', (size_t)(end - a));
+		const char *f_end = semi ? semi : end;
+
+		if ((size_t)(f_end - a) == n && !memcmp(a, feature, n))
+			return true;
+		a = f_end + 1;
+	}
+	return false;
+}
+
 /* qSupported[:feature;...] */
 static enum cmd_result h_qsupported(struct stub *s, const char *a, const char *end,
 				    struct pkt_buf *out)
 {
-	(void)a, (void)end;
+	if (a < end && *a == ':')
+		a++;
+	s->client.swbreak = has_feature(a, end, "swbreak+");
+	s->client.hwbreak = has_feature(a, end, "hwbreak+");
 	pkt_printf(out, "PacketSize=%x;swbreak+;hwbreak+", STUB_PACKET_SIZE);
 	if (s->ops->xml)
 		pkt_puts(out, ";qXfer:features:read+");
@@ -820,6 +844,7 @@ static enum cmd_result h_list_threads(struct stub *s, const char *a, const char 
 {
 	(void)a, (void)end;
 	s->list_threads = true;
+	s->client.lldb = true;
 	pkt_puts(out, "OK");
 	return CMD_REPLY;
 }

@@ -88,6 +88,12 @@ struct stub {
 	enum pkt_event parked;
 
 	bool list_threads;     /* QListThreadsInStopReply: threads:... in T */
+	/* What the client said it understands (qSupported), or showed it is by
+	 * what it asks (lldb's own packets); reset with each session. */
+	struct {
+		bool swbreak, hwbreak; /* the swbreak: / hwbreak: stop reasons */
+		bool lldb;             /* asked qHostInfo, qProcessInfo, jThreadsInfo ... */
+	} client;
 	bool exited;           /* the target is gone: W was seen */
 	int exit_status;
 };

@@ -113,6 +113,22 @@ static void note_stop(struct stub *s, const struct stub_stop *st)
 	}
 }
 
+/* A client without swbreak: finds its breakpoint one instruction before
+ * the PC and backs the PC up itself, unless it stepped the thread (gdb's
+ * adjust_pc_after_break); lldb never asks for swbreak: and takes the PC as
+ * lldb-server gives it, on the breakpoint.  Going backwards, gdb does not
+ * back up either. */
+static void pc_for_client(struct stub *s, const struct stub_stop *st)
+{
+	int tid = st->tid;
+
+	if (st->kind != STUB_STOP_SWBREAK || s->client.swbreak || s->client.lldb ||
+	    !s->ops->pc_after_break || s->resume.reverse || tid < 1 || tid > STUB_MAX_THREADS ||
+	    s->resume.action[tid - 1] != STUB_CONTINUE)
+		return;
+	(void)s->ops->pc_after_break(s->t, tid);
+}
+
 static int send_stop(struct stub *s, const struct stub_stop *st)
 {
 	struct pkt_buf out;
@@ -121,6 +137,7 @@ static int send_stop(struct stub *s, const struct stub_stop *st)
 					   strnlen(st->message, sizeof(st->message))))
 		return -EPIPE;
 	note_stop(s, st);
+	pc_for_client(s, st);
 	conn_reply_begin(&s->conn, &out);
 	cmd_stop_reply(s, st, &out);
 	return conn_reply_end(&s->conn, &out);

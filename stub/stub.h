@@ -126,6 +126,15 @@ struct stub_ops {
 	int (*get_stop)(void *t, struct stub_stop *out);
 	/* Why the target is stopped now (for '?'). */
 	int (*current_stop)(void *t, struct stub_stop *out);
+	/* Stops report a software breakpoint with the PC on it (the target
+	 * backs it up over the breakpoint instruction).  A client that did not
+	 * ask for swbreak: (gdb before 7.10, or with its swbreak feature packet
+	 * off) expects the PC where the instruction left it, as native
+	 * debugging sees it, and backs it up itself (gdb's decr_pc_after_break).
+	 * For such a client the stub calls this before it reports a
+	 * STUB_STOP_SWBREAK of a thread it had continued: move thread tid's PC
+	 * past the breakpoint instruction.  NULL, or an error: it stays. */
+	int (*pc_after_break)(void *t, int tid);
 
 	/* Thread ids currently alive, up to max; returns how many. */
 	int (*threads)(void *t, int *tids, int max);

@@ -58,6 +58,7 @@ struct fake {
 	int bp_calls;
 	int reg_writes, mem_writes;
 	size_t last_read_len;
+	int pc_after_calls, pc_after_tid;
 };
 
 static struct fake F;
@@ -223,6 +224,16 @@ static int f_resume(void *t, const struct stub_resume *r)
 	return 0;
 }
 
+/* Register 0 plays the PC: moved past a one-byte breakpoint instruction. */
+static int f_pc_after_break(void *t, int tid)
+{
+	(void)t;
+	F.pc_after_calls++;
+	F.pc_after_tid = tid;
+	F.regs[tid][0][0]++;
+	return 0;
+}
+
 static int f_interrupt(void *t)
 {
 	(void)t;
@@ -341,6 +352,7 @@ static const struct stub_ops fake_ops = {
 	.stop_fd = f_stop_fd,
 	.get_stop = f_get_stop,
 	.current_stop = f_current_stop,
+	.pc_after_break = f_pc_after_break,
 	.threads = f_threads,
 	.thread_info = f_thread_info,
 	.monitor = f_monitor,
@@ -1138,6 +1150,7 @@ static void test_breakpoints_unsupported_reply_empty(void)
 static void test_continue_to_software_breakpoint(void)
 {
 	session_start();
+	cl_cmd(&S.c, "qSupported:swbreak+");
 	F.has_on_continue = true;
 	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SWBREAK, .tid = 2 };
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;c"), stop_reply(5, 2, "swbreak:;"));
@@ -1162,7 +1175,7 @@ static void test_list_threads_in_stop_reply(void)
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "?"), stop_reply(5, 1, "threads:1,2,3;"));
 	F.has_on_continue = true;
 	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SWBREAK, .tid = 2 };
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "c"), stop_reply(5, 2, "threads:1,2,3;swbreak:;"));
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "c"), stop_reply(5, 2, "threads:1,2,3;"));
 	session_end();
 	session_start();
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "?"), stop_reply(5, 1, ""));
@@ -1182,6 +1195,7 @@ static void test_stop_reasons(void)
 	};
 
 	session_start();
+	cl_cmd(&S.c, "qSupported:swbreak+;hwbreak+");
 	F.has_on_continue = true;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		F.on_continue = cases[i].st;
@@ -1189,6 +1203,74 @@ static void test_stop_reasons(void)
 	}
 	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SIGNAL, .signo = GDB_SIGSEGV, .tid = 1 };
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "c"), stop_reply(11, 1, ""));
+	session_end();
+}
+
+/* swbreak: and hwbreak: go only to a client that asked for them, and a
+ * software breakpoint's PC is where that client expects it (stub.h,
+ * pc_after_break). */
+static void test_swbreak_only_if_asked(void)
+{
+	char want[256];
+
+	session_start();
+	cl_cmd(&S.c, "qSupported:multiprocess+;swbreak+;hwbreak+");
+	F.has_on_continue = true;
+	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SWBREAK, .tid = 2 };
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "c"), stop_reply(5, 2, "swbreak:;"));
+	TEST_ASSERT_EQ(F.pc_after_calls, 0);
+	session_end();
+
+	session_start();
+	cl_cmd(&S.c, "qSupported:multiprocess+;hwbreak+;qRelocInsn+");
+	F.has_on_continue = true;
+	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SWBREAK, .tid = 2 };
+	F.regs[2][0][0] = 0x42; /* the PC past the breakpoint */
+	snprintf(want, sizeof(want), "%s", stop_reply(5, 2, ""));
+	F.regs[2][0][0] = 0x41; /* the PC on it */
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "c"), want);
+	TEST_ASSERT_EQ(F.pc_after_calls, 1);
+	TEST_ASSERT_EQ(F.pc_after_tid, 2);
+	/* '?' tells the same stop without moving anything again */
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "?"), want);
+	TEST_ASSERT_EQ(F.pc_after_calls, 1);
+	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_HWBREAK, .tid = 3 };
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "c"), stop_reply(5, 3, "hwbreak:;"));
+	session_end();
+
+	session_start();
+	cl_cmd(&S.c, "qSupported");
+	F.has_on_continue = true;
+	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_HWBREAK, .tid = 3 };
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "c"), stop_reply(5, 3, ""));
+	TEST_ASSERT_EQ(F.pc_after_calls, 0);
+	session_end();
+}
+
+/* gdb backs the PC up only for a thread it continued; lldb never does. */
+static void test_pc_after_break_only_for_a_continued_thread_and_not_for_lldb(void)
+{
+	session_start();
+	cl_cmd(&S.c, "qSupported");
+	F.stop_on_step = false;
+	F.has_on_continue = true;
+	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SWBREAK, .tid = 1 };
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;s:1"), stop_reply(5, 1, ""));
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;s:1;c"), stop_reply(5, 1, ""));
+	TEST_ASSERT_EQ(F.pc_after_calls, 0);
+	F.on_continue.tid = 2;
+	cl_cmd(&S.c, "vCont;s:1;c");
+	TEST_ASSERT_EQ(F.pc_after_calls, 1);
+	TEST_ASSERT_EQ(F.pc_after_tid, 2);
+	session_end();
+
+	session_start();
+	cl_cmd(&S.c, "qSupported:xmlRegisters=i386,arm,mips,arc;multiprocess+");
+	cl_cmd(&S.c, "QListThreadsInStopReply");
+	F.has_on_continue = true;
+	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SWBREAK, .tid = 1 };
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "c"), stop_reply(5, 1, "threads:1,2,3;"));
+	TEST_ASSERT_EQ(F.pc_after_calls, 0);
 	session_end();
 }
 
@@ -1295,6 +1377,7 @@ static void test_packet_while_running_answered_after_the_stop(void)
 	struct stub_stop st = { .kind = STUB_STOP_SWBREAK, .tid = 1 };
 
 	session_start();
+	cl_cmd(&S.c, "qSupported:swbreak+");
 	cl_send(&S.c, "c");
 	cl_send(&S.c, "qC"); /* acked at once, answered after the stop */
 	cl_expect_silence(&S.c, 20);
@@ -1502,6 +1585,11 @@ static void test_reverse_continue_and_forward_again(void)
 	session_start_reverse();
 	F.has_on_continue = true;
 	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SWBREAK, .tid = 2 };
+	/* Going back gdb backs up no PC: a client without swbreak: gets it
+	 * where the target put it, on the breakpoint. */
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "bc"), stop_reply(5, 2, ""));
+	TEST_ASSERT_EQ(F.pc_after_calls, 0);
+	cl_cmd(&S.c, "qSupported:swbreak+");
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "bc"), stop_reply(5, 2, "swbreak:;"));
 	TEST_ASSERT(F.last_resume.reverse);
 	for (int i = 0; i < 3; i++)
@@ -1565,6 +1653,7 @@ static void test_stop_reply_replaylog_begin(void)
 	};
 
 	session_start_reverse();
+	cl_cmd(&S.c, "qSupported:swbreak+");
 	F.has_on_continue = true;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		F.on_continue = cases[i].st;
@@ -1885,6 +1974,8 @@ int main(void)
 	RUN_TEST(test_breakpoints_unsupported_reply_empty);
 	RUN_TEST(test_continue_to_software_breakpoint);
 	RUN_TEST(test_stop_reasons);
+	RUN_TEST(test_swbreak_only_if_asked);
+	RUN_TEST(test_pc_after_break_only_for_a_continued_thread_and_not_for_lldb);
 	RUN_TEST(test_list_threads_in_stop_reply);
 	RUN_TEST(test_stop_message_comes_first_as_O_packet);
 	RUN_TEST(test_exit_gives_W);

@@ -2760,6 +2760,25 @@ static int op_current_stop(void *p, struct stub_stop *out)
 	return 0;
 }
 
+/* For a client that backs the PC up over a breakpoint itself (stub.h):
+ * the PC where its int3 or hlt, one byte each, left it.  Not while
+ * recording: the client's write back would enter the log as its own. */
+static int op_pc_after_break(void *p, int tid)
+{
+	struct gdb_target *t = p;
+	struct tcpu *tc = cpu_of(t, tid);
+	int r;
+
+	if (t->rec_on)
+		return -EBUSY;
+	r = fetch(tc, DIRTY_REGS);
+	if (r)
+		return r;
+	tc->st.regs.rip++;
+	tc->dirty |= DIRTY_REGS;
+	return 0;
+}
+
 static int op_threads(void *p, int *tids, int max)
 {
 	struct gdb_target *t = p;
@@ -3038,6 +3057,7 @@ static const struct stub_ops gdb_ops = {
 	.stop_fd = op_stop_fd,
 	.get_stop = op_get_stop,
 	.current_stop = op_current_stop,
+	.pc_after_break = op_pc_after_break,
 	.threads = op_threads,
 	.thread_info = op_thread_info,
 	.monitor = op_monitor,
