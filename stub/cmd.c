@@ -1007,10 +1007,12 @@ static enum cmd_result h_D(struct stub *s, const char *a, const char *end, struc
 	return CMD_DETACH;
 }
 
-/* k */
+/* k: the reply (sent once the target is killed) says it ended by SIGKILL.
+ * lldb waits for it and reports an error without one; gdb does not read it. */
 static enum cmd_result h_k(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
 {
-	(void)s, (void)a, (void)end, (void)out;
+	(void)s, (void)a, (void)end;
+	pkt_puts(out, "X09");
 	return CMD_KILL;
 }
 

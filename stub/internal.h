@@ -69,7 +69,7 @@ enum cmd_result {
 	CMD_REPLY,   /* send the built reply */
 	CMD_RESUME,  /* s->resume is filled: start the target, wait for a stop */
 	CMD_DETACH,  /* send the reply, detach, end the session (0) */
-	CMD_KILL,    /* no reply, kill, end the session (1) */
+	CMD_KILL,    /* kill, send the reply, end the session (1) */
 };
 
 struct stub {

@@ -280,6 +280,7 @@ static int handle_packet(struct stub *s)
 		(void)!conn_flush_ack(c);
 		if (!s->exited && s->ops->kill)
 			s->ops->kill(s->t);
+		(void)!conn_reply_end(c, &out); /* killed whether or not it arrives */
 		return 1;
 	}
 	return SESSION_ON;

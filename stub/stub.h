@@ -148,7 +148,7 @@ struct stub_ops {
 	/* Debugger went away (D or lost connection): remove every breakpoint and
 	 * watchpoint and let the target run on. */
 	void (*detach)(void *t);
-	/* k: end the target. */
+	/* k: end the target (the client is told "X09": ended by SIGKILL). */
 	void (*kill)(void *t);
 	/* A client attached: stop the target (if running) so the first '?' sees
 	 * a stopped target. */

@@ -1689,10 +1689,12 @@ static void test_detach(void)
 	TEST_ASSERT_EQ(F.detaches, 1);
 }
 
+/* k is answered once the target is gone (lldb waits for it; gdb does not
+ * read it): killed by signal 9. */
 static void test_kill(void)
 {
 	session_start();
-	cl_send(&S.c, "k");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "k"), "X09");
 	TEST_ASSERT_EQ(session_wait(), 1);
 	TEST_ASSERT_EQ(F.kills, 1);
 	TEST_ASSERT_EQ(F.detaches, 0);
