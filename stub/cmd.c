@@ -21,22 +21,54 @@ static int err_code(int err)
 	return err <= 0 || err > 0xff ? EIO : err;
 }
 
-void cmd_error(struct pkt_buf *out, int err)
+/* why as one line of text a packet can carry: characters the framing gives
+ * a meaning to ($ # } *) and control characters become '?'. */
+static void err_text(char *text, size_t cap, const char *why)
 {
-	out->len = 0;
-	pkt_printf(out, "E%02x", err_code(err));
-}
-
-/* "E.NN.why": an error with a reason.  Characters the framing gives a
- * meaning to ($ # } *) and control characters become '?'. */
-static void cmd_error_why(struct pkt_buf *out, int err, const char *why)
-{
-	char text[256];
 	size_t i;
 
-	for (i = 0; i < sizeof(text) - 1 && why[i]; i++)
+	for (i = 0; i < cap - 1 && why[i]; i++)
 		text[i] = why[i] < 0x20 || why[i] > 0x7e || strchr("$#}*", why[i]) ? '?' : why[i];
 	text[i] = 0;
+}
+
+/* An error with the reason told in the form the client asked for: "E.text"
+ * (error-message+ in its qSupported), lldb's "Exx;hex-text"
+ * (QEnableErrorStrings), else the number alone. */
+static void error_reply(struct stub *s, struct pkt_buf *out, int err, const char *why)
+{
+	char text[256];
+	int code = err_code(err);
+
+	err_text(text, sizeof(text), why && *why ? why : strerror(code));
+	out->len = 0;
+	if (s->client.error_message) {
+		pkt_printf(out, "E.%s", text);
+	} else if (s->client.lldb_errors) {
+		pkt_printf(out, "E%02x;", code);
+		pkt_put_hex(out, (const uint8_t *)text, strlen(text));
+	} else {
+		pkt_printf(out, "E%02x", code);
+	}
+}
+
+void cmd_error(struct stub *s, struct pkt_buf *out, int err)
+{
+	error_reply(s, out, err, NULL);
+}
+
+/* A refusal of Z with the target's reason.  "E.NN.why" is what gdb's own
+ * Z reply parser shows the text of (after the second '.', gdb 13 and since,
+ * whatever it announced), and it is a valid "E.text" too. */
+static void cmd_error_why(struct stub *s, struct pkt_buf *out, int err, const char *why)
+{
+	char text[256];
+
+	if (s->client.lldb_errors || !*why) {
+		error_reply(s, out, err, why);
+		return;
+	}
+	err_text(text, sizeof(text), why);
 	out->len = 0;
 	pkt_printf(out, "E.%02x.%s", err_code(err), text);
 }
@@ -202,7 +234,7 @@ static enum cmd_result h_why(struct stub *s, const char *a, const char *end, str
 		int r = s->ops->current_stop(s->t, &st);
 
 		if (r) {
-			cmd_error(out, r);
+			cmd_error(s, out, r);
 			return CMD_REPLY;
 		}
 	}
@@ -227,7 +259,7 @@ static enum cmd_result h_g(struct stub *s, const char *a, const char *end, struc
 		int size = s->ops->read_reg(s->t, s->g_tid, r, reg, sizeof(reg));
 
 		if (size < 0) {
-			cmd_error(out, size);
+			cmd_error(s, out, size);
 			return CMD_REPLY;
 		}
 		/* An unknown register ends the packet; gdb marks the rest unavailable. */
@@ -236,7 +268,7 @@ static enum cmd_result h_g(struct stub *s, const char *a, const char *end, struc
 		pkt_put_hex(out, reg, (size_t)size);
 	}
 	if (out->overflow)
-		cmd_error(out, EMSGSIZE);
+		cmd_error(s, out, EMSGSIZE);
 	return CMD_REPLY;
 }
 
@@ -273,23 +305,23 @@ static enum cmd_result h_G(struct stub *s, const char *a, const char *end, struc
 		return CMD_REPLY;
 	total = reg_sizes(s, sizes, 1024, &nregs);
 	if (total < 0) {
-		cmd_error(out, (int)total);
+		cmd_error(s, out, (int)total);
 		return CMD_REPLY;
 	}
 	if ((size_t)(end - a) != 2 * (size_t)total) {
-		cmd_error(out, EINVAL);
+		cmd_error(s, out, EINVAL);
 		return CMD_REPLY;
 	}
 	n = pkt_hex_decode(s->scratch, s->scratch_cap, a, (size_t)(end - a));
 	if (n < 0) {
-		cmd_error(out, (int)n);
+		cmd_error(s, out, (int)n);
 		return CMD_REPLY;
 	}
 	for (int r = 0; r < nregs; r++) {
 		int e = s->ops->write_reg(s->t, s->g_tid, r, s->scratch + off, (size_t)sizes[r]);
 
 		if (e) {
-			cmd_error(out, e);
+			cmd_error(s, out, e);
 			return CMD_REPLY;
 		}
 		off += (size_t)sizes[r];
@@ -320,12 +352,12 @@ static enum cmd_result h_p(struct stub *s, const char *a, const char *end, struc
 		return CMD_REPLY;
 	regno = parse_regno(s, &a, end, 0);
 	if (regno < 0) {
-		cmd_error(out, regno);
+		cmd_error(s, out, regno);
 		return CMD_REPLY;
 	}
 	size = s->ops->read_reg(s->t, s->g_tid, regno, reg, sizeof(reg));
 	if (size <= 0 || size > REG_MAX) {
-		cmd_error(out, size < 0 ? size : EINVAL);
+		cmd_error(s, out, size < 0 ? size : EINVAL);
 		return CMD_REPLY;
 	}
 	pkt_put_hex(out, reg, (size_t)size);
@@ -343,22 +375,22 @@ static enum cmd_result h_P(struct stub *s, const char *a, const char *end, struc
 		return CMD_REPLY;
 	regno = parse_regno(s, &a, end, '=');
 	if (regno < 0) {
-		cmd_error(out, regno);
+		cmd_error(s, out, regno);
 		return CMD_REPLY;
 	}
 	size = s->ops->read_reg(s->t, s->g_tid, regno, reg, sizeof(reg));
 	if (size <= 0 || size > REG_MAX) {
-		cmd_error(out, size < 0 ? size : EINVAL);
+		cmd_error(s, out, size < 0 ? size : EINVAL);
 		return CMD_REPLY;
 	}
 	n = pkt_hex_decode(reg, sizeof(reg), a, (size_t)(end - a));
 	if (n != size) {
-		cmd_error(out, EINVAL);
+		cmd_error(s, out, EINVAL);
 		return CMD_REPLY;
 	}
 	e = s->ops->write_reg(s->t, s->g_tid, regno, reg, (size_t)n);
 	if (e)
-		cmd_error(out, e);
+		cmd_error(s, out, e);
 	else
 		pkt_puts(out, "OK");
 	return CMD_REPLY;
@@ -383,7 +415,7 @@ static enum cmd_result h_m(struct stub *s, const char *a, const char *end, struc
 	if (!s->ops->read_mem)
 		return CMD_REPLY;
 	if (parse_mem(&a, end, 0, &addr, &len) || len > STUB_PACKET_SIZE) {
-		cmd_error(out, EINVAL);
+		cmd_error(s, out, EINVAL);
 		return CMD_REPLY;
 	}
 	if (len > pkt_room(out) / 2)
@@ -392,7 +424,7 @@ static enum cmd_result h_m(struct stub *s, const char *a, const char *end, struc
 		return CMD_REPLY;
 	n = s->ops->read_mem(s->t, s->g_tid, addr, s->scratch, (size_t)len);
 	if (n <= 0) {
-		cmd_error(out, n < 0 ? (int)n : EFAULT);
+		cmd_error(s, out, n < 0 ? (int)n : EFAULT);
 		return CMD_REPLY;
 	}
 	pkt_put_hex(out, s->scratch, (size_t)n > len ? (size_t)len : (size_t)n);
@@ -404,7 +436,7 @@ static enum cmd_result write_mem(struct stub *s, uint64_t addr, size_t len, stru
 	int e = s->ops->write_mem(s->t, s->g_tid, addr, s->scratch, len);
 
 	if (e)
-		cmd_error(out, e);
+		cmd_error(s, out, e);
 	else
 		pkt_puts(out, "OK");
 	return CMD_REPLY;
@@ -420,12 +452,12 @@ static enum cmd_result h_M(struct stub *s, const char *a, const char *end, struc
 		return CMD_REPLY;
 	if (parse_mem(&a, end, ':', &addr, &len) || len > s->scratch_cap ||
 	    (size_t)(end - a) != 2 * len) {
-		cmd_error(out, EINVAL);
+		cmd_error(s, out, EINVAL);
 		return CMD_REPLY;
 	}
 	n = pkt_hex_decode(s->scratch, s->scratch_cap, a, (size_t)(end - a));
 	if (n < 0) {
-		cmd_error(out, (int)n);
+		cmd_error(s, out, (int)n);
 		return CMD_REPLY;
 	}
 	if (len == 0) {
@@ -444,12 +476,12 @@ static enum cmd_result h_X(struct stub *s, const char *a, const char *end, struc
 	if (!s->ops->write_mem)
 		return CMD_REPLY;
 	if (parse_mem(&a, end, ':', &addr, &len) || len > s->scratch_cap) {
-		cmd_error(out, EINVAL);
+		cmd_error(s, out, EINVAL);
 		return CMD_REPLY;
 	}
 	n = pkt_unescape(s->scratch, s->scratch_cap, a, (size_t)(end - a));
 	if (n < 0 || (uint64_t)n != len) {
-		cmd_error(out, EINVAL);
+		cmd_error(s, out, EINVAL);
 		return CMD_REPLY;
 	}
 	if (len == 0) { /* gdb's probe for X support */
@@ -469,12 +501,12 @@ static enum cmd_result breakpoint(struct stub *s, const char *a, const char *end
 	if (insert ? !s->ops->insert_bp : !s->ops->remove_bp)
 		return CMD_REPLY;
 	if (parse_num(&a, end, ',', &type) || parse_num(&a, end, ',', &addr)) {
-		cmd_error(out, EINVAL);
+		cmd_error(s, out, EINVAL);
 		return CMD_REPLY;
 	}
 	/* kind may be followed by ";cond..." lists, which we do not support. */
 	if (pkt_parse_hex(&a, end, &kind) || a != end) {
-		cmd_error(out, EINVAL);
+		cmd_error(s, out, EINVAL);
 		return CMD_REPLY;
 	}
 	if (type > STUB_WP_ACCESS)
@@ -483,10 +515,8 @@ static enum cmd_result breakpoint(struct stub *s, const char *a, const char *end
 		e = s->ops->insert_bp(s->t, (enum stub_bp_type)type, addr, kind, why, sizeof(why));
 	else
 		e = s->ops->remove_bp(s->t, (enum stub_bp_type)type, addr, kind);
-	if (e && *why)
-		cmd_error_why(out, e, why);
-	else if (e)
-		cmd_error(out, e);
+	if (e)
+		cmd_error_why(s, out, e, why);
 	else
 		pkt_puts(out, "OK");
 	return CMD_REPLY;
@@ -528,11 +558,11 @@ static enum cmd_result legacy_resume(struct stub *s, const char *a, const char *
 	uint64_t sig;
 
 	if (has_sig && pkt_parse_hex(&a, end, &sig)) {
-		cmd_error(out, EINVAL);
+		cmd_error(s, out, EINVAL);
 		return CMD_REPLY;
 	}
 	if (a != end) {
-		cmd_error(out, EINVAL);
+		cmd_error(s, out, EINVAL);
 		return CMD_REPLY;
 	}
 	if (step || s->c_tid > 0) {
@@ -540,7 +570,7 @@ static enum cmd_result legacy_resume(struct stub *s, const char *a, const char *
 		int tid = s->c_tid > 0 ? s->c_tid : s->g_tid;
 
 		if (tid < 1 || tid > STUB_MAX_THREADS) {
-			cmd_error(out, ESRCH);
+			cmd_error(s, out, ESRCH);
 			return CMD_REPLY;
 		}
 		s->resume.action[tid - 1] = step ? STUB_STEP : STUB_CONTINUE;
@@ -659,7 +689,7 @@ static enum cmd_result h_vcont(struct stub *s, const char *a, const char *end, s
 		actions++;
 		if (tid > 0) {
 			if (!thread_alive(s, tid) || tid > STUB_MAX_THREADS) {
-				cmd_error(out, ESRCH);
+				cmd_error(s, out, ESRCH);
 				return CMD_REPLY;
 			}
 			if (!set[tid - 1]) {
@@ -686,7 +716,7 @@ static enum cmd_result h_vcont(struct stub *s, const char *a, const char *end, s
 	return CMD_RESUME;
 
 err:
-	cmd_error(out, EINVAL);
+	cmd_error(s, out, EINVAL);
 	return CMD_REPLY;
 }
 
@@ -697,16 +727,16 @@ static enum cmd_result h_H(struct stub *s, const char *a, const char *end, struc
 	int tid;
 
 	if (a >= end) {
-		cmd_error(out, EINVAL);
+		cmd_error(s, out, EINVAL);
 		return CMD_REPLY;
 	}
 	op = *a++;
 	if ((op != 'g' && op != 'c') || parse_tid(&a, end, &tid) || a != end) {
-		cmd_error(out, EINVAL);
+		cmd_error(s, out, EINVAL);
 		return CMD_REPLY;
 	}
 	if (tid > 0 && !thread_alive(s, tid)) {
-		cmd_error(out, ESRCH);
+		cmd_error(s, out, ESRCH);
 		return CMD_REPLY;
 	}
 	if (op == 'g')
@@ -723,7 +753,7 @@ static enum cmd_result h_T(struct stub *s, const char *a, const char *end, struc
 	int tid;
 
 	if (parse_tid(&a, end, &tid) || a != end || tid <= 0 || !thread_alive(s, tid))
-		cmd_error(out, ESRCH);
+		cmd_error(s, out, ESRCH);
 	else
 		pkt_puts(out, "OK");
 	return CMD_REPLY;
@@ -780,13 +810,13 @@ static enum cmd_result h_qextra(struct stub *s, const char *a, const char *end,
 		return CMD_REPLY;
 	if (a >= end || *a++ != ',' || parse_tid(&a, end, &tid) || a != end || tid <= 0 ||
 	    !thread_alive(s, tid)) {
-		cmd_error(out, ESRCH);
+		cmd_error(s, out, ESRCH);
 		return CMD_REPLY;
 	}
 	info[0] = '\0';
 	e = s->ops->thread_info(s->t, tid, info, sizeof(info));
 	if (e < 0) {
-		cmd_error(out, e);
+		cmd_error(s, out, e);
 		return CMD_REPLY;
 	}
 	pkt_put_hex(out, (const uint8_t *)info, strnlen(info, sizeof(info)));
@@ -817,6 +847,7 @@ static enum cmd_result h_qsupported(struct stub *s, const char *a, const char *e
 		a++;
 	s->client.swbreak = has_feature(a, end, "swbreak+");
 	s->client.hwbreak = has_feature(a, end, "hwbreak+");
+	s->client.error_message = has_feature(a, end, "error-message+");
 	pkt_printf(out, "PacketSize=%x;swbreak+;hwbreak+", STUB_PACKET_SIZE);
 	if (s->ops->xml)
 		pkt_puts(out, ";qXfer:features:read+");
@@ -849,6 +880,16 @@ static enum cmd_result h_list_threads(struct stub *s, const char *a, const char 
 	return CMD_REPLY;
 }
 
+/* QEnableErrorStrings (lldb): errors may carry their text, "Exx;hex-text". */
+static enum cmd_result h_error_strings(struct stub *s, const char *a, const char *end,
+				       struct pkt_buf *out)
+{
+	(void)a, (void)end;
+	s->client.lldb = s->client.lldb_errors = true;
+	pkt_puts(out, "OK");
+	return CMD_REPLY;
+}
+
 /* vMustReplyEmpty */
 static enum cmd_result h_empty(struct stub *s, const char *a, const char *end,
 			       struct pkt_buf *out)
@@ -858,13 +899,14 @@ static enum cmd_result h_empty(struct stub *s, const char *a, const char *end,
 }
 
 /* The "offset,length" tail of qXfer:...:read, served from a string. */
-static void xfer_reply(const char *doc, const char *a, const char *end, struct pkt_buf *out)
+static void xfer_reply(struct stub *s, const char *doc, const char *a, const char *end,
+		       struct pkt_buf *out)
 {
 	uint64_t off, len;
 	size_t total = strlen(doc), n;
 
 	if (parse_num(&a, end, ',', &off) || parse_num(&a, end, 0, &len) || off > total) {
-		cmd_error(out, EINVAL);
+		cmd_error(s, out, EINVAL);
 		return;
 	}
 	n = total - (size_t)off;
@@ -887,17 +929,17 @@ static enum cmd_result h_xfer_features(struct stub *s, const char *a, const char
 		return CMD_REPLY;
 	colon = a < end && *a == ':' ? memchr(a + 1, ':', (size_t)(end - a - 1)) : NULL;
 	if (!colon || (size_t)(colon - a - 1) >= sizeof(annex)) {
-		cmd_error(out, EINVAL);
+		cmd_error(s, out, EINVAL);
 		return CMD_REPLY;
 	}
 	memcpy(annex, a + 1, (size_t)(colon - a - 1));
 	annex[colon - a - 1] = '\0';
 	doc = s->ops->xml(s->t, annex);
 	if (!doc) {
-		cmd_error(out, ENOENT);
+		cmd_error(s, out, ENOENT);
 		return CMD_REPLY;
 	}
-	xfer_reply(doc, colon + 1, end, out);
+	xfer_reply(s, doc, colon + 1, end, out);
 	return CMD_REPLY;
 }
 
@@ -910,15 +952,15 @@ static enum cmd_result h_xfer_memmap(struct stub *s, const char *a, const char *
 	if (!s->ops->memory_map)
 		return CMD_REPLY;
 	if (end - a < 2 || a[0] != ':' || a[1] != ':') {
-		cmd_error(out, ENOENT);
+		cmd_error(s, out, ENOENT);
 		return CMD_REPLY;
 	}
 	doc = s->ops->memory_map(s->t);
 	if (!doc) {
-		cmd_error(out, ENOENT);
+		cmd_error(s, out, ENOENT);
 		return CMD_REPLY;
 	}
-	xfer_reply(doc, a + 2, end, out);
+	xfer_reply(s, doc, a + 2, end, out);
 	return CMD_REPLY;
 }
 
@@ -939,7 +981,7 @@ static enum cmd_result h_qregion(struct stub *s, const char *a, const char *end,
 	if (!s->ops->read_mem)
 		return CMD_REPLY;
 	if (a >= end || *a++ != ':' || parse_num(&a, end, 0, &addr)) {
-		cmd_error(out, EINVAL);
+		cmd_error(s, out, EINVAL);
 		return CMD_REPLY;
 	}
 	start = addr & ~(uint64_t)(PAGE - 1);
@@ -976,12 +1018,12 @@ static enum cmd_result h_qrcmd(struct stub *s, const char *a, const char *end,
 	if (!s->ops->monitor)
 		return CMD_REPLY;
 	if (a >= end || *a++ != ',') {
-		cmd_error(out, EINVAL);
+		cmd_error(s, out, EINVAL);
 		return CMD_REPLY;
 	}
 	n = pkt_hex_decode((uint8_t *)cmd, (size_t)(end - a), a, (size_t)(end - a));
 	if (n < 0 || memchr(cmd, '\0', (size_t)n)) {
-		cmd_error(out, EINVAL);
+		cmd_error(s, out, EINVAL);
 		return CMD_REPLY;
 	}
 	cmd[n] = '\0';
@@ -990,7 +1032,7 @@ static enum cmd_result h_qrcmd(struct stub *s, const char *a, const char *end,
 	if (e == -ENOENT)
 		strcpy(text, unknown);
 	else if (e) {
-		cmd_error(out, e);
+		cmd_error(s, out, e);
 		return CMD_REPLY;
 	}
 	if (conn_console(&s->conn, text, strnlen(text, s->scratch_cap)))
@@ -1058,6 +1100,7 @@ static const struct {
 	{ "qRcmd", false, h_qrcmd },
 	{ "qMemoryRegionInfo", false, h_qregion },
 	{ "QListThreadsInStopReply", false, h_list_threads },
+	{ "QEnableErrorStrings", false, h_error_strings },
 };
 
 enum cmd_result cmd_dispatch(struct stub *s, char *pkt, size_t len, struct pkt_buf *out)

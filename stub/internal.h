@@ -92,7 +92,9 @@ struct stub {
 	 * what it asks (lldb's own packets); reset with each session. */
 	struct {
 		bool swbreak, hwbreak; /* the swbreak: / hwbreak: stop reasons */
+		bool error_message;    /* errors as "E.text" (error-message+) */
 		bool lldb;             /* asked qHostInfo, qProcessInfo, jThreadsInfo ... */
+		bool lldb_errors;      /* errors as "Exx;hex-text" (QEnableErrorStrings) */
 	} client;
 	bool exited;           /* the target is gone: W was seen */
 	int exit_status;
@@ -101,7 +103,8 @@ struct stub {
 enum cmd_result cmd_dispatch(struct stub *s, char *pkt, size_t len, struct pkt_buf *out);
 /* T.../W... for a stop (the message is sent by the caller). */
 void cmd_stop_reply(struct stub *s, const struct stub_stop *st, struct pkt_buf *out);
-void cmd_error(struct pkt_buf *out, int err);
+/* An error reply ("Exx", or with text where the client asked for it). */
+void cmd_error(struct stub *s, struct pkt_buf *out, int err);
 /* Session start: pick the threads Hg / Hc refer to. */
 void cmd_session_start(struct stub *s);
 

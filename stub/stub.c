@@ -256,7 +256,7 @@ static int run_target(struct stub *s, struct pkt_buf *out)
 	e = o->resume(s->t, &s->resume);
 	if (e) {
 		conn_set_live(&s->conn, false);
-		cmd_error(out, e);
+		cmd_error(s, out, e);
 		return conn_reply_end(&s->conn, out) ? lost(s) : SESSION_ON;
 	}
 	return wait_stop(s);

@@ -1133,6 +1133,34 @@ static void test_breakpoint_refusal_says_why(void)
 	session_end();
 }
 
+/* Errors carry their text only in the form the client asked for: "E.text"
+ * after error-message+, lldb's "Exx;hex" after QEnableErrorStrings. */
+static void test_error_text_only_if_asked(void)
+{
+	static const char why[] = "no such thing here (see ?x ?y?" "?)?";
+	char want[256];
+
+	session_start();
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "m10000,4"), "E0e");
+	cl_cmd(&S.c, "qSupported:multiprocess+;swbreak+;error-message+");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "m10000,4"), "E.Bad address");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Hg9"), "E.No such process");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z1,bad,1"), "E.5f.no such thing here (see ?x ?y?" "?)?");
+	session_end();
+
+	session_start();
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "QEnableErrorStrings"), "OK");
+	snprintf(want, sizeof(want), "E0e;%s", hex_of("Bad address", 11));
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "m10000,4"), want);
+	snprintf(want, sizeof(want), "E5f;%s", hex_of(why, strlen(why)));
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z1,bad,1"), want);
+	session_end();
+
+	session_start(); /* a new client: numbers again */
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "m10000,4"), "E0e");
+	session_end();
+}
+
 static void test_breakpoints_unsupported_reply_empty(void)
 {
 	struct stub_ops ops = fake_ops;
@@ -1973,6 +2001,7 @@ int main(void)
 	RUN_TEST(test_memory_region_info);
 	RUN_TEST(test_breakpoints);
 	RUN_TEST(test_breakpoint_refusal_says_why);
+	RUN_TEST(test_error_text_only_if_asked);
 	RUN_TEST(test_breakpoints_unsupported_reply_empty);
 	RUN_TEST(test_continue_to_software_breakpoint);
 	RUN_TEST(test_stop_reasons);
