@@ -406,28 +406,61 @@ static int parse_mem(const char **p, const char *end, char sep, uint64_t *addr, 
 	return 0;
 }
 
+/* The memory a read packet asks for, into scratch: its length in *n, at most
+ * cap bytes.  false if the reply is an error, already in out. */
+static bool read_mem(struct stub *s, const char *a, const char *end, size_t cap,
+		     struct pkt_buf *out, size_t *n)
+{
+	uint64_t addr, len;
+	long got;
+
+	if (parse_mem(&a, end, 0, &addr, &len) || len > STUB_PACKET_SIZE) {
+		cmd_error(s, out, EINVAL);
+		return false;
+	}
+	*n = len > cap ? cap : (size_t)len;
+	if (!*n)
+		return true;
+	got = s->ops->read_mem(s->t, s->g_tid, addr, s->scratch, *n);
+	if (got <= 0) {
+		cmd_error(s, out, got < 0 ? (int)got : EFAULT);
+		return false;
+	}
+	if ((size_t)got < *n)
+		*n = (size_t)got;
+	return true;
+}
+
 /* m addr,length */
 static enum cmd_result h_m(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
 {
-	uint64_t addr, len;
-	long n;
+	size_t n;
 
 	if (!s->ops->read_mem)
 		return CMD_REPLY;
-	if (parse_mem(&a, end, 0, &addr, &len) || len > STUB_PACKET_SIZE) {
-		cmd_error(s, out, EINVAL);
+	if (!read_mem(s, a, end, pkt_room(out) / 2, out, &n))
 		return CMD_REPLY;
-	}
-	if (len > pkt_room(out) / 2)
-		len = pkt_room(out) / 2;
-	if (len == 0)
+	/* Zero bytes in hex are an empty reply, which says "unsupported":
+	 * OK instead, as lldb-server answers. */
+	if (!n)
+		pkt_puts(out, "OK");
+	pkt_put_hex(out, s->scratch, n);
+	return CMD_REPLY;
+}
+
+/* x addr,length (GDB 16): "b" and the bytes, binary (escaped when framed);
+ * zero bytes are "b" alone.  lldb's older x has no "b" and answers its
+ * x0,0 probe with OK: lldb 14 takes "b" for no, and reads with m. */
+static enum cmd_result h_x(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
+{
+	size_t n;
+
+	if (!s->ops->read_mem)
 		return CMD_REPLY;
-	n = s->ops->read_mem(s->t, s->g_tid, addr, s->scratch, (size_t)len);
-	if (n <= 0) {
-		cmd_error(s, out, n < 0 ? (int)n : EFAULT);
+	if (!read_mem(s, a, end, pkt_room(out) - 1, out, &n))
 		return CMD_REPLY;
-	}
-	pkt_put_hex(out, s->scratch, (size_t)n > len ? (size_t)len : (size_t)n);
+	pkt_puts(out, "b");
+	pkt_put(out, s->scratch, n);
 	return CMD_REPLY;
 }
 
@@ -853,7 +886,9 @@ static enum cmd_result h_qsupported(struct stub *s, const char *a, const char *e
 		pkt_puts(out, ";qXfer:features:read+");
 	if (s->ops->memory_map)
 		pkt_puts(out, ";qXfer:memory-map:read+");
-	pkt_puts(out, ";vContSupported+;QStartNoAckMode+");
+	if (s->ops->read_mem)
+		pkt_puts(out, ";binary-upload+"); /* x: GDB 16 uses it only if told */
+	pkt_puts(out, ";vContSupported+;QStartNoAckMode+;error-message+");
 	if (s->ops->reverse)
 		pkt_puts(out, ";ReverseStep+;ReverseContinue+");
 	return CMD_REPLY;
@@ -1071,6 +1106,7 @@ static const struct {
 	{ "p", true, h_p },
 	{ "P", true, h_P },
 	{ "m", true, h_m },
+	{ "x", true, h_x },
 	{ "M", true, h_M },
 	{ "X", true, h_X },
 	{ "Z", true, h_Z },

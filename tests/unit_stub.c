@@ -748,7 +748,7 @@ static void test_qsupported(void)
 	session_start();
 	snprintf(want, sizeof(want),
 		 "PacketSize=%x;swbreak+;hwbreak+;qXfer:features:read+;qXfer:memory-map:read+;"
-		 "vContSupported+;QStartNoAckMode+", STUB_PACKET_SIZE);
+		 "binary-upload+;vContSupported+;QStartNoAckMode+;error-message+", STUB_PACKET_SIZE);
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qSupported:multiprocess+;swbreak+;xmlRegisters=i386"),
 			  want);
 	session_end();
@@ -763,7 +763,7 @@ static void test_qsupported_without_memory_map(void)
 	session_start_ops(&ops);
 	snprintf(want, sizeof(want),
 		 "PacketSize=%x;swbreak+;hwbreak+;qXfer:features:read+;"
-		 "vContSupported+;QStartNoAckMode+", STUB_PACKET_SIZE);
+		 "binary-upload+;vContSupported+;QStartNoAckMode+;error-message+", STUB_PACKET_SIZE);
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qSupported"), want);
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:memory-map:read::0,100"), "");
 	session_end();
@@ -792,7 +792,7 @@ static void test_null_ops_answer_empty(void)
 {
 	static const struct stub_ops none;
 	static const char *const empty[] = {
-		"g", "G00", "p0", "P0=00", "m0,4", "M0,1:00", "X0,0:", "Z0,0,1", "z0,0,1",
+		"g", "G00", "p0", "P0=00", "m0,4", "x0,4", "M0,1:00", "X0,0:", "Z0,0,1", "z0,0,1",
 		"c", "s", "vCont;c", "qXfer:features:read:target.xml:0,10",
 		"qXfer:memory-map:read::0,10", "qRcmd,68656c70", "qThreadExtraInfo,1",
 		"qMemoryRegionInfo:0",
@@ -804,7 +804,7 @@ static void test_null_ops_answer_empty(void)
 		if (strcmp(cl_cmd(&S.c, empty[i]), ""))
 			TEST_FAIL("%s -> \"%s\", want empty", empty[i], reply);
 	snprintf(want, sizeof(want), "PacketSize=%x;swbreak+;hwbreak+;vContSupported+;"
-		 "QStartNoAckMode+", STUB_PACKET_SIZE);
+		 "QStartNoAckMode+;error-message+", STUB_PACKET_SIZE);
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qSupported"), want);
 	/* With no thread list there is one thread, 1. */
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "?"), "T05thread:1;");
@@ -851,6 +851,48 @@ static void test_read_memory_length_capped_to_packet(void)
 	TEST_ASSERT_EQ(F.last_read_len, STUB_PACKET_SIZE / 2);
 	TEST_ASSERT(!memcmp(reply, hex_of(F.ram, 256), 512));
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "m0,20001"), "E16");
+	session_end();
+}
+
+/* GDB 16's x: "b" and the bytes as they are, escaped in the frame only. */
+static void test_read_memory_binary_x(void)
+{
+	static const uint8_t special[] = { '$', '#', '}', '*', 0, 0x7d ^ 0x20, 0xff, '+' };
+	size_t n;
+
+	session_start();
+	memcpy(F.ram + 0x100, special, sizeof(special));
+	cl_send(&S.c, "x100,8");
+	n = cl_recv(&S.c, reply, sizeof(reply));
+	TEST_ASSERT_EQ(n, 9);
+	TEST_ASSERT(reply[0] == 'b' && !memcmp(reply + 1, special, 8), "x100,8 -> \"%.9s\"", reply);
+	/* The length is capped to what a packet holds; the fake has 64 KiB. */
+	cl_send(&S.c, "x0,20000");
+	n = cl_recv(&S.c, reply, sizeof(reply));
+	TEST_ASSERT_EQ(F.last_read_len, STUB_PACKET_SIZE - 1);
+	TEST_ASSERT_EQ(n, 1 + RAM_SIZE);
+	TEST_ASSERT(reply[0] == 'b' && !memcmp(reply + 1, F.ram, RAM_SIZE));
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "x10000,4"), "E0e");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "x0,20001"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "x100"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "xq,4"), "E16");
+	check_still_sane(NULL, NULL);
+	session_end();
+}
+
+/* An empty reply means "unsupported": reads of nothing say something. */
+static void test_zero_length_reads_are_not_empty(void)
+{
+	session_start();
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "m100,0"), "OK");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "m10000,0"), "OK"); /* nothing to fault on */
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "x100,0"), "b");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "x0,0"), "b"); /* lldb's probe: not its OK */
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:features:read:target.xml:0,0"), "m");
+	snprintf(reply, sizeof(reply), "qXfer:features:read:target.xml:%zx,0", strlen(fake_xml));
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, reply), "l");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:memory-map:read::0,0"), "m");
+	TEST_ASSERT_EQ(F.last_read_len, 0);
 	session_end();
 }
 
@@ -1554,7 +1596,8 @@ static void test_qsupported_advertises_reverse_only_if_the_target_can(void)
 	session_start_reverse();
 	snprintf(want, sizeof(want),
 		 "PacketSize=%x;swbreak+;hwbreak+;qXfer:features:read+;qXfer:memory-map:read+;"
-		 "vContSupported+;QStartNoAckMode+;ReverseStep+;ReverseContinue+", STUB_PACKET_SIZE);
+		 "binary-upload+;vContSupported+;QStartNoAckMode+;error-message+;"
+		 "ReverseStep+;ReverseContinue+", STUB_PACKET_SIZE);
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qSupported:multiprocess+;swbreak+;xmlRegisters=i386"),
 			  want);
 	/* vCont? says nothing of reverse execution. */
@@ -1987,6 +2030,8 @@ int main(void)
 	RUN_TEST(test_read_memory);
 	RUN_TEST(test_read_memory_partial_and_fault);
 	RUN_TEST(test_read_memory_length_capped_to_packet);
+	RUN_TEST(test_read_memory_binary_x);
+	RUN_TEST(test_zero_length_reads_are_not_empty);
 	RUN_TEST(test_read_memory_malformed);
 	RUN_TEST(test_write_memory_M_malformed_writes_nothing);
 	RUN_TEST(test_write_memory_X_binary_with_escapes);
