@@ -146,10 +146,14 @@ void cmd_session_start(struct stub *s)
 
 	s->stop_tid = 0;
 	memset(&st, 0, sizeof(st));
+	st.kind = STUB_STOP_SIGNAL;
+	st.signo = GDB_SIGTRAP;
 	if (s->ops->current_stop && s->ops->current_stop(s->t, &st) == 0 && st.tid > 0)
 		s->stop_tid = st.tid;
 	if (s->stop_tid <= 0)
 		s->stop_tid = thread_list(s, tids, STUB_MAX_THREADS) > 0 ? tids[0] : 1;
+	st.tid = s->stop_tid;
+	s->last_stop = st;
 	s->g_tid = s->stop_tid;
 	s->c_tid = 0;
 	s->list_threads = false;
@@ -240,6 +244,7 @@ static enum cmd_result h_why(struct stub *s, const char *a, const char *end, str
 	}
 	if (st.tid > 0 && st.kind != STUB_STOP_EXITED)
 		s->stop_tid = s->g_tid = st.tid;
+	s->last_stop = st;
 	/* No O packet here: gdb reads this reply outside its wait loop. */
 	cmd_stop_reply(s, &st, out);
 	return CMD_REPLY;
@@ -886,6 +891,8 @@ static enum cmd_result h_qsupported(struct stub *s, const char *a, const char *e
 		pkt_puts(out, ";qXfer:features:read+");
 	if (s->ops->memory_map)
 		pkt_puts(out, ";qXfer:memory-map:read+");
+	if (s->ops->thread_desc)
+		pkt_puts(out, ";qXfer:threads:read+");
 	if (s->ops->read_mem)
 		pkt_puts(out, ";binary-upload+"); /* x: GDB 16 uses it only if told */
 	pkt_puts(out, ";vContSupported+;QStartNoAckMode+;error-message+");
@@ -1039,6 +1046,190 @@ static enum cmd_result h_qregion(struct stub *s, const char *a, const char *end,
 	return CMD_REPLY;
 }
 
+/* The thread's name and processor, if the target tells them. */
+static bool thread_desc(struct stub *s, int tid, struct stub_thread_desc *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->core = -1;
+	return s->ops->thread_desc && s->ops->thread_desc(s->t, tid, d) == 0;
+}
+
+/* text into b with XML's five special characters as entities */
+static void put_xml_text(struct pkt_buf *b, const char *text, size_t max)
+{
+	for (size_t i = 0; i < max && text[i]; i++) {
+		switch (text[i]) {
+		case '&': pkt_puts(b, "&amp;"); break;
+		case '<': pkt_puts(b, "&lt;"); break;
+		case '>': pkt_puts(b, "&gt;"); break;
+		case '"': pkt_puts(b, "&quot;"); break;
+		case '\'': pkt_puts(b, "&apos;"); break;
+		default: pkt_put(b, &text[i], 1); break;
+		}
+	}
+}
+
+/* qXfer:threads:read::offset,length: every thread, with its name, its
+ * processor and its qThreadExtraInfo text, in one document (one round trip
+ * for gdb's "info threads").  Made anew at offset 0, read in pieces after. */
+static enum cmd_result h_xfer_threads(struct stub *s, const char *a, const char *end,
+				      struct pkt_buf *out)
+{
+	int tids[STUB_MAX_THREADS];
+	struct pkt_buf doc = { .buf = s->threads_doc, .cap = sizeof(s->threads_doc) - 1 };
+	const char *p;
+	uint64_t off;
+	int n;
+
+	if (!s->ops->thread_desc)
+		return CMD_REPLY;
+	if (end - a < 2 || a[0] != ':' || a[1] != ':') {
+		cmd_error(s, out, ENOENT);
+		return CMD_REPLY;
+	}
+	p = a + 2;
+	if (pkt_parse_hex(&p, end, &off) == 0 && off > 0) {
+		xfer_reply(s, s->threads_doc, a + 2, end, out);
+		return CMD_REPLY;
+	}
+	n = thread_list(s, tids, STUB_MAX_THREADS);
+	pkt_puts(&doc, "<?xml version=\"1.0\"?>\n<threads>\n");
+	for (int i = 0; i < n; i++) {
+		struct stub_thread_desc d;
+		char info[256] = "";
+
+		pkt_printf(&doc, "<thread id=\"%x\"", tids[i]);
+		if (thread_desc(s, tids[i], &d)) {
+			if (d.core >= 0)
+				pkt_printf(&doc, " core=\"%d\"", d.core);
+			if (d.name[0]) {
+				pkt_puts(&doc, " name=\"");
+				put_xml_text(&doc, d.name, sizeof(d.name));
+				pkt_puts(&doc, "\"");
+			}
+		}
+		pkt_puts(&doc, ">");
+		if (s->ops->thread_info && s->ops->thread_info(s->t, tids[i], info, sizeof(info)) == 0)
+			put_xml_text(&doc, info, sizeof(info));
+		pkt_puts(&doc, "</thread>\n");
+	}
+	pkt_puts(&doc, "</threads>\n");
+	if (doc.overflow) {
+		s->threads_doc[0] = '\0';
+		cmd_error(s, out, EMSGSIZE);
+		return CMD_REPLY;
+	}
+	s->threads_doc[doc.len] = '\0';
+	xfer_reply(s, s->threads_doc, a + 2, end, out);
+	return CMD_REPLY;
+}
+
+/* What qHostInfo and qProcessInfo tell of the machine (lldb): false if the
+ * target does not say. */
+static bool put_arch_info(struct stub *s, struct pkt_buf *out)
+{
+	struct stub_arch_info ai;
+
+	memset(&ai, 0, sizeof(ai));
+	if (!s->ops->arch_info || s->ops->arch_info(s->t, &ai) || !ai.triple[0] || ai.ptr_size <= 0)
+		return false;
+	pkt_puts(out, "triple:");
+	pkt_put_hex(out, (const uint8_t *)ai.triple, strnlen(ai.triple, sizeof(ai.triple)));
+	pkt_printf(out, ";ptrsize:%d;endian:%s;", ai.ptr_size, ai.big_endian ? "big" : "little");
+	return true;
+}
+
+/* qHostInfo (lldb): the machine.  A VM has no host OS to tell of; lldb
+ * takes the OS from the triple ("none"). */
+static enum cmd_result h_qhostinfo(struct stub *s, const char *a, const char *end,
+				   struct pkt_buf *out)
+{
+	(void)a, (void)end;
+	s->client.lldb = true;
+	put_arch_info(s, out);
+	return CMD_REPLY;
+}
+
+/* qProcessInfo (lldb, several times a session): the guest as one
+ * process, pid 1. */
+static enum cmd_result h_qprocessinfo(struct stub *s, const char *a, const char *end,
+				      struct pkt_buf *out)
+{
+	(void)a, (void)end;
+	s->client.lldb = true;
+	pkt_puts(out, "pid:1;");
+	if (!put_arch_info(s, out))
+		out->len = 0;
+	return CMD_REPLY;
+}
+
+/* text as a JSON string's contents */
+static void put_json_text(struct pkt_buf *b, const char *text, size_t max)
+{
+	for (size_t i = 0; i < max && text[i]; i++) {
+		unsigned char c = (unsigned char)text[i];
+
+		if (c == '"' || c == '\\')
+			pkt_printf(b, "\\%c", c);
+		else if (c < 0x20)
+			pkt_printf(b, "\\u%04x", c);
+		else
+			pkt_put(b, &text[i], 1);
+	}
+}
+
+/* jThreadsInfo (lldb): every thread with its name, the registers a stop
+ * reply expedites (keys decimal, values as in p replies) and why it
+ * stopped.  lldb takes a thread's stop from here only when its stop reply
+ * has not told it (other threads: none, "signal":0), so the stopped thread
+ * gets what lldb reads in that reply: the signal, or a watchpoint as
+ * "address index" (the index unknown here). */
+static enum cmd_result h_jthreadsinfo(struct stub *s, const char *a, const char *end,
+				      struct pkt_buf *out)
+{
+	int tids[STUB_MAX_THREADS], regnos[64], nregs = 0;
+	int n = thread_list(s, tids, STUB_MAX_THREADS);
+	const struct stub_stop *st = &s->last_stop;
+	uint8_t reg[REG_MAX];
+
+	(void)a, (void)end;
+	s->client.lldb = true;
+	if (s->ops->expedite && s->ops->read_reg)
+		nregs = s->ops->expedite(s->t, regnos, (int)(sizeof(regnos) / sizeof(regnos[0])));
+	pkt_puts(out, "[");
+	for (int i = 0; i < n; i++) {
+		struct stub_thread_desc d;
+		bool stopped = tids[i] == s->stop_tid && st->kind != STUB_STOP_EXITED;
+
+		pkt_printf(out, "%s{\"tid\":%d", i ? "," : "", tids[i]);
+		if (thread_desc(s, tids[i], &d) && d.name[0]) {
+			pkt_puts(out, ",\"name\":\"");
+			put_json_text(out, d.name, sizeof(d.name));
+			pkt_puts(out, "\"");
+		}
+		pkt_printf(out, ",\"signal\":%d",
+			   !stopped ? 0 : st->kind == STUB_STOP_SIGNAL ? st->signo : GDB_SIGTRAP);
+		if (stopped && st->kind >= STUB_STOP_WATCH && st->kind <= STUB_STOP_AWATCH)
+			pkt_printf(out, ",\"reason\":\"watchpoint\",\"description\":\"%llu %u\"",
+				   (unsigned long long)st->addr, 0xffffffffu);
+		pkt_puts(out, ",\"registers\":{");
+		for (int r = 0, k = 0; r < nregs && r < 64; r++) {
+			int size = s->ops->read_reg(s->t, tids[i], regnos[r], reg, sizeof(reg));
+
+			if (size <= 0 || size > REG_MAX)
+				continue;
+			pkt_printf(out, "%s\"%d\":\"", k++ ? "," : "", regnos[r]);
+			pkt_put_hex(out, reg, (size_t)size);
+			pkt_puts(out, "\"");
+		}
+		pkt_puts(out, "}}");
+	}
+	pkt_puts(out, "]");
+	if (out->overflow)
+		cmd_error(s, out, EMSGSIZE);
+	return CMD_REPLY;
+}
+
 /* qRcmd,hex */
 static enum cmd_result h_qrcmd(struct stub *s, const char *a, const char *end,
 			       struct pkt_buf *out)
@@ -1133,6 +1324,10 @@ static const struct {
 	{ "qThreadExtraInfo", false, h_qextra },
 	{ "qXfer:features:read", false, h_xfer_features },
 	{ "qXfer:memory-map:read", false, h_xfer_memmap },
+	{ "qXfer:threads:read", false, h_xfer_threads },
+	{ "qHostInfo", false, h_qhostinfo },
+	{ "qProcessInfo", false, h_qprocessinfo },
+	{ "jThreadsInfo", false, h_jthreadsinfo },
 	{ "qRcmd", false, h_qrcmd },
 	{ "qMemoryRegionInfo", false, h_qregion },
 	{ "QListThreadsInStopReply", false, h_list_threads },

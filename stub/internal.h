@@ -96,6 +96,10 @@ struct stub {
 		bool lldb;             /* asked qHostInfo, qProcessInfo, jThreadsInfo ... */
 		bool lldb_errors;      /* errors as "Exx;hex-text" (QEnableErrorStrings) */
 	} client;
+	struct stub_stop last_stop; /* the last stop reported, for jThreadsInfo */
+	/* qXfer:threads:read's document, made at offset 0 and read in pieces */
+	char threads_doc[STUB_MAX_THREADS * 512];
+
 	bool exited;           /* the target is gone: W was seen */
 	int exit_status;
 };

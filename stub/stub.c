@@ -105,6 +105,7 @@ static int lost(struct stub *s)
 
 static void note_stop(struct stub *s, const struct stub_stop *st)
 {
+	s->last_stop = *st;
 	if (st->kind == STUB_STOP_EXITED) {
 		s->exited = true;
 		s->exit_status = st->status;

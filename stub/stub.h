@@ -76,6 +76,19 @@ struct stub_resume {
 	uint64_t range_start[STUB_MAX_THREADS], range_end[STUB_MAX_THREADS]; /* for STUB_RANGE */
 };
 
+/* The machine as lldb asks about it (qHostInfo, qProcessInfo). */
+struct stub_arch_info {
+	char triple[64];  /* LLVM target triple, e.g. "x86_64-unknown-none" */
+	int ptr_size;     /* bytes */
+	bool big_endian;
+};
+
+/* A thread as qXfer:threads:read and lldb's jThreadsInfo show it. */
+struct stub_thread_desc {
+	char name[64];
+	int core;         /* the processor it runs on; -1: unknown */
+};
+
 struct stub_ops {
 	/* The target implements STUB_RANGE (advertised as vCont;r). */
 	bool range_step;
@@ -88,6 +101,8 @@ struct stub_ops {
 	const char *(*xml)(void *t, const char *annex);
 	/* Memory map XML for qXfer:memory-map:read, or NULL. */
 	const char *(*memory_map)(void *t);
+	/* The machine the target description describes, for lldb. */
+	int (*arch_info)(void *t, struct stub_arch_info *out);
 
 	/* Number of registers in the layout currently described, in the order
 	 * of the target description (regnum 0..n-1). */
@@ -138,8 +153,11 @@ struct stub_ops {
 
 	/* Thread ids currently alive, up to max; returns how many. */
 	int (*threads)(void *t, int *tids, int max);
-	/* Human-readable description for qThreadExtraInfo. */
+	/* Human-readable description for qThreadExtraInfo (and the text of a
+	 * thread in qXfer:threads:read). */
 	int (*thread_info)(void *t, int tid, char *buf, size_t cap);
+	/* Its name and processor (qXfer:threads:read is offered with it). */
+	int (*thread_desc)(void *t, int tid, struct stub_thread_desc *out);
 
 	/* qRcmd: run a monitor command, write its text output (NUL-terminated)
 	 * into out.  Returns 0, or -ENOENT for an unknown command. */

@@ -296,6 +296,25 @@ static int f_thread_info(void *t, int tid, char *buf, size_t cap)
 	return 0;
 }
 
+/* Thread 3's name holds what XML and JSON escape; thread 2's core is unknown. */
+static int f_thread_desc(void *t, int tid, struct stub_thread_desc *out)
+{
+	(void)t;
+	if (tid < 1 || tid > NTHREADS)
+		return -ENOENT;
+	snprintf(out->name, sizeof(out->name), tid == 3 ? "a\"b<c>&'\\" : "cpu%d", tid);
+	out->core = tid == 2 ? -1 : 2 * tid;
+	return 0;
+}
+
+static int f_arch_info(void *t, struct stub_arch_info *out)
+{
+	(void)t;
+	snprintf(out->triple, sizeof(out->triple), "x86_64-unknown-none");
+	out->ptr_size = 8;
+	return 0;
+}
+
 static int f_monitor(void *t, const char *cmd, char *out, size_t cap)
 {
 	(void)t;
@@ -339,6 +358,7 @@ static void f_attach(void *t)
 static const struct stub_ops fake_ops = {
 	.xml = f_xml,
 	.memory_map = f_memory_map,
+	.arch_info = f_arch_info,
 	.reg_count = f_reg_count,
 	.expedite = f_expedite,
 	.read_reg = f_read_reg,
@@ -355,6 +375,7 @@ static const struct stub_ops fake_ops = {
 	.pc_after_break = f_pc_after_break,
 	.threads = f_threads,
 	.thread_info = f_thread_info,
+	.thread_desc = f_thread_desc,
 	.monitor = f_monitor,
 	.detach = f_detach,
 	.kill = f_kill,
@@ -748,6 +769,7 @@ static void test_qsupported(void)
 	session_start();
 	snprintf(want, sizeof(want),
 		 "PacketSize=%x;swbreak+;hwbreak+;qXfer:features:read+;qXfer:memory-map:read+;"
+		 "qXfer:threads:read+;"
 		 "binary-upload+;vContSupported+;QStartNoAckMode+;error-message+", STUB_PACKET_SIZE);
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qSupported:multiprocess+;swbreak+;xmlRegisters=i386"),
 			  want);
@@ -762,7 +784,7 @@ static void test_qsupported_without_memory_map(void)
 	ops.memory_map = NULL;
 	session_start_ops(&ops);
 	snprintf(want, sizeof(want),
-		 "PacketSize=%x;swbreak+;hwbreak+;qXfer:features:read+;"
+		 "PacketSize=%x;swbreak+;hwbreak+;qXfer:features:read+;qXfer:threads:read+;"
 		 "binary-upload+;vContSupported+;QStartNoAckMode+;error-message+", STUB_PACKET_SIZE);
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qSupported"), want);
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:memory-map:read::0,100"), "");
@@ -795,7 +817,7 @@ static void test_null_ops_answer_empty(void)
 		"g", "G00", "p0", "P0=00", "m0,4", "x0,4", "M0,1:00", "X0,0:", "Z0,0,1", "z0,0,1",
 		"c", "s", "vCont;c", "qXfer:features:read:target.xml:0,10",
 		"qXfer:memory-map:read::0,10", "qRcmd,68656c70", "qThreadExtraInfo,1",
-		"qMemoryRegionInfo:0",
+		"qMemoryRegionInfo:0", "qXfer:threads:read::0,10", "qHostInfo", "qProcessInfo",
 	};
 	char want[256];
 
@@ -1127,6 +1149,68 @@ static void test_qxfer_features_chunks_reassemble(void)
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:features:read:target.xml:0"), "E16");
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:features:read:target.xml:10000,10"), "E16");
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:features:read:target.xml"), "E16");
+	session_end();
+}
+
+/* qXfer:threads:read: names, processors and extra text, escaped, in one
+ * document read in pieces. */
+static void test_qxfer_threads(void)
+{
+	static const char doc[] =
+		"<?xml version=\"1.0\"?>\n<threads>\n"
+		"<thread id=\"1\" core=\"2\" name=\"cpu1\">vCPU 1</thread>\n"
+		"<thread id=\"2\" name=\"cpu2\">vCPU 2</thread>\n"
+		"<thread id=\"3\" core=\"6\" name=\"a&quot;b&lt;c&gt;&amp;&apos;\\\">vCPU 3</thread>\n"
+		"</threads>\n";
+	char got[1024] = "", pkt[64];
+
+	session_start();
+	TEST_ASSERT(strstr(cl_cmd(&S.c, "qSupported"), ";qXfer:threads:read+"));
+	for (size_t off = 0;; off += 7) {
+		snprintf(pkt, sizeof(pkt), "qXfer:threads:read::%zx,7", off);
+		cl_cmd(&S.c, pkt);
+		TEST_ASSERT(reply[0] == 'm' || reply[0] == 'l', "%s -> \"%s\"", pkt, reply);
+		strcat(got, reply + 1);
+		if (reply[0] == 'l')
+			break;
+	}
+	TEST_ASSERT_STREQ(got, doc);
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:threads:read:x:0,10"), "E02");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:threads:read::0"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:threads:read::0,0"), "m");
+	session_end();
+}
+
+/* lldb's qHostInfo, qProcessInfo and jThreadsInfo. */
+static void test_lldb_host_process_and_threads_info(void)
+{
+	char want[1024];
+
+	session_start();
+	snprintf(want, sizeof(want), "triple:%s;ptrsize:8;endian:little;",
+		 hex_of("x86_64-unknown-none", 19));
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qHostInfo"), want);
+	snprintf(want, sizeof(want), "pid:1;triple:%s;ptrsize:8;endian:little;",
+		 hex_of("x86_64-unknown-none", 19));
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qProcessInfo"), want);
+	/* The stopped thread (3, by a watchpoint) says so; the others none. */
+	F.has_on_continue = true;
+	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_WATCH, .tid = 3, .addr = 0x1234 };
+	cl_cmd(&S.c, "c");
+	/* (reg_hex's buffers are four: one thread at a time) */
+	snprintf(want, sizeof(want), "[{\"tid\":1,\"name\":\"cpu1\",\"signal\":0,"
+		 "\"registers\":{\"0\":\"%s\",\"2\":\"%s\"}},", reg_hex(1, 0), reg_hex(1, 2));
+	snprintf(want + strlen(want), sizeof(want) - strlen(want),
+		 "{\"tid\":2,\"name\":\"cpu2\",\"signal\":0,"
+		 "\"registers\":{\"0\":\"%s\",\"2\":\"%s\"}},", reg_hex(2, 0), reg_hex(2, 2));
+	snprintf(want + strlen(want), sizeof(want) - strlen(want),
+		 "{\"tid\":3,\"name\":\"a\\\"b<c>&'\\\\\",\"signal\":5,\"reason\":\"watchpoint\","
+		 "\"description\":\"4660 4294967295\",\"registers\":{\"0\":\"%s\",\"2\":\"%s\"}}]",
+		 reg_hex(3, 0), reg_hex(3, 2));
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "jThreadsInfo"), want);
+	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SIGNAL, .signo = GDB_SIGSEGV, .tid = 1 };
+	cl_cmd(&S.c, "c");
+	TEST_ASSERT(strstr(cl_cmd(&S.c, "jThreadsInfo"), "{\"tid\":1,\"name\":\"cpu1\",\"signal\":11,"));
 	session_end();
 }
 
@@ -1596,6 +1680,7 @@ static void test_qsupported_advertises_reverse_only_if_the_target_can(void)
 	session_start_reverse();
 	snprintf(want, sizeof(want),
 		 "PacketSize=%x;swbreak+;hwbreak+;qXfer:features:read+;qXfer:memory-map:read+;"
+		 "qXfer:threads:read+;"
 		 "binary-upload+;vContSupported+;QStartNoAckMode+;error-message+;"
 		 "ReverseStep+;ReverseContinue+", STUB_PACKET_SIZE);
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qSupported:multiprocess+;swbreak+;xmlRegisters=i386"),
@@ -2043,6 +2128,8 @@ int main(void)
 	RUN_TEST(test_thread_queries);
 	RUN_TEST(test_qxfer_features_chunks_reassemble);
 	RUN_TEST(test_qxfer_memory_map);
+	RUN_TEST(test_qxfer_threads);
+	RUN_TEST(test_lldb_host_process_and_threads_info);
 	RUN_TEST(test_memory_region_info);
 	RUN_TEST(test_breakpoints);
 	RUN_TEST(test_breakpoint_refusal_says_why);

@@ -2805,6 +2805,31 @@ static int op_thread_info(void *p, int tid, char *buf, size_t cap)
 	return 0;
 }
 
+/* A vCPU is named by its index, and runs on the guest's processor of that
+ * number (what a kernel calls CPU n), not on any one host core. */
+static int op_thread_desc(void *p, int tid, struct stub_thread_desc *out)
+{
+	struct gdb_target *t = p;
+
+	if (tid < 1 || tid > t->vm->ncpus)
+		return -ENOENT;
+	snprintf(out->name, sizeof(out->name), "vCPU %d", tid - 1);
+	out->core = tid - 1;
+	return 0;
+}
+
+/* For lldb: the machine of the session's register layout, with no OS. */
+static int op_arch_info(void *p, struct stub_arch_info *out)
+{
+	struct gdb_target *t = p;
+	bool x64 = t->arch == ARCH_X86_64;
+
+	snprintf(out->triple, sizeof(out->triple), "%s-unknown-none", x64 ? "x86_64" : "i386");
+	out->ptr_size = x64 ? 8 : 4;
+	out->big_endian = false;
+	return 0;
+}
+
 static void format_flags(char *out, size_t cap, uint64_t v, const char *const names[64])
 {
 	size_t n = 0;
@@ -3044,6 +3069,7 @@ static const struct stub_ops gdb_ops = {
 	.reverse = true,
 	.xml = op_xml,
 	.memory_map = op_memory_map,
+	.arch_info = op_arch_info,
 	.reg_count = op_reg_count,
 	.expedite = op_expedite,
 	.read_reg = op_read_reg,
@@ -3060,6 +3086,7 @@ static const struct stub_ops gdb_ops = {
 	.pc_after_break = op_pc_after_break,
 	.threads = op_threads,
 	.thread_info = op_thread_info,
+	.thread_desc = op_thread_desc,
 	.monitor = op_monitor,
 	.detach = op_detach,
 	.kill = op_kill,
