@@ -893,6 +893,8 @@ static enum cmd_result h_qsupported(struct stub *s, const char *a, const char *e
 		pkt_puts(out, ";qXfer:memory-map:read+");
 	if (s->ops->thread_desc)
 		pkt_puts(out, ";qXfer:threads:read+");
+	if (hostio_exec_file(s, (char *)s->scratch) == 0)
+		pkt_puts(out, ";qXfer:exec-file:read+");
 	if (s->ops->read_mem)
 		pkt_puts(out, ";binary-upload+"); /* x: GDB 16 uses it only if told */
 	pkt_puts(out, ";vContSupported+;QStartNoAckMode+;error-message+");
@@ -982,6 +984,36 @@ static enum cmd_result h_xfer_features(struct stub *s, const char *a, const char
 		return CMD_REPLY;
 	}
 	xfer_reply(s, doc, colon + 1, end, out);
+	return CMD_REPLY;
+}
+
+/* qXfer:exec-file:read:annex:offset,length: the image's name (annex: a pid,
+ * ours is 1, or empty). */
+static enum cmd_result h_xfer_exec_file(struct stub *s, const char *a, const char *end,
+					struct pkt_buf *out)
+{
+	char path[PATH_MAX];
+	uint64_t pid = 1;
+	int e;
+
+	if (!s->ops->exec_file)
+		return CMD_REPLY;
+	if (a >= end || *a++ != ':') {
+		cmd_error(s, out, EINVAL);
+		return CMD_REPLY;
+	}
+	if (a < end && *a == ':') {
+		a++;
+	} else if (parse_num(&a, end, ':', &pid)) {
+		cmd_error(s, out, EINVAL);
+		return CMD_REPLY;
+	}
+	e = pid == 1 ? hostio_exec_file(s, path) : -ESRCH;
+	if (e) {
+		cmd_error(s, out, e);
+		return CMD_REPLY;
+	}
+	xfer_reply(s, path, a, end, out);
 	return CMD_REPLY;
 }
 
@@ -1325,6 +1357,12 @@ static const struct {
 	{ "qXfer:features:read", false, h_xfer_features },
 	{ "qXfer:memory-map:read", false, h_xfer_memmap },
 	{ "qXfer:threads:read", false, h_xfer_threads },
+	{ "qXfer:exec-file:read", false, h_xfer_exec_file },
+	{ "vFile:setfs", false, hostio_setfs },
+	{ "vFile:open", false, hostio_open },
+	{ "vFile:pread", false, hostio_pread },
+	{ "vFile:close", false, hostio_close },
+	{ "vFile:fstat", false, hostio_fstat },
 	{ "qHostInfo", false, h_qhostinfo },
 	{ "qProcessInfo", false, h_qprocessinfo },
 	{ "jThreadsInfo", false, h_jthreadsinfo },

@@ -27,6 +27,7 @@ struct stub *stub_new(const struct stub_ops *ops, void *target)
 	s->listen_fd = -1;
 	s->parked = PKT_NONE;
 	s->scratch_cap = STUB_PACKET_SIZE;
+	hostio_init(s);
 	s->scratch = malloc(s->scratch_cap);
 	if (!s->scratch)
 		goto err_free;
@@ -45,6 +46,7 @@ void stub_free(struct stub *s)
 {
 	if (!s)
 		return;
+	hostio_close_all(s);
 	conn_destroy(&s->conn);
 	free(s->scratch);
 	free(s);
@@ -360,6 +362,7 @@ int stub_serve(struct stub *s, int fd)
 	s->parked = PKT_NONE;
 	cmd_session_start(s);
 	r = serve(s);
+	hostio_close_all(s); /* the client's descriptors end with it */
 	conn_close(&s->conn);
 	return r;
 }

@@ -96,6 +96,11 @@ struct stub_ops {
 	 * reach resume() with reverse set. */
 	bool reverse;
 
+	/* The absolute name of the file the target runs, to load symbols from
+	 * (qXfer:exec-file:read, and vFile reads of that file only): 0, or
+	 * -ENOENT if there is none (a flat image). */
+	int (*exec_file)(void *t, char *path, size_t cap);
+
 	/* Target description: the XML for an annex ("target.xml", or an include
 	 * it names).  Returns NULL for an unknown annex. */
 	const char *(*xml)(void *t, const char *annex);

@@ -7,12 +7,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,6 +61,7 @@ struct fake {
 	int reg_writes, mem_writes;
 	size_t last_read_len;
 	int pc_after_calls, pc_after_tid;
+	bool flat;                  /* no file to load symbols from */
 };
 
 static struct fake F;
@@ -307,6 +310,18 @@ static int f_thread_desc(void *t, int tid, struct stub_thread_desc *out)
 	return 0;
 }
 
+/* The image is this test program itself: a real file of known bytes. */
+static int f_exec_file(void *t, char *path, size_t cap)
+{
+	char buf[PATH_MAX];
+
+	(void)t;
+	if (F.flat || !realpath("/proc/self/exe", buf) || strlen(buf) >= cap)
+		return -ENOENT;
+	strcpy(path, buf);
+	return 0;
+}
+
 static int f_arch_info(void *t, struct stub_arch_info *out)
 {
 	(void)t;
@@ -359,6 +374,7 @@ static const struct stub_ops fake_ops = {
 	.xml = f_xml,
 	.memory_map = f_memory_map,
 	.arch_info = f_arch_info,
+	.exec_file = f_exec_file,
 	.reg_count = f_reg_count,
 	.expedite = f_expedite,
 	.read_reg = f_read_reg,
@@ -769,7 +785,7 @@ static void test_qsupported(void)
 	session_start();
 	snprintf(want, sizeof(want),
 		 "PacketSize=%x;swbreak+;hwbreak+;qXfer:features:read+;qXfer:memory-map:read+;"
-		 "qXfer:threads:read+;"
+		 "qXfer:threads:read+;qXfer:exec-file:read+;"
 		 "binary-upload+;vContSupported+;QStartNoAckMode+;error-message+", STUB_PACKET_SIZE);
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qSupported:multiprocess+;swbreak+;xmlRegisters=i386"),
 			  want);
@@ -785,6 +801,7 @@ static void test_qsupported_without_memory_map(void)
 	session_start_ops(&ops);
 	snprintf(want, sizeof(want),
 		 "PacketSize=%x;swbreak+;hwbreak+;qXfer:features:read+;qXfer:threads:read+;"
+		 "qXfer:exec-file:read+;"
 		 "binary-upload+;vContSupported+;QStartNoAckMode+;error-message+", STUB_PACKET_SIZE);
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qSupported"), want);
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:memory-map:read::0,100"), "");
@@ -818,6 +835,8 @@ static void test_null_ops_answer_empty(void)
 		"c", "s", "vCont;c", "qXfer:features:read:target.xml:0,10",
 		"qXfer:memory-map:read::0,10", "qRcmd,68656c70", "qThreadExtraInfo,1",
 		"qMemoryRegionInfo:0", "qXfer:threads:read::0,10", "qHostInfo", "qProcessInfo",
+		"qXfer:exec-file:read::0,10", "vFile:setfs:0", "vFile:open:2f,0,0",
+		"vFile:pread:0,1,0", "vFile:close:0", "vFile:fstat:0",
 	};
 	char want[256];
 
@@ -1212,6 +1231,110 @@ static void test_lldb_host_process_and_threads_info(void)
 	cl_cmd(&S.c, "c");
 	TEST_ASSERT(strstr(cl_cmd(&S.c, "jThreadsInfo"), "{\"tid\":1,\"name\":\"cpu1\",\"signal\":11,"));
 	session_end();
+}
+
+static int count_fds(void);
+
+static const char *hex_str(const char *s)
+{
+	static char buf[2 * PATH_MAX + 1];
+
+	pkt_hex_encode(buf, (const uint8_t *)s, strlen(s));
+	buf[2 * strlen(s)] = '\0';
+	return buf;
+}
+
+/* qXfer:exec-file:read names the image, for gdb to load its symbols from. */
+static void test_qxfer_exec_file(void)
+{
+	char path[PATH_MAX], want[PATH_MAX + 2];
+
+	TEST_ASSERT(realpath("/proc/self/exe", path));
+	snprintf(want, sizeof(want), "l%s", path);
+	session_start();
+	TEST_ASSERT(strstr(cl_cmd(&S.c, "qSupported"), ";qXfer:exec-file:read+;"));
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:exec-file:read::0,1000"), want);
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:exec-file:read:1:0,1000"), want);
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:exec-file:read:2:0,1000"), "E03");
+	snprintf(want, sizeof(want), "m%.3s", path + 2);
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:exec-file:read:1:2,3"), want);
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:exec-file:read:x:0,10"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:exec-file:read::0"), "E16");
+	session_end();
+
+	/* A flat image has no symbols: not offered. */
+	session_start();
+	F.flat = true;
+	TEST_ASSERT(!strstr(cl_cmd(&S.c, "qSupported"), "exec-file"));
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:exec-file:read::0,1000"), "E02");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vFile:open:2f,0,0"), "F-1,d");
+	session_end();
+}
+
+/* vFile reads the image and nothing else, read-only. */
+static void test_vfile_reads_the_image_only(void)
+{
+	char path[PATH_MAX], pkt[2 * PATH_MAX + 64];
+	uint8_t head[16];
+	struct stat st;
+	uint64_t size = 0;
+	size_t n;
+	int fd, fds;
+
+	TEST_ASSERT(realpath("/proc/self/exe", path) && stat(path, &st) == 0);
+	fd = open(path, O_RDONLY);
+	TEST_ASSERT(fd >= 0 && pread(fd, head, sizeof(head), 0x40) == sizeof(head));
+	close(fd);
+	fds = count_fds();
+	session_start();
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vFile:setfs:0"), "F0");
+	snprintf(pkt, sizeof(pkt), "vFile:open:%s,0,1c0", hex_str(path));
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, pkt), "F0");
+	cl_send(&S.c, "vFile:pread:0,10,40");
+	n = cl_recv(&S.c, reply, sizeof(reply));
+	TEST_ASSERT(n == 4 + 16 && !memcmp(reply, "F10;", 4) && !memcmp(reply + 4, head, 16),
+		    "pread -> \"%.4s\" and %zu bytes", reply, n);
+	snprintf(pkt, sizeof(pkt), "vFile:pread:0,10,%llx", (unsigned long long)st.st_size);
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, pkt), "F0;"); /* at the end */
+	cl_send(&S.c, "vFile:fstat:0");
+	n = cl_recv(&S.c, reply, sizeof(reply));
+	TEST_ASSERT(n == 4 + 64 && !memcmp(reply, "F40;", 4));
+	for (int i = 0; i < 8; i++) /* st_size: big-endian, after seven 4-byte fields */
+		size = size << 8 | (uint8_t)reply[4 + 28 + i];
+	TEST_ASSERT_EQ(size, st.st_size);
+	TEST_ASSERT_EQ(((uint8_t)reply[4 + 8] << 24 | (uint8_t)reply[4 + 9] << 16 |
+			(uint8_t)reply[4 + 10] << 8 | (uint8_t)reply[4 + 11]) & S_IFMT, S_IFREG);
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vFile:close:0"), "F0");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vFile:close:0"), "F-1,9");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vFile:pread:0,10,0"), "F-1,9");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vFile:fstat:7"), "F-1,9");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vFile:fstat:ffffffffffffffff"), "F-1,9");
+
+	/* Another file: not served.  Writing the image: read-only. */
+	snprintf(pkt, sizeof(pkt), "vFile:open:%s,0,0", hex_str("/etc/passwd"));
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, pkt), "F-1,d");
+	snprintf(pkt, sizeof(pkt), "vFile:open:%s00,0,0", hex_str(path)); /* a NUL after it */
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, pkt), "F-1,d");
+	snprintf(pkt, sizeof(pkt), "vFile:open:%s,1,1c0", hex_str(path));
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, pkt), "F-1,1e");
+	snprintf(pkt, sizeof(pkt), "vFile:open:%s,602,1c0", hex_str(path));
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, pkt), "F-1,1e");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vFile:open:zz,0,0"), "F-1,16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vFile:open:2f"), "F-1,16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vFile:pread:0,10"), "F-1,16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vFile:unlink:2f"), ""); /* no such packet here */
+
+	/* Eight descriptors at most; the client's all close with the session. */
+	snprintf(pkt, sizeof(pkt), "vFile:open:%s,0,0", hex_str(path));
+	for (int i = 0; i < 8; i++) {
+		char want[8];
+
+		snprintf(want, sizeof(want), "F%x", i);
+		TEST_ASSERT_STREQ(cl_cmd(&S.c, pkt), want);
+	}
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, pkt), "F-1,18"); /* EMFILE */
+	session_end();
+	TEST_ASSERT_EQ(count_fds(), fds);
 }
 
 static void test_qxfer_memory_map(void)
@@ -1680,7 +1803,7 @@ static void test_qsupported_advertises_reverse_only_if_the_target_can(void)
 	session_start_reverse();
 	snprintf(want, sizeof(want),
 		 "PacketSize=%x;swbreak+;hwbreak+;qXfer:features:read+;qXfer:memory-map:read+;"
-		 "qXfer:threads:read+;"
+		 "qXfer:threads:read+;qXfer:exec-file:read+;"
 		 "binary-upload+;vContSupported+;QStartNoAckMode+;error-message+;"
 		 "ReverseStep+;ReverseContinue+", STUB_PACKET_SIZE);
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qSupported:multiprocess+;swbreak+;xmlRegisters=i386"),
@@ -2130,6 +2253,8 @@ int main(void)
 	RUN_TEST(test_qxfer_memory_map);
 	RUN_TEST(test_qxfer_threads);
 	RUN_TEST(test_lldb_host_process_and_threads_info);
+	RUN_TEST(test_qxfer_exec_file);
+	RUN_TEST(test_vfile_reads_the_image_only);
 	RUN_TEST(test_memory_region_info);
 	RUN_TEST(test_breakpoints);
 	RUN_TEST(test_breakpoint_refusal_says_why);

@@ -2818,6 +2818,17 @@ static int op_thread_desc(void *p, int tid, struct stub_thread_desc *out)
 	return 0;
 }
 
+/* The ELF the guest was loaded from, for gdb's symbols; a flat image has no
+ * segments and is no use to gdb. */
+static int op_exec_file(void *p, char *path, size_t cap)
+{
+	struct gdb_target *t = p;
+
+	if (!t->cfg->image || !t->vm->nsegs)
+		return -ENOENT;
+	return snprintf(path, cap, "%s", t->cfg->image) < (int)cap ? 0 : -ENAMETOOLONG;
+}
+
 /* For lldb: the machine of the session's register layout, with no OS. */
 static int op_arch_info(void *p, struct stub_arch_info *out)
 {
@@ -3070,6 +3081,7 @@ static const struct stub_ops gdb_ops = {
 	.xml = op_xml,
 	.memory_map = op_memory_map,
 	.arch_info = op_arch_info,
+	.exec_file = op_exec_file,
 	.reg_count = op_reg_count,
 	.expedite = op_expedite,
 	.read_reg = op_read_reg,
