@@ -157,7 +157,14 @@ void cmd_session_start(struct stub *s)
 	s->g_tid = s->stop_tid;
 	s->c_tid = 0;
 	s->list_threads = false;
+	s->pc_moved_tid = 0;
 	memset(&s->client, 0, sizeof(s->client));
+}
+
+void cmd_pc_settled(struct stub *s, int tid)
+{
+	if (s->pc_moved_tid == tid)
+		s->pc_moved_tid = 0;
 }
 
 void cmd_stop_reply(struct stub *s, const struct stub_stop *st, struct pkt_buf *out)
@@ -331,6 +338,7 @@ static enum cmd_result h_G(struct stub *s, const char *a, const char *end, struc
 		}
 		off += (size_t)sizes[r];
 	}
+	cmd_pc_settled(s, s->g_tid);
 	pkt_puts(out, "OK");
 	return CMD_REPLY;
 }
@@ -394,10 +402,12 @@ static enum cmd_result h_P(struct stub *s, const char *a, const char *end, struc
 		return CMD_REPLY;
 	}
 	e = s->ops->write_reg(s->t, s->g_tid, regno, reg, (size_t)n);
-	if (e)
+	if (e) {
 		cmd_error(s, out, e);
-	else
+	} else {
+		cmd_pc_settled(s, s->g_tid);
 		pkt_puts(out, "OK");
+	}
 	return CMD_REPLY;
 }
 

@@ -99,6 +99,10 @@ struct stub {
 		bool lldb_errors;      /* errors as "Exx;hex-text" (QEnableErrorStrings) */
 	} client;
 	struct stub_stop last_stop; /* the last stop reported, for jThreadsInfo */
+	/* Thread whose PC the stub moved past a breakpoint for the client
+	 * (pc_after_break), until the client writes its registers or resumes;
+	 * 0: none.  A client that leaves first gets it moved back. */
+	int pc_moved_tid;
 	int files[STUB_MAX_FILES]; /* vFile: open descriptors, -1: free */
 	/* qXfer:threads:read's document, made at offset 0 and read in pieces */
 	char threads_doc[STUB_MAX_THREADS * 512];
@@ -123,6 +127,10 @@ void hostio_init(struct stub *s);
 void hostio_close_all(struct stub *s);
 /* The image's absolute name (ops->exec_file) into path, PATH_MAX bytes. */
 int hostio_exec_file(struct stub *s, char *path) __attribute__((warn_unused_result));
+
+/* The client wrote thread tid's registers, or resumes: a PC the stub moved
+ * for it is the client's now. */
+void cmd_pc_settled(struct stub *s, int tid);
 
 /* Session start: pick the threads Hg / Hc refer to. */
 void cmd_session_start(struct stub *s);

@@ -96,10 +96,14 @@ static void refuse(struct stub *s)
 	close(fd);
 }
 
-/* The client is gone: the target runs on without breakpoints. */
+/* The client is gone: the target runs on without breakpoints, from a
+ * breakpoint's own PC if the client was shown another. */
 static int lost(struct stub *s)
 {
 	conn_set_live(&s->conn, false);
+	if (s->pc_moved_tid && !s->exited)
+		(void)s->ops->pc_after_break(s->t, s->pc_moved_tid, false);
+	s->pc_moved_tid = 0;
 	if (!s->exited && s->ops->detach)
 		s->ops->detach(s->t);
 	return 0;
@@ -129,7 +133,8 @@ static void pc_for_client(struct stub *s, const struct stub_stop *st)
 	    !s->ops->pc_after_break || s->resume.reverse || tid < 1 || tid > STUB_MAX_THREADS ||
 	    s->resume.action[tid - 1] != STUB_CONTINUE)
 		return;
-	(void)s->ops->pc_after_break(s->t, tid);
+	if (s->ops->pc_after_break(s->t, tid, true) == 0)
+		s->pc_moved_tid = tid;
 }
 
 static int send_stop(struct stub *s, const struct stub_stop *st)
@@ -252,6 +257,7 @@ static int run_target(struct stub *s, struct pkt_buf *out)
 
 		return send_stop(s, &st) ? lost(s) : SESSION_ON;
 	}
+	s->pc_moved_tid = 0; /* the client resumes from the PC it left */
 	/* Live before the '+': once the client sees it, console output flows. */
 	conn_set_live(&s->conn, true);
 	if (conn_flush_ack(&s->conn))

@@ -153,8 +153,9 @@ struct stub_ops {
 	 * debugging sees it, and backs it up itself (gdb's decr_pc_after_break).
 	 * For such a client the stub calls this before it reports a
 	 * STUB_STOP_SWBREAK of a thread it had continued: move thread tid's PC
-	 * past the breakpoint instruction.  NULL, or an error: it stays. */
-	int (*pc_after_break)(void *t, int tid);
+	 * past the breakpoint instruction (after), or back onto it (!after: the
+	 * client went away before it did so).  NULL, or an error: it stays. */
+	int (*pc_after_break)(void *t, int tid, bool after);
 
 	/* Thread ids currently alive, up to max; returns how many. */
 	int (*threads)(void *t, int *tids, int max);

@@ -228,12 +228,12 @@ static int f_resume(void *t, const struct stub_resume *r)
 }
 
 /* Register 0 plays the PC: moved past a one-byte breakpoint instruction. */
-static int f_pc_after_break(void *t, int tid)
+static int f_pc_after_break(void *t, int tid, bool after)
 {
 	(void)t;
 	F.pc_after_calls++;
 	F.pc_after_tid = tid;
-	F.regs[tid][0][0]++;
+	F.regs[tid][0][0] += after ? 1 : -1;
 	return 0;
 }
 
@@ -1551,6 +1551,45 @@ static void test_pc_after_break_only_for_a_continued_thread_and_not_for_lldb(voi
 	session_end();
 }
 
+/* The PC moved for the client is the client's once it writes the thread's
+ * registers or resumes; a client that leaves first has it moved back (the
+ * target would run on from the middle of an instruction). */
+static void test_pc_after_break_undone_for_a_client_that_leaves(void)
+{
+	uint8_t pc0;
+
+	session_start();
+	F.has_on_continue = true;
+	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SWBREAK, .tid = 2 };
+	pc0 = F.regs[2][0][0];
+	cl_cmd(&S.c, "c");
+	TEST_ASSERT_EQ(F.regs[2][0][0], (uint8_t)(pc0 + 1));
+	session_end();
+	TEST_ASSERT_EQ(F.regs[2][0][0], pc0);
+	TEST_ASSERT_EQ(F.pc_after_calls, 2);
+
+	/* gdb backs it up itself (P), then detaches: nothing more to undo */
+	session_start();
+	F.has_on_continue = true;
+	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SWBREAK, .tid = 2 };
+	cl_cmd(&S.c, "c");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Hg2"), "OK");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "P0=1011121314151617"), "OK");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "D"), "OK");
+	session_wait();
+	TEST_ASSERT_EQ(F.pc_after_calls, 1);
+
+	/* a client that continues from there took it as it was */
+	session_start();
+	F.has_on_continue = true;
+	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SWBREAK, .tid = 2 };
+	cl_cmd(&S.c, "c");
+	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SIGNAL, .signo = GDB_SIGINT, .tid = 2 };
+	cl_cmd(&S.c, "c");
+	session_end();
+	TEST_ASSERT_EQ(F.pc_after_calls, 1);
+}
+
 static void test_stop_message_comes_first_as_O_packet(void)
 {
 	session_start();
@@ -2264,6 +2303,7 @@ int main(void)
 	RUN_TEST(test_stop_reasons);
 	RUN_TEST(test_swbreak_only_if_asked);
 	RUN_TEST(test_pc_after_break_only_for_a_continued_thread_and_not_for_lldb);
+	RUN_TEST(test_pc_after_break_undone_for_a_client_that_leaves);
 	RUN_TEST(test_list_threads_in_stop_reply);
 	RUN_TEST(test_stop_message_comes_first_as_O_packet);
 	RUN_TEST(test_exit_gives_W);

@@ -2761,9 +2761,9 @@ static int op_current_stop(void *p, struct stub_stop *out)
 }
 
 /* For a client that backs the PC up over a breakpoint itself (stub.h):
- * the PC where its int3 or hlt, one byte each, left it.  Not while
- * recording: the client's write back would enter the log as its own. */
-static int op_pc_after_break(void *p, int tid)
+ * the PC where its int3 or hlt, one byte each, left it (or back on it).
+ * Not while recording: the client's write back would enter the log. */
+static int op_pc_after_break(void *p, int tid, bool after)
 {
 	struct gdb_target *t = p;
 	struct tcpu *tc = cpu_of(t, tid);
@@ -2774,7 +2774,7 @@ static int op_pc_after_break(void *p, int tid)
 	r = fetch(tc, DIRTY_REGS);
 	if (r)
 		return r;
-	tc->st.regs.rip++;
+	tc->st.regs.rip += after ? 1 : -1;
 	tc->dirty |= DIRTY_REGS;
 	return 0;
 }
