@@ -143,20 +143,20 @@ session k64 "$ELF" <<EOF
 EOF
 grep -q '^TIMEOUT\|^TOKEN' "$TMP/k64.out" && fail mi_driver "$(grep '^TIMEOUT\|^TOKEN' "$TMP/k64.out")"
 has mi_connected k64 '^connected'
-has_re mi_stopped_at_entry k64 '^\*stopped,frame=\{addr="0x0000000000100000",func="_start",args=\[\],file="guest/kernel64_boot\.S",fullname="[^"]*/guest/kernel64_boot\.S",line="[0-9]+",arch="i386:x86-64"\},thread-id="1",stopped-threads="all"$'
+has_re mi_stopped_at_entry k64 '^\*stopped,frame=\{addr="0x0000000000100000",func="_start",args=\[\],file="guest/kernel64_boot\.S",fullname="[^"]*/guest/kernel64_boot\.S",line="[0-9]+",arch="i386:x86-64"\},thread-id="1",stopped-threads="all",core="0"$'
 has mi_rip_at_entry k64 '^done,register-values=[{number="16",value="0x100000"}]'
 has_re mi_break_insert k64 '^\^done,bkpt=\{number="1",type="breakpoint",disp="keep",enabled="y",addr="0x'"$level3"'",func="level3",file="guest/kernel64\.c",fullname="[^"]*",line="[0-9]+",'
-has_re mi_breakpoint_hit k64 '^\*stopped,reason="breakpoint-hit",disp="keep",bkptno="1",frame=\{addr="0x'"$level3"'",func="level3",args=\[\{name="x",value="4"\}.*\],file="guest/kernel64\.c",.*thread-id="1",stopped-threads="all"$'
+has_re mi_breakpoint_hit k64 '^\*stopped,reason="breakpoint-hit",disp="keep",bkptno="1",frame=\{addr="0x'"$level3"'",func="level3",args=\[\{name="x",value="4"\}.*\],file="guest/kernel64\.c",.*thread-id="1",stopped-threads="all",core="0"$'
 has mi_stack_depth k64 '^done,depth="5"'
 has_re mi_frames k64 '^\^done,stack=\[frame=\{level="0",addr="0x'"$level3"'",func="level3",[^}]*\},frame=\{level="1",addr="0x[0-9a-f]+",func="level2",[^}]*\},frame=\{level="2",addr="0x[0-9a-f]+",func="level1",[^}]*\},frame=\{level="3",addr="0x[0-9a-f]+",func="kmain",[^}]*\},frame=\{level="4",addr="0x0*100[0-9a-f]{3}",func="_start",[^}]*\}\]$'
 has mi_arguments k64 '^done,stack-args=[frame={level="0",args=[{name="x",value="4"},{name="x@entry",value="4"}]}]'
 has mi_registers_rip_rdi k64 '^done,register-values=[{number="16",value="0x'"$level3"'"},{number="5",value="0x4"}]'
 has mi_evaluate_before k64 '^done,value="1"'
 has mi_var_create k64 '^done,name="w",numchild="0",value="1",type="volatile uint64_t",has_more="0"'
-has_re mi_next k64 '^\*stopped,reason="end-stepping-range",frame=\{addr="0x[0-9a-f]+",func="level3",.*line="[0-9]+",arch="i386:x86-64"\},thread-id="1",stopped-threads="all"$'
+has_re mi_next k64 '^\*stopped,reason="end-stepping-range",frame=\{addr="0x[0-9a-f]+",func="level3",.*line="[0-9]+",arch="i386:x86-64"\},thread-id="1",stopped-threads="all",core="0"$'
 has mi_var_update k64 '^done,changelist=[{name="w",value="2",in_scope="true",type_changed="false",has_more="0"}]'
 has mi_evaluate_after k64 '^done,value="2"'
-has_re mi_finish k64 '^\*stopped,reason="function-finished",frame=\{addr="0x[0-9a-f]+",func="level2",.*gdb-result-var="\$[0-9]+",return-value="305441753",thread-id="1",stopped-threads="all"$'
+has_re mi_finish k64 '^\*stopped,reason="function-finished",frame=\{addr="0x[0-9a-f]+",func="level2",.*gdb-result-var="\$[0-9]+",return-value="305441753",thread-id="1",stopped-threads="all",core="0"$'
 has mi_memory k64 '^done,memory=[{begin="0x'"$(addr_of banner)"'",offset="0x0000000000000000",end="0x'"$(printf %x $((0x$(addr_of banner) + 8)))"'",contents="6b65726e656c3634"}]'
 has mi_string k64 '^done,value="\"kernel64: hello from the higher half\\n\""'
 has_re mi_thread_info k64 '^\^done,threads=\[\{id="1",target-id="Thread 1",details="vCPU 0, long mode, [^"]*",name="vCPU 0",frame=\{level="0",addr="0x[0-9a-f]+",func="level2",.*state="stopped",core="0"\}\],current-thread-id="1"$'
@@ -180,5 +180,5 @@ wait-stopped
 EOF
 grep -q '^TIMEOUT\|^TOKEN' "$TMP/intr.out" && fail mi_intr_driver "$(grep '^TIMEOUT\|^TOKEN' "$TMP/intr.out")"
 has mi_running k64 '*running,thread-id="all"'
-has_re mi_interrupted intr '^\*stopped,reason="signal-received",signal-name="SIGINT",signal-meaning="Interrupt",frame=\{addr="0x[0-9a-f]+",func="[a-z_]+",.*thread-id="1",stopped-threads="all"$'
+has_re mi_interrupted intr '^\*stopped,reason="signal-received",signal-name="SIGINT",signal-meaning="Interrupt",frame=\{addr="0x[0-9a-f]+",func="[a-z_]+",.*thread-id="1",stopped-threads="all",core="0"$'
 has mi_path_is_1 intr '^done,value="1"'

@@ -311,7 +311,7 @@ EOF2
 vmm_end 5
 want all_halted_stop - 'vmm: the guest halted (HLT); memory stays readable, continuing ends it' \
 	'[Inferior 1 (Remote target) exited normally]'
-check_eq all_halted_threads "$(grep -cE '^[* ] [1-4] +Thread [1-4] \(vCPU [0-3], long mode, halted\) ' "$OUT")" 4
+check_eq all_halted_threads "$(grep -cE '^[* ] [1-4] +Thread [1-4] "vCPU [0-3]" \(vCPU [0-3], long mode, halted\) ' "$OUT")" 4
 check_eq all_halted_status "$VMM_RC" 0
 
 gdb_session fault "$SMP" --cpus 4 "$SMP" --arg 3 <<'EOF2'
@@ -354,6 +354,7 @@ def cmd(p):
     r = c.cmd(p)
     print("%s -> %s" % (p, r))
     return r
+cmd("qSupported:swbreak+")  # as gdb: the PC on the breakpoint, reported as swbreak
 cmd("qfThreadInfo"); cmd("qsThreadInfo")
 print("extra 3:", bytes.fromhex(cmd("qThreadExtraInfo,3")).decode())
 for t in (1, 2, 3, 4):
@@ -402,7 +403,7 @@ python open("$TMP/s1", "w").write(repr(s1))
 detach
 EOF2
 want attach_stops_all - 'running: 0' 'spins: True True True True'
-check_eq attach_threads "$(grep -cE '^[* ] [1-4] +Thread [1-4] \(vCPU [0-3], long mode, stopped\) .*spin' "$OUT")" 4
+check_eq attach_threads "$(grep -cE '^[* ] [1-4] +Thread [1-4] "vCPU [0-3]" \(vCPU [0-3], long mode, stopped\) .*spin' "$OUT")" 4
 sleep 0.3
 gdb_attach attach2 "$SMP" <<EOF2
 python s1 = eval(open("$TMP/s1").read())
