@@ -24,6 +24,7 @@
  * that thread (gdb cannot take a stop of a thread it did not resume).  A
  * halted vCPU parks until gdb changes its registers.
  */
+#include <elf.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -2818,13 +2819,18 @@ static int op_thread_desc(void *p, int tid, struct stub_thread_desc *out)
 	return 0;
 }
 
-/* The ELF the guest was loaded from, for gdb's symbols; a flat image has no
- * segments and is no use to gdb. */
+/* The ELF the guest was loaded from, for gdb's symbols, where its machine
+ * is the layout of the session and of the mode the guest starts in: gdb
+ * lets an i386 ELF override the i8086 layout, warns of one of the other
+ * width, and keeps it across reconnects (gdbinit's, following the guest
+ * into another mode).  A flat image has none. */
 static int op_exec_file(void *p, char *path, size_t cap)
 {
 	struct gdb_target *t = p;
+	unsigned machine = t->arch == ARCH_X86_64 ? EM_X86_64 : t->arch == ARCH_I386 ? EM_386 : 0;
+	unsigned start = t->vm->mode == MODE_LONG ? EM_X86_64 : t->vm->mode == MODE_REAL ? 0 : EM_386;
 
-	if (!t->cfg->image || !t->vm->nsegs)
+	if (!t->cfg->image || !machine || machine != start || t->vm->elf_machine != machine)
 		return -ENOENT;
 	return snprintf(path, cap, "%s", t->cfg->image) < (int)cap ? 0 : -ENAMETOOLONG;
 }

@@ -134,6 +134,7 @@ struct vm {
 	int nslots;
 	struct vm_seg segs[VM_MAX_SEGS]; /* the ELF's PT_LOAD segments, as loaded */
 	int nsegs;
+	unsigned elf_machine; /* the ELF's e_machine (EM_386, EM_X86_64); 0: a flat image */
 	size_t xsave_size;  /* bytes of KVM's XSAVE area; 0 without KVM_CAP_XSAVE */
 	bool xsave2;        /* KVM_GET_XSAVE2 (the area may exceed 4 KiB) */
 };
