@@ -81,6 +81,8 @@ if _elf:
     if os.path.exists(_elf):
         # symbol-file, not file: an ELF64 must not veto a real-mode session
         gdb.execute("symbol-file " + _elf)
+        # and the vmm's own image (qXfer:exec-file) must not replace it
+        gdb.execute("set remote pid-to-exec-file-packet off")
     else:
         print("vmm: VMM_ELF=%s does not exist; going on without symbols" % _elf)
 try:

@@ -12,32 +12,65 @@
 
 #define REG_MAX 512 /* bytes of one register we can hold */
 
-void cmd_error(struct pkt_buf *out, int err)
+/* Error numbers go out in hex, as the manual has them ("E xx"): errno
+ * values, which gdb shows without interpreting them. */
+static int err_code(int err)
 {
 	if (err < 0)
 		err = -err;
-	if (err <= 0 || err > 99)
-		err = EIO;
-	out->len = 0;
-	pkt_printf(out, "E%02d", err);
+	return err <= 0 || err > 0xff ? EIO : err;
 }
 
-/* "E.NN.why": an error with a reason.  Characters the framing gives a
- * meaning to ($ # } *) and control characters become '?'. */
-static void cmd_error_why(struct pkt_buf *out, int err, const char *why)
+/* why as one line of text a packet can carry: characters the framing gives
+ * a meaning to ($ # } *) and control characters become '?'. */
+static void err_text(char *text, size_t cap, const char *why)
 {
-	char text[256];
 	size_t i;
 
-	for (i = 0; i < sizeof(text) - 1 && why[i]; i++)
+	for (i = 0; i < cap - 1 && why[i]; i++)
 		text[i] = why[i] < 0x20 || why[i] > 0x7e || strchr("$#}*", why[i]) ? '?' : why[i];
 	text[i] = 0;
-	if (err < 0)
-		err = -err;
-	if (err <= 0 || err > 99)
-		err = EIO;
+}
+
+/* An error with the reason told in the form the client asked for: "E.text"
+ * (error-message+ in its qSupported), lldb's "Exx;hex-text"
+ * (QEnableErrorStrings), else the number alone. */
+static void error_reply(struct stub *s, struct pkt_buf *out, int err, const char *why)
+{
+	char text[256];
+	int code = err_code(err);
+
+	err_text(text, sizeof(text), why && *why ? why : strerror(code));
 	out->len = 0;
-	pkt_printf(out, "E.%02d.%s", err, text);
+	if (s->client.error_message) {
+		pkt_printf(out, "E.%s", text);
+	} else if (s->client.lldb_errors) {
+		pkt_printf(out, "E%02x;", code);
+		pkt_put_hex(out, (const uint8_t *)text, strlen(text));
+	} else {
+		pkt_printf(out, "E%02x", code);
+	}
+}
+
+void cmd_error(struct stub *s, struct pkt_buf *out, int err)
+{
+	error_reply(s, out, err, NULL);
+}
+
+/* A refusal of Z with the target's reason.  "E.NN.why" is what gdb's own
+ * Z reply parser shows the text of (after the second '.', gdb 13 and since,
+ * whatever it announced), and it is a valid "E.text" too. */
+static void cmd_error_why(struct stub *s, struct pkt_buf *out, int err, const char *why)
+{
+	char text[256];
+
+	if (s->client.lldb_errors || !*why) {
+		error_reply(s, out, err, why);
+		return;
+	}
+	err_text(text, sizeof(text), why);
+	out->len = 0;
+	pkt_printf(out, "E.%02x.%s", err_code(err), text);
 }
 
 /* Parse a hex number that must end exactly at end or at the separator sep. */
@@ -113,13 +146,25 @@ void cmd_session_start(struct stub *s)
 
 	s->stop_tid = 0;
 	memset(&st, 0, sizeof(st));
+	st.kind = STUB_STOP_SIGNAL;
+	st.signo = GDB_SIGTRAP;
 	if (s->ops->current_stop && s->ops->current_stop(s->t, &st) == 0 && st.tid > 0)
 		s->stop_tid = st.tid;
 	if (s->stop_tid <= 0)
 		s->stop_tid = thread_list(s, tids, STUB_MAX_THREADS) > 0 ? tids[0] : 1;
+	st.tid = s->stop_tid;
+	s->last_stop = st;
 	s->g_tid = s->stop_tid;
 	s->c_tid = 0;
 	s->list_threads = false;
+	s->pc_moved_tid = 0;
+	memset(&s->client, 0, sizeof(s->client));
+}
+
+void cmd_pc_settled(struct stub *s, int tid)
+{
+	if (s->pc_moved_tid == tid)
+		s->pc_moved_tid = 0;
 }
 
 void cmd_stop_reply(struct stub *s, const struct stub_stop *st, struct pkt_buf *out)
@@ -156,12 +201,16 @@ void cmd_stop_reply(struct stub *s, const struct stub_stop *st, struct pkt_buf *
 			pkt_printf(out, i ? ",%x" : "%x", tids[i]);
 		pkt_puts(out, ";");
 	}
+	/* Only to a client that asked for them: gdb 13 refuses a stop reason
+	 * it did not ask for ("Unexpected swbreak stop reason"). */
 	switch (st->kind) {
 	case STUB_STOP_SWBREAK:
-		pkt_puts(out, "swbreak:;");
+		if (s->client.swbreak)
+			pkt_puts(out, "swbreak:;");
 		break;
 	case STUB_STOP_HWBREAK:
-		pkt_puts(out, "hwbreak:;");
+		if (s->client.hwbreak)
+			pkt_puts(out, "hwbreak:;");
 		break;
 	case STUB_STOP_WATCH:
 		pkt_printf(out, "watch:%llx;", (unsigned long long)st->addr);
@@ -196,12 +245,13 @@ static enum cmd_result h_why(struct stub *s, const char *a, const char *end, str
 		int r = s->ops->current_stop(s->t, &st);
 
 		if (r) {
-			cmd_error(out, r);
+			cmd_error(s, out, r);
 			return CMD_REPLY;
 		}
 	}
 	if (st.tid > 0 && st.kind != STUB_STOP_EXITED)
 		s->stop_tid = s->g_tid = st.tid;
+	s->last_stop = st;
 	/* No O packet here: gdb reads this reply outside its wait loop. */
 	cmd_stop_reply(s, &st, out);
 	return CMD_REPLY;
@@ -221,7 +271,7 @@ static enum cmd_result h_g(struct stub *s, const char *a, const char *end, struc
 		int size = s->ops->read_reg(s->t, s->g_tid, r, reg, sizeof(reg));
 
 		if (size < 0) {
-			cmd_error(out, size);
+			cmd_error(s, out, size);
 			return CMD_REPLY;
 		}
 		/* An unknown register ends the packet; gdb marks the rest unavailable. */
@@ -230,7 +280,7 @@ static enum cmd_result h_g(struct stub *s, const char *a, const char *end, struc
 		pkt_put_hex(out, reg, (size_t)size);
 	}
 	if (out->overflow)
-		cmd_error(out, EMSGSIZE);
+		cmd_error(s, out, EMSGSIZE);
 	return CMD_REPLY;
 }
 
@@ -267,27 +317,28 @@ static enum cmd_result h_G(struct stub *s, const char *a, const char *end, struc
 		return CMD_REPLY;
 	total = reg_sizes(s, sizes, 1024, &nregs);
 	if (total < 0) {
-		cmd_error(out, (int)total);
+		cmd_error(s, out, (int)total);
 		return CMD_REPLY;
 	}
 	if ((size_t)(end - a) != 2 * (size_t)total) {
-		cmd_error(out, EINVAL);
+		cmd_error(s, out, EINVAL);
 		return CMD_REPLY;
 	}
 	n = pkt_hex_decode(s->scratch, s->scratch_cap, a, (size_t)(end - a));
 	if (n < 0) {
-		cmd_error(out, (int)n);
+		cmd_error(s, out, (int)n);
 		return CMD_REPLY;
 	}
 	for (int r = 0; r < nregs; r++) {
 		int e = s->ops->write_reg(s->t, s->g_tid, r, s->scratch + off, (size_t)sizes[r]);
 
 		if (e) {
-			cmd_error(out, e);
+			cmd_error(s, out, e);
 			return CMD_REPLY;
 		}
 		off += (size_t)sizes[r];
 	}
+	cmd_pc_settled(s, s->g_tid);
 	pkt_puts(out, "OK");
 	return CMD_REPLY;
 }
@@ -314,12 +365,12 @@ static enum cmd_result h_p(struct stub *s, const char *a, const char *end, struc
 		return CMD_REPLY;
 	regno = parse_regno(s, &a, end, 0);
 	if (regno < 0) {
-		cmd_error(out, regno);
+		cmd_error(s, out, regno);
 		return CMD_REPLY;
 	}
 	size = s->ops->read_reg(s->t, s->g_tid, regno, reg, sizeof(reg));
 	if (size <= 0 || size > REG_MAX) {
-		cmd_error(out, size < 0 ? size : EINVAL);
+		cmd_error(s, out, size < 0 ? size : EINVAL);
 		return CMD_REPLY;
 	}
 	pkt_put_hex(out, reg, (size_t)size);
@@ -337,24 +388,26 @@ static enum cmd_result h_P(struct stub *s, const char *a, const char *end, struc
 		return CMD_REPLY;
 	regno = parse_regno(s, &a, end, '=');
 	if (regno < 0) {
-		cmd_error(out, regno);
+		cmd_error(s, out, regno);
 		return CMD_REPLY;
 	}
 	size = s->ops->read_reg(s->t, s->g_tid, regno, reg, sizeof(reg));
 	if (size <= 0 || size > REG_MAX) {
-		cmd_error(out, size < 0 ? size : EINVAL);
+		cmd_error(s, out, size < 0 ? size : EINVAL);
 		return CMD_REPLY;
 	}
 	n = pkt_hex_decode(reg, sizeof(reg), a, (size_t)(end - a));
 	if (n != size) {
-		cmd_error(out, EINVAL);
+		cmd_error(s, out, EINVAL);
 		return CMD_REPLY;
 	}
 	e = s->ops->write_reg(s->t, s->g_tid, regno, reg, (size_t)n);
-	if (e)
-		cmd_error(out, e);
-	else
+	if (e) {
+		cmd_error(s, out, e);
+	} else {
+		cmd_pc_settled(s, s->g_tid);
 		pkt_puts(out, "OK");
+	}
 	return CMD_REPLY;
 }
 
@@ -368,28 +421,61 @@ static int parse_mem(const char **p, const char *end, char sep, uint64_t *addr, 
 	return 0;
 }
 
+/* The memory a read packet asks for, into scratch: its length in *n, at most
+ * cap bytes.  false if the reply is an error, already in out. */
+static bool read_mem(struct stub *s, const char *a, const char *end, size_t cap,
+		     struct pkt_buf *out, size_t *n)
+{
+	uint64_t addr, len;
+	long got;
+
+	if (parse_mem(&a, end, 0, &addr, &len) || len > STUB_PACKET_SIZE) {
+		cmd_error(s, out, EINVAL);
+		return false;
+	}
+	*n = len > cap ? cap : (size_t)len;
+	if (!*n)
+		return true;
+	got = s->ops->read_mem(s->t, s->g_tid, addr, s->scratch, *n);
+	if (got <= 0) {
+		cmd_error(s, out, got < 0 ? (int)got : EFAULT);
+		return false;
+	}
+	if ((size_t)got < *n)
+		*n = (size_t)got;
+	return true;
+}
+
 /* m addr,length */
 static enum cmd_result h_m(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
 {
-	uint64_t addr, len;
-	long n;
+	size_t n;
 
 	if (!s->ops->read_mem)
 		return CMD_REPLY;
-	if (parse_mem(&a, end, 0, &addr, &len) || len > STUB_PACKET_SIZE) {
-		cmd_error(out, EINVAL);
+	if (!read_mem(s, a, end, pkt_room(out) / 2, out, &n))
 		return CMD_REPLY;
-	}
-	if (len > pkt_room(out) / 2)
-		len = pkt_room(out) / 2;
-	if (len == 0)
+	/* Zero bytes in hex are an empty reply, which says "unsupported":
+	 * OK instead, as lldb-server answers. */
+	if (!n)
+		pkt_puts(out, "OK");
+	pkt_put_hex(out, s->scratch, n);
+	return CMD_REPLY;
+}
+
+/* x addr,length (GDB 16): "b" and the bytes, binary (escaped when framed);
+ * zero bytes are "b" alone.  lldb's older x has no "b" and answers its
+ * x0,0 probe with OK: lldb 14 takes "b" for no, and reads with m. */
+static enum cmd_result h_x(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
+{
+	size_t n;
+
+	if (!s->ops->read_mem)
 		return CMD_REPLY;
-	n = s->ops->read_mem(s->t, s->g_tid, addr, s->scratch, (size_t)len);
-	if (n <= 0) {
-		cmd_error(out, n < 0 ? (int)n : EFAULT);
+	if (!read_mem(s, a, end, pkt_room(out) - 1, out, &n))
 		return CMD_REPLY;
-	}
-	pkt_put_hex(out, s->scratch, (size_t)n > len ? (size_t)len : (size_t)n);
+	pkt_puts(out, "b");
+	pkt_put(out, s->scratch, n);
 	return CMD_REPLY;
 }
 
@@ -398,7 +484,7 @@ static enum cmd_result write_mem(struct stub *s, uint64_t addr, size_t len, stru
 	int e = s->ops->write_mem(s->t, s->g_tid, addr, s->scratch, len);
 
 	if (e)
-		cmd_error(out, e);
+		cmd_error(s, out, e);
 	else
 		pkt_puts(out, "OK");
 	return CMD_REPLY;
@@ -414,12 +500,12 @@ static enum cmd_result h_M(struct stub *s, const char *a, const char *end, struc
 		return CMD_REPLY;
 	if (parse_mem(&a, end, ':', &addr, &len) || len > s->scratch_cap ||
 	    (size_t)(end - a) != 2 * len) {
-		cmd_error(out, EINVAL);
+		cmd_error(s, out, EINVAL);
 		return CMD_REPLY;
 	}
 	n = pkt_hex_decode(s->scratch, s->scratch_cap, a, (size_t)(end - a));
 	if (n < 0) {
-		cmd_error(out, (int)n);
+		cmd_error(s, out, (int)n);
 		return CMD_REPLY;
 	}
 	if (len == 0) {
@@ -438,12 +524,12 @@ static enum cmd_result h_X(struct stub *s, const char *a, const char *end, struc
 	if (!s->ops->write_mem)
 		return CMD_REPLY;
 	if (parse_mem(&a, end, ':', &addr, &len) || len > s->scratch_cap) {
-		cmd_error(out, EINVAL);
+		cmd_error(s, out, EINVAL);
 		return CMD_REPLY;
 	}
 	n = pkt_unescape(s->scratch, s->scratch_cap, a, (size_t)(end - a));
 	if (n < 0 || (uint64_t)n != len) {
-		cmd_error(out, EINVAL);
+		cmd_error(s, out, EINVAL);
 		return CMD_REPLY;
 	}
 	if (len == 0) { /* gdb's probe for X support */
@@ -463,12 +549,12 @@ static enum cmd_result breakpoint(struct stub *s, const char *a, const char *end
 	if (insert ? !s->ops->insert_bp : !s->ops->remove_bp)
 		return CMD_REPLY;
 	if (parse_num(&a, end, ',', &type) || parse_num(&a, end, ',', &addr)) {
-		cmd_error(out, EINVAL);
+		cmd_error(s, out, EINVAL);
 		return CMD_REPLY;
 	}
 	/* kind may be followed by ";cond..." lists, which we do not support. */
 	if (pkt_parse_hex(&a, end, &kind) || a != end) {
-		cmd_error(out, EINVAL);
+		cmd_error(s, out, EINVAL);
 		return CMD_REPLY;
 	}
 	if (type > STUB_WP_ACCESS)
@@ -477,10 +563,8 @@ static enum cmd_result breakpoint(struct stub *s, const char *a, const char *end
 		e = s->ops->insert_bp(s->t, (enum stub_bp_type)type, addr, kind, why, sizeof(why));
 	else
 		e = s->ops->remove_bp(s->t, (enum stub_bp_type)type, addr, kind);
-	if (e && *why)
-		cmd_error_why(out, e, why);
-	else if (e)
-		cmd_error(out, e);
+	if (e)
+		cmd_error_why(s, out, e, why);
 	else
 		pkt_puts(out, "OK");
 	return CMD_REPLY;
@@ -522,11 +606,11 @@ static enum cmd_result legacy_resume(struct stub *s, const char *a, const char *
 	uint64_t sig;
 
 	if (has_sig && pkt_parse_hex(&a, end, &sig)) {
-		cmd_error(out, EINVAL);
+		cmd_error(s, out, EINVAL);
 		return CMD_REPLY;
 	}
 	if (a != end) {
-		cmd_error(out, EINVAL);
+		cmd_error(s, out, EINVAL);
 		return CMD_REPLY;
 	}
 	if (step || s->c_tid > 0) {
@@ -534,7 +618,7 @@ static enum cmd_result legacy_resume(struct stub *s, const char *a, const char *
 		int tid = s->c_tid > 0 ? s->c_tid : s->g_tid;
 
 		if (tid < 1 || tid > STUB_MAX_THREADS) {
-			cmd_error(out, ESRCH);
+			cmd_error(s, out, ESRCH);
 			return CMD_REPLY;
 		}
 		s->resume.action[tid - 1] = step ? STUB_STEP : STUB_CONTINUE;
@@ -653,7 +737,7 @@ static enum cmd_result h_vcont(struct stub *s, const char *a, const char *end, s
 		actions++;
 		if (tid > 0) {
 			if (!thread_alive(s, tid) || tid > STUB_MAX_THREADS) {
-				cmd_error(out, ESRCH);
+				cmd_error(s, out, ESRCH);
 				return CMD_REPLY;
 			}
 			if (!set[tid - 1]) {
@@ -680,7 +764,7 @@ static enum cmd_result h_vcont(struct stub *s, const char *a, const char *end, s
 	return CMD_RESUME;
 
 err:
-	cmd_error(out, EINVAL);
+	cmd_error(s, out, EINVAL);
 	return CMD_REPLY;
 }
 
@@ -691,16 +775,16 @@ static enum cmd_result h_H(struct stub *s, const char *a, const char *end, struc
 	int tid;
 
 	if (a >= end) {
-		cmd_error(out, EINVAL);
+		cmd_error(s, out, EINVAL);
 		return CMD_REPLY;
 	}
 	op = *a++;
 	if ((op != 'g' && op != 'c') || parse_tid(&a, end, &tid) || a != end) {
-		cmd_error(out, EINVAL);
+		cmd_error(s, out, EINVAL);
 		return CMD_REPLY;
 	}
 	if (tid > 0 && !thread_alive(s, tid)) {
-		cmd_error(out, ESRCH);
+		cmd_error(s, out, ESRCH);
 		return CMD_REPLY;
 	}
 	if (op == 'g')
@@ -717,7 +801,7 @@ static enum cmd_result h_T(struct stub *s, const char *a, const char *end, struc
 	int tid;
 
 	if (parse_tid(&a, end, &tid) || a != end || tid <= 0 || !thread_alive(s, tid))
-		cmd_error(out, ESRCH);
+		cmd_error(s, out, ESRCH);
 	else
 		pkt_puts(out, "OK");
 	return CMD_REPLY;
@@ -774,30 +858,56 @@ static enum cmd_result h_qextra(struct stub *s, const char *a, const char *end,
 		return CMD_REPLY;
 	if (a >= end || *a++ != ',' || parse_tid(&a, end, &tid) || a != end || tid <= 0 ||
 	    !thread_alive(s, tid)) {
-		cmd_error(out, ESRCH);
+		cmd_error(s, out, ESRCH);
 		return CMD_REPLY;
 	}
 	info[0] = '\0';
 	e = s->ops->thread_info(s->t, tid, info, sizeof(info));
 	if (e < 0) {
-		cmd_error(out, e);
+		cmd_error(s, out, e);
 		return CMD_REPLY;
 	}
 	pkt_put_hex(out, (const uint8_t *)info, strnlen(info, sizeof(info)));
 	return CMD_REPLY;
 }
 
+/* Is feature (e.g. "swbreak+") one of the ';'-separated ones in a .. end? */
+static bool has_feature(const char *a, const char *end, const char *feature)
+{
+	size_t n = strlen(feature);
+
+	while (a < end) {
+		const char *semi = memchr(a, ';', (size_t)(end - a));
+		const char *f_end = semi ? semi : end;
+
+		if ((size_t)(f_end - a) == n && !memcmp(a, feature, n))
+			return true;
+		a = f_end + 1;
+	}
+	return false;
+}
+
 /* qSupported[:feature;...] */
 static enum cmd_result h_qsupported(struct stub *s, const char *a, const char *end,
 				    struct pkt_buf *out)
 {
-	(void)a, (void)end;
+	if (a < end && *a == ':')
+		a++;
+	s->client.swbreak = has_feature(a, end, "swbreak+");
+	s->client.hwbreak = has_feature(a, end, "hwbreak+");
+	s->client.error_message = has_feature(a, end, "error-message+");
 	pkt_printf(out, "PacketSize=%x;swbreak+;hwbreak+", STUB_PACKET_SIZE);
 	if (s->ops->xml)
 		pkt_puts(out, ";qXfer:features:read+");
 	if (s->ops->memory_map)
 		pkt_puts(out, ";qXfer:memory-map:read+");
-	pkt_puts(out, ";vContSupported+;QStartNoAckMode+");
+	if (s->ops->thread_desc)
+		pkt_puts(out, ";qXfer:threads:read+");
+	if (hostio_exec_file(s, (char *)s->scratch) == 0)
+		pkt_puts(out, ";qXfer:exec-file:read+");
+	if (s->ops->read_mem)
+		pkt_puts(out, ";binary-upload+"); /* x: GDB 16 uses it only if told */
+	pkt_puts(out, ";vContSupported+;QStartNoAckMode+;error-message+");
 	if (s->ops->reverse)
 		pkt_puts(out, ";ReverseStep+;ReverseContinue+");
 	return CMD_REPLY;
@@ -819,6 +929,17 @@ static enum cmd_result h_list_threads(struct stub *s, const char *a, const char 
 {
 	(void)a, (void)end;
 	s->list_threads = true;
+	s->client.lldb = true;
+	pkt_puts(out, "OK");
+	return CMD_REPLY;
+}
+
+/* QEnableErrorStrings (lldb): errors may carry their text, "Exx;hex-text". */
+static enum cmd_result h_error_strings(struct stub *s, const char *a, const char *end,
+				       struct pkt_buf *out)
+{
+	(void)a, (void)end;
+	s->client.lldb = s->client.lldb_errors = true;
 	pkt_puts(out, "OK");
 	return CMD_REPLY;
 }
@@ -832,13 +953,14 @@ static enum cmd_result h_empty(struct stub *s, const char *a, const char *end,
 }
 
 /* The "offset,length" tail of qXfer:...:read, served from a string. */
-static void xfer_reply(const char *doc, const char *a, const char *end, struct pkt_buf *out)
+static void xfer_reply(struct stub *s, const char *doc, const char *a, const char *end,
+		       struct pkt_buf *out)
 {
 	uint64_t off, len;
 	size_t total = strlen(doc), n;
 
 	if (parse_num(&a, end, ',', &off) || parse_num(&a, end, 0, &len) || off > total) {
-		cmd_error(out, EINVAL);
+		cmd_error(s, out, EINVAL);
 		return;
 	}
 	n = total - (size_t)off;
@@ -861,17 +983,47 @@ static enum cmd_result h_xfer_features(struct stub *s, const char *a, const char
 		return CMD_REPLY;
 	colon = a < end && *a == ':' ? memchr(a + 1, ':', (size_t)(end - a - 1)) : NULL;
 	if (!colon || (size_t)(colon - a - 1) >= sizeof(annex)) {
-		cmd_error(out, EINVAL);
+		cmd_error(s, out, EINVAL);
 		return CMD_REPLY;
 	}
 	memcpy(annex, a + 1, (size_t)(colon - a - 1));
 	annex[colon - a - 1] = '\0';
 	doc = s->ops->xml(s->t, annex);
 	if (!doc) {
-		cmd_error(out, ENOENT);
+		cmd_error(s, out, ENOENT);
 		return CMD_REPLY;
 	}
-	xfer_reply(doc, colon + 1, end, out);
+	xfer_reply(s, doc, colon + 1, end, out);
+	return CMD_REPLY;
+}
+
+/* qXfer:exec-file:read:annex:offset,length: the image's name (annex: a pid,
+ * ours is 1, or empty). */
+static enum cmd_result h_xfer_exec_file(struct stub *s, const char *a, const char *end,
+					struct pkt_buf *out)
+{
+	char path[PATH_MAX];
+	uint64_t pid = 1;
+	int e;
+
+	if (!s->ops->exec_file)
+		return CMD_REPLY;
+	if (a >= end || *a++ != ':') {
+		cmd_error(s, out, EINVAL);
+		return CMD_REPLY;
+	}
+	if (a < end && *a == ':') {
+		a++;
+	} else if (parse_num(&a, end, ':', &pid)) {
+		cmd_error(s, out, EINVAL);
+		return CMD_REPLY;
+	}
+	e = pid == 1 ? hostio_exec_file(s, path) : -ESRCH;
+	if (e) {
+		cmd_error(s, out, e);
+		return CMD_REPLY;
+	}
+	xfer_reply(s, path, a, end, out);
 	return CMD_REPLY;
 }
 
@@ -884,15 +1036,15 @@ static enum cmd_result h_xfer_memmap(struct stub *s, const char *a, const char *
 	if (!s->ops->memory_map)
 		return CMD_REPLY;
 	if (end - a < 2 || a[0] != ':' || a[1] != ':') {
-		cmd_error(out, ENOENT);
+		cmd_error(s, out, ENOENT);
 		return CMD_REPLY;
 	}
 	doc = s->ops->memory_map(s->t);
 	if (!doc) {
-		cmd_error(out, ENOENT);
+		cmd_error(s, out, ENOENT);
 		return CMD_REPLY;
 	}
-	xfer_reply(doc, a + 2, end, out);
+	xfer_reply(s, doc, a + 2, end, out);
 	return CMD_REPLY;
 }
 
@@ -913,7 +1065,7 @@ static enum cmd_result h_qregion(struct stub *s, const char *a, const char *end,
 	if (!s->ops->read_mem)
 		return CMD_REPLY;
 	if (a >= end || *a++ != ':' || parse_num(&a, end, 0, &addr)) {
-		cmd_error(out, EINVAL);
+		cmd_error(s, out, EINVAL);
 		return CMD_REPLY;
 	}
 	start = addr & ~(uint64_t)(PAGE - 1);
@@ -936,6 +1088,190 @@ static enum cmd_result h_qregion(struct stub *s, const char *a, const char *end,
 	return CMD_REPLY;
 }
 
+/* The thread's name and processor, if the target tells them. */
+static bool thread_desc(struct stub *s, int tid, struct stub_thread_desc *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->core = -1;
+	return s->ops->thread_desc && s->ops->thread_desc(s->t, tid, d) == 0;
+}
+
+/* text into b with XML's five special characters as entities */
+static void put_xml_text(struct pkt_buf *b, const char *text, size_t max)
+{
+	for (size_t i = 0; i < max && text[i]; i++) {
+		switch (text[i]) {
+		case '&': pkt_puts(b, "&amp;"); break;
+		case '<': pkt_puts(b, "&lt;"); break;
+		case '>': pkt_puts(b, "&gt;"); break;
+		case '"': pkt_puts(b, "&quot;"); break;
+		case '\'': pkt_puts(b, "&apos;"); break;
+		default: pkt_put(b, &text[i], 1); break;
+		}
+	}
+}
+
+/* qXfer:threads:read::offset,length: every thread, with its name, its
+ * processor and its qThreadExtraInfo text, in one document (one round trip
+ * for gdb's "info threads").  Made anew at offset 0, read in pieces after. */
+static enum cmd_result h_xfer_threads(struct stub *s, const char *a, const char *end,
+				      struct pkt_buf *out)
+{
+	int tids[STUB_MAX_THREADS];
+	struct pkt_buf doc = { .buf = s->threads_doc, .cap = sizeof(s->threads_doc) - 1 };
+	const char *p;
+	uint64_t off;
+	int n;
+
+	if (!s->ops->thread_desc)
+		return CMD_REPLY;
+	if (end - a < 2 || a[0] != ':' || a[1] != ':') {
+		cmd_error(s, out, ENOENT);
+		return CMD_REPLY;
+	}
+	p = a + 2;
+	if (pkt_parse_hex(&p, end, &off) == 0 && off > 0) {
+		xfer_reply(s, s->threads_doc, a + 2, end, out);
+		return CMD_REPLY;
+	}
+	n = thread_list(s, tids, STUB_MAX_THREADS);
+	pkt_puts(&doc, "<?xml version=\"1.0\"?>\n<threads>\n");
+	for (int i = 0; i < n; i++) {
+		struct stub_thread_desc d;
+		char info[256] = "";
+
+		pkt_printf(&doc, "<thread id=\"%x\"", tids[i]);
+		if (thread_desc(s, tids[i], &d)) {
+			if (d.core >= 0)
+				pkt_printf(&doc, " core=\"%d\"", d.core);
+			if (d.name[0]) {
+				pkt_puts(&doc, " name=\"");
+				put_xml_text(&doc, d.name, sizeof(d.name));
+				pkt_puts(&doc, "\"");
+			}
+		}
+		pkt_puts(&doc, ">");
+		if (s->ops->thread_info && s->ops->thread_info(s->t, tids[i], info, sizeof(info)) == 0)
+			put_xml_text(&doc, info, sizeof(info));
+		pkt_puts(&doc, "</thread>\n");
+	}
+	pkt_puts(&doc, "</threads>\n");
+	if (doc.overflow) {
+		s->threads_doc[0] = '\0';
+		cmd_error(s, out, EMSGSIZE);
+		return CMD_REPLY;
+	}
+	s->threads_doc[doc.len] = '\0';
+	xfer_reply(s, s->threads_doc, a + 2, end, out);
+	return CMD_REPLY;
+}
+
+/* What qHostInfo and qProcessInfo tell of the machine (lldb): false if the
+ * target does not say. */
+static bool put_arch_info(struct stub *s, struct pkt_buf *out)
+{
+	struct stub_arch_info ai;
+
+	memset(&ai, 0, sizeof(ai));
+	if (!s->ops->arch_info || s->ops->arch_info(s->t, &ai) || !ai.triple[0] || ai.ptr_size <= 0)
+		return false;
+	pkt_puts(out, "triple:");
+	pkt_put_hex(out, (const uint8_t *)ai.triple, strnlen(ai.triple, sizeof(ai.triple)));
+	pkt_printf(out, ";ptrsize:%d;endian:%s;", ai.ptr_size, ai.big_endian ? "big" : "little");
+	return true;
+}
+
+/* qHostInfo (lldb): the machine.  A VM has no host OS to tell of; lldb
+ * takes the OS from the triple ("none"). */
+static enum cmd_result h_qhostinfo(struct stub *s, const char *a, const char *end,
+				   struct pkt_buf *out)
+{
+	(void)a, (void)end;
+	s->client.lldb = true;
+	put_arch_info(s, out);
+	return CMD_REPLY;
+}
+
+/* qProcessInfo (lldb, several times a session): the guest as one
+ * process, pid 1. */
+static enum cmd_result h_qprocessinfo(struct stub *s, const char *a, const char *end,
+				      struct pkt_buf *out)
+{
+	(void)a, (void)end;
+	s->client.lldb = true;
+	pkt_puts(out, "pid:1;");
+	if (!put_arch_info(s, out))
+		out->len = 0;
+	return CMD_REPLY;
+}
+
+/* text as a JSON string's contents */
+static void put_json_text(struct pkt_buf *b, const char *text, size_t max)
+{
+	for (size_t i = 0; i < max && text[i]; i++) {
+		unsigned char c = (unsigned char)text[i];
+
+		if (c == '"' || c == '\\')
+			pkt_printf(b, "\\%c", c);
+		else if (c < 0x20)
+			pkt_printf(b, "\\u%04x", c);
+		else
+			pkt_put(b, &text[i], 1);
+	}
+}
+
+/* jThreadsInfo (lldb): every thread with its name, the registers a stop
+ * reply expedites (keys decimal, values as in p replies) and why it
+ * stopped.  lldb takes a thread's stop from here only when its stop reply
+ * has not told it (other threads: none, "signal":0), so the stopped thread
+ * gets what lldb reads in that reply: the signal, or a watchpoint as
+ * "address index" (the index unknown here). */
+static enum cmd_result h_jthreadsinfo(struct stub *s, const char *a, const char *end,
+				      struct pkt_buf *out)
+{
+	int tids[STUB_MAX_THREADS], regnos[64], nregs = 0;
+	int n = thread_list(s, tids, STUB_MAX_THREADS);
+	const struct stub_stop *st = &s->last_stop;
+	uint8_t reg[REG_MAX];
+
+	(void)a, (void)end;
+	s->client.lldb = true;
+	if (s->ops->expedite && s->ops->read_reg)
+		nregs = s->ops->expedite(s->t, regnos, (int)(sizeof(regnos) / sizeof(regnos[0])));
+	pkt_puts(out, "[");
+	for (int i = 0; i < n; i++) {
+		struct stub_thread_desc d;
+		bool stopped = tids[i] == s->stop_tid && st->kind != STUB_STOP_EXITED;
+
+		pkt_printf(out, "%s{\"tid\":%d", i ? "," : "", tids[i]);
+		if (thread_desc(s, tids[i], &d) && d.name[0]) {
+			pkt_puts(out, ",\"name\":\"");
+			put_json_text(out, d.name, sizeof(d.name));
+			pkt_puts(out, "\"");
+		}
+		pkt_printf(out, ",\"signal\":%d",
+			   !stopped ? 0 : st->kind == STUB_STOP_SIGNAL ? st->signo : GDB_SIGTRAP);
+		if (stopped && st->kind >= STUB_STOP_WATCH && st->kind <= STUB_STOP_AWATCH)
+			pkt_printf(out, ",\"reason\":\"watchpoint\",\"description\":\"%llu %u\"",
+				   (unsigned long long)st->addr, 0xffffffffu);
+		pkt_puts(out, ",\"registers\":{");
+		for (int r = 0, k = 0; r < nregs && r < 64; r++) {
+			int size = s->ops->read_reg(s->t, tids[i], regnos[r], reg, sizeof(reg));
+
+			if (size <= 0 || size > REG_MAX)
+				continue;
+			pkt_printf(out, "%s\"%d\":\"", k++ ? "," : "", regnos[r]);
+			pkt_put_hex(out, reg, (size_t)size);
+			pkt_puts(out, "\"");
+		}
+		pkt_puts(out, "}}");
+	}
+	pkt_puts(out, "]");
+	if (out->overflow)
+		cmd_error(s, out, EMSGSIZE);
+	return CMD_REPLY;
+}
+
 /* qRcmd,hex */
 static enum cmd_result h_qrcmd(struct stub *s, const char *a, const char *end,
 			       struct pkt_buf *out)
@@ -950,12 +1286,12 @@ static enum cmd_result h_qrcmd(struct stub *s, const char *a, const char *end,
 	if (!s->ops->monitor)
 		return CMD_REPLY;
 	if (a >= end || *a++ != ',') {
-		cmd_error(out, EINVAL);
+		cmd_error(s, out, EINVAL);
 		return CMD_REPLY;
 	}
 	n = pkt_hex_decode((uint8_t *)cmd, (size_t)(end - a), a, (size_t)(end - a));
 	if (n < 0 || memchr(cmd, '\0', (size_t)n)) {
-		cmd_error(out, EINVAL);
+		cmd_error(s, out, EINVAL);
 		return CMD_REPLY;
 	}
 	cmd[n] = '\0';
@@ -964,7 +1300,7 @@ static enum cmd_result h_qrcmd(struct stub *s, const char *a, const char *end,
 	if (e == -ENOENT)
 		strcpy(text, unknown);
 	else if (e) {
-		cmd_error(out, e);
+		cmd_error(s, out, e);
 		return CMD_REPLY;
 	}
 	if (conn_console(&s->conn, text, strnlen(text, s->scratch_cap)))
@@ -981,10 +1317,12 @@ static enum cmd_result h_D(struct stub *s, const char *a, const char *end, struc
 	return CMD_DETACH;
 }
 
-/* k */
+/* k: the reply (sent once the target is killed) says it ended by SIGKILL.
+ * lldb waits for it and reports an error without one; gdb does not read it. */
 static enum cmd_result h_k(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
 {
-	(void)s, (void)a, (void)end, (void)out;
+	(void)s, (void)a, (void)end;
+	pkt_puts(out, "X09");
 	return CMD_KILL;
 }
 
@@ -1001,6 +1339,7 @@ static const struct {
 	{ "p", true, h_p },
 	{ "P", true, h_P },
 	{ "m", true, h_m },
+	{ "x", true, h_x },
 	{ "M", true, h_M },
 	{ "X", true, h_X },
 	{ "Z", true, h_Z },
@@ -1027,9 +1366,20 @@ static const struct {
 	{ "qThreadExtraInfo", false, h_qextra },
 	{ "qXfer:features:read", false, h_xfer_features },
 	{ "qXfer:memory-map:read", false, h_xfer_memmap },
+	{ "qXfer:threads:read", false, h_xfer_threads },
+	{ "qXfer:exec-file:read", false, h_xfer_exec_file },
+	{ "vFile:setfs", false, hostio_setfs },
+	{ "vFile:open", false, hostio_open },
+	{ "vFile:pread", false, hostio_pread },
+	{ "vFile:close", false, hostio_close },
+	{ "vFile:fstat", false, hostio_fstat },
+	{ "qHostInfo", false, h_qhostinfo },
+	{ "qProcessInfo", false, h_qprocessinfo },
+	{ "jThreadsInfo", false, h_jthreadsinfo },
 	{ "qRcmd", false, h_qrcmd },
 	{ "qMemoryRegionInfo", false, h_qregion },
 	{ "QListThreadsInStopReply", false, h_list_threads },
+	{ "QEnableErrorStrings", false, h_error_strings },
 };
 
 enum cmd_result cmd_dispatch(struct stub *s, char *pkt, size_t len, struct pkt_buf *out)

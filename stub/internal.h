@@ -2,6 +2,7 @@
  *
  * conn.c   the client connection: buffered reads, acks, framed writes, resend
  * cmd.c    the packet handlers and their dispatch table
+ * hostio.c vFile: host file I/O, limited to the target's image, read-only
  * stub.c   stub_new / stub_serve / stub_run / stub_console: the session loops
  * net.c    stub_listen
  */
@@ -15,6 +16,7 @@
 #include "stub/stub.h"
 
 #define STUB_RX_CHUNK (64 * 1024)
+#define STUB_MAX_FILES 8 /* vFile descriptors open at once */
 /* '+' slot, '$', every payload byte escaped, '#', two digits. */
 #define STUB_FRAME_SIZE (2 * STUB_PACKET_SIZE + 8)
 
@@ -69,7 +71,7 @@ enum cmd_result {
 	CMD_REPLY,   /* send the built reply */
 	CMD_RESUME,  /* s->resume is filled: start the target, wait for a stop */
 	CMD_DETACH,  /* send the reply, detach, end the session (0) */
-	CMD_KILL,    /* no reply, kill, end the session (1) */
+	CMD_KILL,    /* kill, send the reply, end the session (1) */
 };
 
 struct stub {
@@ -88,6 +90,23 @@ struct stub {
 	enum pkt_event parked;
 
 	bool list_threads;     /* QListThreadsInStopReply: threads:... in T */
+	/* What the client said it understands (qSupported), or showed it is by
+	 * what it asks (lldb's own packets); reset with each session. */
+	struct {
+		bool swbreak, hwbreak; /* the swbreak: / hwbreak: stop reasons */
+		bool error_message;    /* errors as "E.text" (error-message+) */
+		bool lldb;             /* asked qHostInfo, qProcessInfo, jThreadsInfo ... */
+		bool lldb_errors;      /* errors as "Exx;hex-text" (QEnableErrorStrings) */
+	} client;
+	struct stub_stop last_stop; /* the last stop reported, for jThreadsInfo */
+	/* Thread whose PC the stub moved past a breakpoint for the client
+	 * (pc_after_break), until the client writes its registers or resumes;
+	 * 0: none.  A client that leaves first gets it moved back. */
+	int pc_moved_tid;
+	int files[STUB_MAX_FILES]; /* vFile: open descriptors, -1: free */
+	/* qXfer:threads:read's document, made at offset 0 and read in pieces */
+	char threads_doc[STUB_MAX_THREADS * 512];
+
 	bool exited;           /* the target is gone: W was seen */
 	int exit_status;
 };
@@ -95,7 +114,24 @@ struct stub {
 enum cmd_result cmd_dispatch(struct stub *s, char *pkt, size_t len, struct pkt_buf *out);
 /* T.../W... for a stop (the message is sent by the caller). */
 void cmd_stop_reply(struct stub *s, const struct stub_stop *st, struct pkt_buf *out);
-void cmd_error(struct pkt_buf *out, int err);
+/* An error reply ("Exx", or with text where the client asked for it). */
+void cmd_error(struct stub *s, struct pkt_buf *out, int err);
+/* vFile (hostio.c): the handlers, named as cmd_fn; descriptors set free,
+ * all closed (at a session's end). */
+enum cmd_result hostio_setfs(struct stub *s, const char *a, const char *end, struct pkt_buf *out);
+enum cmd_result hostio_open(struct stub *s, const char *a, const char *end, struct pkt_buf *out);
+enum cmd_result hostio_pread(struct stub *s, const char *a, const char *end, struct pkt_buf *out);
+enum cmd_result hostio_close(struct stub *s, const char *a, const char *end, struct pkt_buf *out);
+enum cmd_result hostio_fstat(struct stub *s, const char *a, const char *end, struct pkt_buf *out);
+void hostio_init(struct stub *s);
+void hostio_close_all(struct stub *s);
+/* The image's absolute name (ops->exec_file) into path, PATH_MAX bytes. */
+int hostio_exec_file(struct stub *s, char *path) __attribute__((warn_unused_result));
+
+/* The client wrote thread tid's registers, or resumes: a PC the stub moved
+ * for it is the client's now. */
+void cmd_pc_settled(struct stub *s, int tid);
+
 /* Session start: pick the threads Hg / Hc refer to. */
 void cmd_session_start(struct stub *s);
 

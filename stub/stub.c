@@ -27,6 +27,7 @@ struct stub *stub_new(const struct stub_ops *ops, void *target)
 	s->listen_fd = -1;
 	s->parked = PKT_NONE;
 	s->scratch_cap = STUB_PACKET_SIZE;
+	hostio_init(s);
 	s->scratch = malloc(s->scratch_cap);
 	if (!s->scratch)
 		goto err_free;
@@ -45,6 +46,7 @@ void stub_free(struct stub *s)
 {
 	if (!s)
 		return;
+	hostio_close_all(s);
 	conn_destroy(&s->conn);
 	free(s->scratch);
 	free(s);
@@ -94,10 +96,14 @@ static void refuse(struct stub *s)
 	close(fd);
 }
 
-/* The client is gone: the target runs on without breakpoints. */
+/* The client is gone: the target runs on without breakpoints, from a
+ * breakpoint's own PC if the client was shown another. */
 static int lost(struct stub *s)
 {
 	conn_set_live(&s->conn, false);
+	if (s->pc_moved_tid && !s->exited)
+		(void)s->ops->pc_after_break(s->t, s->pc_moved_tid, false);
+	s->pc_moved_tid = 0;
 	if (!s->exited && s->ops->detach)
 		s->ops->detach(s->t);
 	return 0;
@@ -105,12 +111,30 @@ static int lost(struct stub *s)
 
 static void note_stop(struct stub *s, const struct stub_stop *st)
 {
+	s->last_stop = *st;
 	if (st->kind == STUB_STOP_EXITED) {
 		s->exited = true;
 		s->exit_status = st->status;
 	} else if (st->tid > 0) {
 		s->stop_tid = s->g_tid = st->tid;
 	}
+}
+
+/* A client without swbreak: finds its breakpoint one instruction before
+ * the PC and backs the PC up itself, unless it stepped the thread (gdb's
+ * adjust_pc_after_break); lldb never asks for swbreak: and takes the PC as
+ * lldb-server gives it, on the breakpoint.  Going backwards, gdb does not
+ * back up either. */
+static void pc_for_client(struct stub *s, const struct stub_stop *st)
+{
+	int tid = st->tid;
+
+	if (st->kind != STUB_STOP_SWBREAK || s->client.swbreak || s->client.lldb ||
+	    !s->ops->pc_after_break || s->resume.reverse || tid < 1 || tid > STUB_MAX_THREADS ||
+	    s->resume.action[tid - 1] != STUB_CONTINUE)
+		return;
+	if (s->ops->pc_after_break(s->t, tid, true) == 0)
+		s->pc_moved_tid = tid;
 }
 
 static int send_stop(struct stub *s, const struct stub_stop *st)
@@ -121,6 +145,7 @@ static int send_stop(struct stub *s, const struct stub_stop *st)
 					   strnlen(st->message, sizeof(st->message))))
 		return -EPIPE;
 	note_stop(s, st);
+	pc_for_client(s, st);
 	conn_reply_begin(&s->conn, &out);
 	cmd_stop_reply(s, st, &out);
 	return conn_reply_end(&s->conn, &out);
@@ -232,6 +257,7 @@ static int run_target(struct stub *s, struct pkt_buf *out)
 
 		return send_stop(s, &st) ? lost(s) : SESSION_ON;
 	}
+	s->pc_moved_tid = 0; /* the client resumes from the PC it left */
 	/* Live before the '+': once the client sees it, console output flows. */
 	conn_set_live(&s->conn, true);
 	if (conn_flush_ack(&s->conn))
@@ -239,7 +265,7 @@ static int run_target(struct stub *s, struct pkt_buf *out)
 	e = o->resume(s->t, &s->resume);
 	if (e) {
 		conn_set_live(&s->conn, false);
-		cmd_error(out, e);
+		cmd_error(s, out, e);
 		return conn_reply_end(&s->conn, out) ? lost(s) : SESSION_ON;
 	}
 	return wait_stop(s);
@@ -263,6 +289,7 @@ static int handle_packet(struct stub *s)
 		(void)!conn_flush_ack(c);
 		if (!s->exited && s->ops->kill)
 			s->ops->kill(s->t);
+		(void)!conn_reply_end(c, &out); /* killed whether or not it arrives */
 		return 1;
 	}
 	return SESSION_ON;
@@ -315,8 +342,8 @@ static int serve(struct stub *s)
 		case PKT_PACKET:
 			r = handle_packet(s);
 			break;
-		case PKT_TOO_BIG:
-			r = conn_reply_str(c, "E22") ? lost(s) : SESSION_ON;
+		case PKT_TOO_BIG: /* EINVAL, in hex */
+			r = conn_reply_str(c, "E16") ? lost(s) : SESSION_ON;
 			break;
 		case PKT_BAD:
 			r = conn_nack(c) ? lost(s) : SESSION_ON;
@@ -341,6 +368,7 @@ int stub_serve(struct stub *s, int fd)
 	s->parked = PKT_NONE;
 	cmd_session_start(s);
 	r = serve(s);
+	hostio_close_all(s); /* the client's descriptors end with it */
 	conn_close(&s->conn);
 	return r;
 }

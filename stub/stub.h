@@ -76,6 +76,19 @@ struct stub_resume {
 	uint64_t range_start[STUB_MAX_THREADS], range_end[STUB_MAX_THREADS]; /* for STUB_RANGE */
 };
 
+/* The machine as lldb asks about it (qHostInfo, qProcessInfo). */
+struct stub_arch_info {
+	char triple[64];  /* LLVM target triple, e.g. "x86_64-unknown-none" */
+	int ptr_size;     /* bytes */
+	bool big_endian;
+};
+
+/* A thread as qXfer:threads:read and lldb's jThreadsInfo show it. */
+struct stub_thread_desc {
+	char name[64];
+	int core;         /* the processor it runs on; -1: unknown */
+};
+
 struct stub_ops {
 	/* The target implements STUB_RANGE (advertised as vCont;r). */
 	bool range_step;
@@ -83,11 +96,18 @@ struct stub_ops {
 	 * reach resume() with reverse set. */
 	bool reverse;
 
+	/* The absolute name of the file the target runs, to load symbols from
+	 * (qXfer:exec-file:read, and vFile reads of that file only): 0, or
+	 * -ENOENT if there is none (a flat image). */
+	int (*exec_file)(void *t, char *path, size_t cap);
+
 	/* Target description: the XML for an annex ("target.xml", or an include
 	 * it names).  Returns NULL for an unknown annex. */
 	const char *(*xml)(void *t, const char *annex);
 	/* Memory map XML for qXfer:memory-map:read, or NULL. */
 	const char *(*memory_map)(void *t);
+	/* The machine the target description describes, for lldb. */
+	int (*arch_info)(void *t, struct stub_arch_info *out);
 
 	/* Number of registers in the layout currently described, in the order
 	 * of the target description (regnum 0..n-1). */
@@ -126,11 +146,24 @@ struct stub_ops {
 	int (*get_stop)(void *t, struct stub_stop *out);
 	/* Why the target is stopped now (for '?'). */
 	int (*current_stop)(void *t, struct stub_stop *out);
+	/* Stops report a software breakpoint with the PC on it (the target
+	 * backs it up over the breakpoint instruction).  A client that did not
+	 * ask for swbreak: (gdb before 7.10, or with its swbreak feature packet
+	 * off) expects the PC where the instruction left it, as native
+	 * debugging sees it, and backs it up itself (gdb's decr_pc_after_break).
+	 * For such a client the stub calls this before it reports a
+	 * STUB_STOP_SWBREAK of a thread it had continued: move thread tid's PC
+	 * past the breakpoint instruction (after), or back onto it (!after: the
+	 * client went away before it did so).  NULL, or an error: it stays. */
+	int (*pc_after_break)(void *t, int tid, bool after);
 
 	/* Thread ids currently alive, up to max; returns how many. */
 	int (*threads)(void *t, int *tids, int max);
-	/* Human-readable description for qThreadExtraInfo. */
+	/* Human-readable description for qThreadExtraInfo (and the text of a
+	 * thread in qXfer:threads:read). */
 	int (*thread_info)(void *t, int tid, char *buf, size_t cap);
+	/* Its name and processor (qXfer:threads:read is offered with it). */
+	int (*thread_desc)(void *t, int tid, struct stub_thread_desc *out);
 
 	/* qRcmd: run a monitor command, write its text output (NUL-terminated)
 	 * into out.  Returns 0, or -ENOENT for an unknown command. */
@@ -139,7 +172,7 @@ struct stub_ops {
 	/* Debugger went away (D or lost connection): remove every breakpoint and
 	 * watchpoint and let the target run on. */
 	void (*detach)(void *t);
-	/* k: end the target. */
+	/* k: end the target (the client is told "X09": ended by SIGKILL). */
 	void (*kill)(void *t);
 	/* A client attached: stop the target (if running) so the first '?' sees
 	 * a stopped target. */

@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -277,6 +278,46 @@ static int fs_thread_info(void *t, int tid, char *buf, size_t cap)
 	return 0;
 }
 
+/* Names as long as allowed, of what XML and JSON must escape. */
+static int fs_thread_desc(void *t, int tid, struct stub_thread_desc *out)
+{
+	static const char odd[] = "<&>\"'\\\x01$#}*";
+
+	(void)t;
+	FS_CHECK(fs_alive(tid));
+	for (size_t i = 0; i < sizeof(out->name) - 1; i++)
+		out->name[i] = odd[(i + (size_t)tid) % (sizeof(odd) - 1)];
+	out->name[sizeof(out->name) - 1] = '\0';
+	out->core = tid % 3 ? tid : -1;
+	return 0;
+}
+
+static int fs_arch_info(void *t, struct stub_arch_info *out)
+{
+	(void)t;
+	memset(out->triple, 'x', sizeof(out->triple) - 1);
+	out->triple[sizeof(out->triple) - 1] = '\0';
+	out->ptr_size = 8;
+	return 0;
+}
+
+/* A name that exists wherever the fuzzer runs, so that seeds open it. */
+static int fs_exec_file(void *t, char *path, size_t cap)
+{
+	(void)t;
+	FS_CHECK(cap >= PATH_MAX);
+	snprintf(path, cap, "/proc/self/exe");
+	return 0;
+}
+
+static int fs_pc_after_break(void *t, int tid, bool after)
+{
+	(void)t;
+	FS_CHECK(fs_alive(tid));
+	FT.regs[0][0] += after ? 1 : -1;
+	return 0;
+}
+
 static int fs_monitor(void *t, const char *cmd, char *out, size_t cap)
 {
 	(void)t;
@@ -317,8 +358,10 @@ static void fs_attach(void *t)
 
 static const struct stub_ops fs_full_ops = {
 	.reverse = true,
+	.exec_file = fs_exec_file,
 	.xml = fs_xml,
 	.memory_map = fs_memory_map,
+	.arch_info = fs_arch_info,
 	.reg_count = fs_reg_count,
 	.expedite = fs_expedite,
 	.read_reg = fs_read_reg,
@@ -332,8 +375,10 @@ static const struct stub_ops fs_full_ops = {
 	.stop_fd = fs_stop_fd,
 	.get_stop = fs_get_stop,
 	.current_stop = fs_current_stop,
+	.pc_after_break = fs_pc_after_break,
 	.threads = fs_threads,
 	.thread_info = fs_thread_info,
+	.thread_desc = fs_thread_desc,
 	.monitor = fs_monitor,
 	.detach = fs_detach,
 	.kill = fs_kill,

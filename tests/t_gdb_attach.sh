@@ -44,7 +44,7 @@ EOF2
 s2=$(sed -n 's/^spins at hold: //p' "$OUT")
 want_seq reattach_after_detach state 'spins went on: True' 'frame spin' 'frame choose_path' 'frame kmain' \
 	'frame _start' "\$cr3 = $pml4_p" 'path = 1'
-want_re reattach_thread_info state '^\* 1 +Thread 1 \(vCPU 0, long mode, stopped\) .*spin \(\) at guest/kernel64.c:[0-9]+$'
+want_re reattach_thread_info state '^\* 1 +Thread 1 "vCPU 0" \(vCPU 0, long mode, stopped\) .*spin \(\) at guest/kernel64.c:[0-9]+$'
 want hold_on hold 'on disconnect the guest stays stopped' '[Inferior 1 (Remote target) detached]'
 
 sleep 0.3

@@ -151,12 +151,12 @@ want_seq fault_stop - 'vmm: vCPU 0: triple fault (KVM_EXIT_SHUTDOWN); continuing
 if ! fault_state_kept; then
 	# the stop's message, then 'monitor regs'
 	want_seq fault_state_lost_said - "$FAULT_NOTE" "$FAULT_NOTE"
-	want_re fault_thread_info - '^\* 1 +Thread 1 \(vCPU 0, long mode, triple fault, registers as last resumed\) .*'
+	want_re fault_thread_info - '^\* 1 +Thread 1 "vCPU 0" \(vCPU 0, long mode, triple fault, registers as last resumed\) .*'
 	grep -qxF "vmm: vCPU 0: ${FAULT_NOTE#vmm: }" "$VERR" &&
 		ok fault_state_lost_stderr || fail fault_state_lost_stderr "$(tr '\n' '|' <"$VERR")"
 else
 	want fault_cr2 - "\$cr2 = $(sym stack_guard)"
-	want_re fault_thread_info - '^\* 1 +Thread 1 \(vCPU 0, long mode, triple fault\) .*'
+	want_re fault_thread_info - '^\* 1 +Thread 1 "vCPU 0" \(vCPU 0, long mode, triple fault\) .*'
 	want_not fault_no_note - 'reset the vCPU'
 fi
 want fault_then_exit - '[Inferior 1 (Remote target) exited with code 06]'

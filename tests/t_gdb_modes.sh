@@ -43,7 +43,7 @@ vmm_end 5
 want real_arch_i8086 arch 'The target architecture is set to "auto" (currently "i8086").' 'session layout: i8086' \
 	'vCPU 0: real mode (i8086)'
 want real_registers arch '$eip = 0x0' '$esp = 0xfff0' '$cs = 0x0' '$cr0 = [ ET NW CD ]'
-want_re real_thread_info arch '^\* 1 +Thread 1 \(vCPU 0, real mode, stopped at entry\) .*'
+want_re real_thread_info arch '^\* 1 +Thread 1 "vCPU 0" \(vCPU 0, real mode, stopped at entry\) .*'
 want_re real_info_registers regs '^eip +0x0 +0x0$' '^esp +0xfff0 +0xfff0$' '^cr0 +0x60000010 +\[ ET NW CD \]$'
 want_not real_no_64bit_registers regs '^(rip|rax|r8) '
 if [ "${#expect16[@]}" -eq 5 ]; then want_seq real_disassembly_16bit insn "${expect16[@]}"
@@ -87,7 +87,7 @@ EOF2
 vmm_end 5
 want protected_arch_i386 arch 'The target architecture is set to "auto" (currently "i386").' 'session layout: i386' \
 	'vCPU 0: protected mode (i386)'
-want_re protected_thread_info arch '^\* 1 +Thread 1 \(vCPU 0, protected mode, stopped at entry\) _start \(\) at guest/hello.c:[0-9]+$'
+want_re protected_thread_info arch '^\* 1 +Thread 1 "vCPU 0" \(vCPU 0, protected mode, stopped at entry\) _start \(\) at guest/hello.c:[0-9]+$'
 want_re protected_registers regs '^eip +0x0 +0x0 <_start>$' '^esp +0x4000000 +0x4000000$' '^cs +0x8 +8$' \
 	'^cr0 +0x33 +\[ PE MP ET NE \]$' '^efer +0x0 +\[ \]$'
 want_not protected_no_64bit_registers regs '^(rip|rax|r8) '

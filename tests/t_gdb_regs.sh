@@ -56,12 +56,12 @@ want_re info_registers info '^rip +0x0 +0x0( <_start>)?$' '^rsp +0x4000000 +0x40
 	'^eflags +0x2 +\[ \]$' '^cr0 +0x80010033 +\[ PE MP ET NE WP PG \]$' '^cr3 +0x2000 +8192$' \
 	'^efer +0x[0-9a-f]*d00 +\[ (.* )?LME LMA( .*)? \]$'
 want_re info_all_registers all '^xmm15 +\{.*' '^mxcsr +0x[0-9a-f]+ +\[.*\]$' '^fctrl +0x37f +895$' '^st0 +0 +\(raw 0x0+\)$'
-want_re thread_extra_info_entry threads '^\* 1 +Thread 1 \(vCPU 0, long mode, stopped at entry\) .*'
+want_re thread_extra_info_entry threads '^\* 1 +Thread 1 "vCPU 0" \(vCPU 0, long mode, stopped at entry\) .*'
 want register_write_reaches_vcpu write '$rip = 0x1' '$rax = 0x5' '$rsp = 0x3fffff8' \
 	'*(unsigned long *)$rsp = 0x1122334455667788' '$eflags = [ CF ]' \
 	'$xmm1.v2_int64[0] = 0x123456789abcdef' '$r15 = 0xfffffffffffffffe'
 want register_write_then_step write '$rip = 0x4' '$rbp = 0x3fffff8'
-want_re thread_extra_info_step threads2 '^\* 1 +Thread 1 \(vCPU 0, long mode, single step\) .*'
+want_re thread_extra_info_step threads2 '^\* 1 +Thread 1 "vCPU 0" \(vCPU 0, long mode, single step\) .*'
 [ "$VMM_RC" = 0 ] && grep -qx 'Hello, world!' "$VOUT" && ok entry_guest_runs_on ||
 	fail entry_guest_runs_on "vmm status $VMM_RC, stdout '$(head -c 100 "$VOUT")'"
 

@@ -456,12 +456,12 @@ continue
 continue
 EOF2
 vmm_end 5
-want_seq smp_record fwd "Thread 1 hit Breakpoint 2, count_loop () at guest/kernel64.c:$l_loop" \
+want_seq smp_record fwd "Thread 1 \"vCPU 0\" hit Breakpoint 2, count_loop () at guest/kernel64.c:$l_loop" \
 	'vCPU 1 ran meanwhile: True'
-want_seq smp_reverse back "\$pc = $call_count" "Thread 1 hit Breakpoint 3, level3 (x=x@entry=4) at guest/kernel64.c:$l_level3" \
+want_seq smp_reverse back "\$pc = $call_count" "Thread 1 \"vCPU 0\" hit Breakpoint 3, level3 (x=x@entry=4) at guest/kernel64.c:$l_level3" \
 	"\$pc = $(sym level3)" 'watched = 1' "\$pc = $call_level3" 'No more reverse-execution history.' "\$pc = $kmain" \
 	'vCPU 1 as at the start: True'
-want_seq smp_replay again "Thread 1 hit Breakpoint 4, count_loop () at guest/kernel64.c:$l_loop" \
+want_seq smp_replay again "Thread 1 \"vCPU 0\" hit Breakpoint 4, count_loop () at guest/kernel64.c:$l_loop" \
 	'vCPU 1 as at count_loop: True'
 want_seq smp_end end 'vmm: the guest halted (HLT); memory stays readable, continuing ends it' \
 	'[Inferior 1 (Remote target) exited normally]'
@@ -554,11 +554,11 @@ want_seq fault_while_recording - 'vmm: vCPU 0: triple fault (KVM_EXIT_SHUTDOWN);
 	"\$rip = $fault_insn"
 if fault_state_kept; then
 	want fault_cr2 - "\$cr2 = $(sym stack_guard)"
-	want_re fault_thread_info - '^\* 1 +Thread 1 \(vCPU 0, long mode, triple fault\) .*'
+	want_re fault_thread_info - '^\* 1 +Thread 1 "vCPU 0" \(vCPU 0, long mode, triple fault\) .*'
 else
 	# KVM reset the vCPU (kvm_amd): recording resumed it at the faulting instruction
 	want fault_state_as_resumed - "$FAULT_NOTE"
-	want_re fault_thread_info - '^\* 1 +Thread 1 \(vCPU 0, long mode, triple fault, registers as last resumed\) .*'
+	want_re fault_thread_info - '^\* 1 +Thread 1 "vCPU 0" \(vCPU 0, long mode, triple fault, registers as last resumed\) .*'
 fi
 want_seq fault_back_and_forth - "\$pc = $say_ret" "\$pc = $fault_insn" '[Inferior 1 (Remote target) exited with code 06]'
 check_eq fault_status "$VMM_RC" 6

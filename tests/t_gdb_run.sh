@@ -73,7 +73,7 @@ EOF2
 vmm_end 5
 want_seq halt_stop - 'vmm: the guest halted (HLT); memory stays readable, continuing ends it' \
 	'Program received signal SIGTRAP, Trace/breakpoint trap.' '0x400:	0x0000002a'
-want_re halt_thread_info - '^\* 1 +Thread 1 \(vCPU 0, long mode, halted\) .*'
+want_re halt_thread_info - '^\* 1 +Thread 1 "vCPU 0" \(vCPU 0, long mode, halted\) .*'
 want halt_then_exit - '[Inferior 1 (Remote target) exited normally]'
 check_eq halt_status "$VMM_RC" 0
 check_eq halt_e9_output "$(cat "$VOUT")" 'Hello, world!'
@@ -94,7 +94,7 @@ EOF2
 vmm_end 3
 want_seq interrupt_stops_guest - 'Program received signal SIGINT, Interrupt.' 'spins positive: True'
 want_re interrupt_where - '^(0x[0-9a-f]+ in )?spin \(\) at guest/kernel64.c:[0-9]+$' \
-	'^\* 1 +Thread 1 \(vCPU 0, long mode, interrupted\) .*'
+	'^\* 1 +Thread 1 "vCPU 0" \(vCPU 0, long mode, interrupted\) .*'
 want interrupt_again - 'spins increased: True'
 check_eq kill_status_14 "$VMM_RC" 14
 grep -qx 'kernel64: path 1' "$VOUT" && ok interrupt_e9_output || fail interrupt_e9_output "$(tr '\n' '|' <"$VOUT")"
@@ -116,12 +116,12 @@ want_seq triple_fault_stop - 'vmm: vCPU 0: triple fault (KVM_EXIT_SHUTDOWN); con
 if fault_state_kept; then
 	want triple_fault_location - "fault () at guest/kernel64.c:$(line_of kernel64.c '(void)*(volatile uint8_t *)stack_guard;')"
 	want triple_fault_registers - "\$rip = $fault_insn" "\$cr2 = $(sym stack_guard)" "\$cr3 = $(hex "$(sym pml4) - 0xffffffff7ff00000")"
-	want_re triple_fault_thread_info - '^\* 1 +Thread 1 \(vCPU 0, long mode, triple fault\) .*'
+	want_re triple_fault_thread_info - '^\* 1 +Thread 1 "vCPU 0" \(vCPU 0, long mode, triple fault\) .*'
 else
 	# KVM reset the vCPU (kvm_amd): the registers it was resumed with at _start, said so
 	skip triple_fault_location "KVM reset the vCPU at the fault: where it faulted is lost"
 	want triple_fault_registers_as_resumed - "$FAULT_NOTE" '$rip = 0x100000'
-	want_re triple_fault_thread_info - '^\* 1 +Thread 1 \(vCPU 0, long mode, triple fault, registers as last resumed\) .*'
+	want_re triple_fault_thread_info - '^\* 1 +Thread 1 "vCPU 0" \(vCPU 0, long mode, triple fault, registers as last resumed\) .*'
 fi
 want triple_fault_then_exit - '[Inferior 1 (Remote target) exited with code 06]'
 check_eq triple_fault_status "$VMM_RC" 6

@@ -3,7 +3,7 @@
 # a backtrace, expressions (qMemoryRegionInfo), a watchpoint, stepping, and
 # a session with no target file at all.
 . "$(dirname "$0")/lib.sh"
-plan 27
+plan 30
 if ! have_kvm; then skip_rest lldb_all "no usable /dev/kvm on this machine"; fi
 if ! command -v lldb >/dev/null; then
 	if [ -n "${LLDB_INSTALL_FAILED:-}" ]; then skip_rest lldb_all "lldb could not be installed"
@@ -57,7 +57,7 @@ process kill
 EOF
 has lldb_rip_at_entry k64 'rip = 0x0000000000100000  kernel64.elf`_start'
 has_re lldb_breakpoint_set k64 '^Breakpoint 1: where = kernel64\.elf`level3 at kernel64\.c:[0-9]+:[0-9]+, address = 0xffffffff8[0-9a-f]+$'
-has lldb_breakpoint_hit k64 '* thread #1, stop reason = breakpoint 1.1'
+has lldb_breakpoint_hit k64 "* thread #1, name = 'vCPU 0', stop reason = breakpoint 1.1"
 has_re lldb_stopped_in_level3 k64 '^ +frame #0: 0xffffffff8[0-9a-f]+ kernel64\.elf`level3\(x=4\) at kernel64\.c:[0-9]+:[0-9]+$'
 has lldb_register_value k64 'rdi = 0x0000000000000004'
 has_re lldb_bt_level2 k64 '^ +frame #1: 0x[0-9a-f]+ kernel64\.elf`level2\(x=2\) at kernel64\.c'
@@ -70,18 +70,22 @@ if grep -q 'Assertion failed' "$TMP/k64.out"; then fail lldb_no_assertion "$(gre
 else ok lldb_no_assertion; fi
 has lldb_memory_region_unmapped k64 '[0x0000000000400000-0x0000000004400000) ---'
 has lldb_watchpoint_set k64 "Watchpoint created: Watchpoint 1: addr = 0x$watched size = 8 state = enabled type = w"
-has lldb_watchpoint_hit k64 '* thread #1, stop reason = watchpoint 1'
+has lldb_watchpoint_hit k64 "* thread #1, name = 'vCPU 0', stop reason = watchpoint 1"
 has lldb_watchpoint_new_value k64 'new value: 2'
-has lldb_step_over k64 '* thread #1, stop reason = step over'
+has lldb_step_over k64 "* thread #1, name = 'vCPU 0', stop reason = step over"
 has_re lldb_finish_return_value k64 '^Return value: \(unsigned long\) \$[0-9]+ = 305441753$'
 has_re lldb_finish_in_level2 k64 '^ +frame #0: 0x[0-9a-f]+ kernel64\.elf`level2\(x=2\) at kernel64\.c'
+# k is answered (X09): lldb says the process ended by signal 9, no error.
+has_re lldb_kill_answered k64 '^Process 1 exited with status = 9 \(0x00000009\) *$'
 if [ "$(cat "$TMP/k64.rc")" = 14 ]; then ok lldb_kill_ends_vmm
 else fail lldb_kill_ends_vmm "vmm status $(cat "$TMP/k64.rc"), not 14"; fi
 
-# No target file: lldb takes the architecture from target.xml.  Two vCPUs.
+# No target file: lldb takes the machine from qHostInfo and qProcessInfo, the
+# registers from target.xml.  Two vCPUs.
 entry=$(objdump -s --start-address=0x100000 --stop-address=0x100004 "$GUESTS/kernel64.elf" |
 	awk '/^ 100000/ {print $2}' | sed 's/../& /g; s/ $//')
 session notarget "" --cpus 2 "$GUESTS/kernel64.elf" <<'EOF'
+target list
 register read rip cr0
 memory read -c 4 0x100000
 disassemble -c 1 -s 0x100000
@@ -91,10 +95,13 @@ register read rip
 process plugin packet monitor regs
 process kill
 EOF
+# qHostInfo / qProcessInfo: the machine, with no OS.
+has_re notarget_triple notarget '^\* target #0: <none> \( arch=x86_64-unknown-none, platform=host, pid=1, state=stopped \)$'
 has notarget_rip notarget 'rip = 0x0000000000100000'
 has notarget_cr0 notarget 'cr0 = 0x0000000080010033'
 has_re notarget_memory notarget "^0x00100000: $entry "
 has_re notarget_disassembly notarget '^(->)? +0x100000: +cli *$'
-has notarget_second_thread notarget 'thread #2: tid = 0x0002, 0x0000000000100000'
+has notarget_second_thread notarget "thread #2: tid = 0x0002, 0x0000000000100000, name = 'vCPU 1'"
 has notarget_stepi notarget 'rip = 0x0000000000100001'
 has notarget_monitor_command notarget 'cr0  0x0000000080010033  PE MP ET NE WP PG'
+has_re notarget_kill_answered notarget '^Process 1 exited with status = 9 \(0x00000009\) *$'

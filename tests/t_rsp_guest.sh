@@ -6,7 +6,7 @@
 # not present, reserved bits, tables and pages outside RAM, a table used as
 # its own page.  A client stops it at random points, hundreds of times, and
 # reads memory through those tables: every reply is data the tables can
-# lead to, or E14; the vmm never crashes and the guest goes on.
+# lead to, or E0e (EFAULT); the vmm never crashes and the guest goes on.
 # With --arg 2 the same guest executes ud2 with no IDT: single-stepped into
 # its triple fault, it is reported as a stop with signal 11, registers stay
 # readable, and continuing ends the guest with status 6.
@@ -89,7 +89,7 @@ c = Client(port, on_eof="FAIL page_tables_rewritten: the vmm hung up")
 q = c.cmd
 c.noack()
 # What reading 8 bytes at each address can give: a page's fill byte, a
-# table entry read as data (a table used as a page), or E14.
+# table entry read as data (a table used as a page), or E0e (EFAULT).
 fills = {b * 8 for b in ("aa", "bb", "cc", "dd")}
 tables = {v.to_bytes(8, "little").hex() for v in (0x20003, 0x21003, 0x22003, 0x300003, 0x301003, 0x300001, 0, 0x400083, 0x600083, 0x402083, 0x80000083, 0x3ffffff003, 0xfffff003)}
 seen = {}
@@ -104,9 +104,9 @@ for i in range(300):
         bad.append("stop " + r[:40]); break
     for addr, n in ((0x8000000000, 8), (0x8000200000, 8), (0x8000200ff8, 16), (0x80001ffffc, 8)):
         r = q("m%x,%x" % (addr, n))
-        kind = "E14" if r == "E14" else r[:16] if len(r) >= 16 else "short"
-        ok = r == "E14" or (re.fullmatch("[0-9a-f]{2,%d}" % (2 * n), r) and len(r) % 2 == 0)
-        if ok and r != "E14" and addr != 0x80001ffffc and r[:16] not in fills | tables:
+        kind = "E0e" if r == "E0e" else r[:16] if len(r) >= 16 else "short"
+        ok = r == "E0e" or (re.fullmatch("[0-9a-f]{2,%d}" % (2 * n), r) and len(r) % 2 == 0)
+        if ok and r != "E0e" and addr != 0x80001ffffc and r[:16] not in fills | tables:
             ok = False
         if not ok: bad.append("m%x,%x -> %s" % (addr, n, r[:40]))
         seen[kind] = seen.get(kind, 0) + 1
@@ -118,7 +118,7 @@ end = le(q("m%x,8" % rounds))
 print("# seen", sorted(seen.items(), key=lambda kv: -kv[1]))
 print("# rounds", start, "->", end)
 if bad: print("FAIL page_tables_rewritten_while_reading:", "; ".join(bad[:5]))
-elif "E14" not in seen or not (seen.keys() & fills): print("FAIL page_tables_rewritten_while_reading: too few kinds seen:", seen)
+elif "E0e" not in seen or not (seen.keys() & fills): print("FAIL page_tables_rewritten_while_reading: too few kinds seen:", seen)
 else: print("ok page_tables_rewritten_while_reading")
 print("ok registers_readable_after_rewrites" if re.fullmatch("[0-9a-fx]{200,}", g) else "FAIL registers_readable_after_rewrites: " + g[:40])
 print("ok guest_went_on_between_stops" if end > start + 300 else "FAIL guest_went_on_between_stops: rounds %d -> %d" % (start, end))

@@ -90,82 +90,82 @@ send qC
 expect QC1
 EOF
 
-# One byte more than PacketSize (0x20000): E22, then the session goes on.
-{ printf 'send m100000,'; head -c $((0x20000 - 8)) /dev/zero | tr '\0' '0'; printf '1\nexpect E22\n'; } |
+# One byte more than PacketSize (0x20000): E16 (EINVAL), then the session goes on.
+{ printf 'send m100000,'; head -c $((0x20000 - 8)) /dev/zero | tr '\0' '0'; printf '1\nexpect E16\n'; } |
 	rsp packet_longer_than_packetsize_refused
 
 rsp non_hex_digits_refused <<'EOF'
 send mxyz,4
-expect E22
+expect E16
 send m100000,4g
-expect E22
+expect E16
 send m10000g,4
-expect E22
+expect E16
 send p1g
-expect E22
+expect E16
 send Hgz
-expect E22
+expect E16
 send Z0,10000z,1
-expect E22
+expect E16
 send qRcmd,zz
-expect E22
+expect E16
 EOF
 
 rsp missing_fields_refused <<'EOF'
 send m100000
-expect E22
+expect E16
 send m,4
-expect E22
+expect E16
 send m100000,
-expect E22
+expect E16
 send M100000,4
-expect E22
+expect E16
 send X100000,4
-expect E22
+expect E16
 send Z0,100000
-expect E22
+expect E16
 send z0
-expect E22
+expect E16
 send p
-expect E22
+expect E16
 send P10
-expect E22
+expect E16
 send H
-expect E22
+expect E16
 send qRcmd
-expect E22
+expect E16
 send vCont;
-expect E22
+expect E16
 EOF
 
 rsp huge_and_overflowing_ranges_refused <<'EOF'
 send m0,ffffffffffffffff
-expect E22
+expect E16
 send m100000,10000000000000000
-expect E22
+expect E16
 send m10000000000000000,1
-expect E22
+expect E16
 send mffffffffffffffff,2
-expect E22
+expect E16
 send mfffffffffffffff0,11
-expect E22
+expect E16
 send Mffffffffffffffff,2:0000
-expect E22
+expect E16
 send Xfffffffffffffffe,4:abcd
-expect E22
+expect E16
 send m100000,20001
-expect E22
+expect E16
 EOF
 
 rsp x_length_not_matching_data_refused <<'EOF'
 send X100000,4:ab
-expect E22
+expect E16
 send X100000,1:abc
-expect E22
+expect E16
 send X100000,2:}
-expect E22
+expect E16
 send X100000,1:}
-expect E22
+expect E16
 send X100000,0:
 expect OK
 EOF
@@ -183,31 +183,31 @@ EOF
 g_short=${G0:0:$((${#G0} - 2))} g_badz=${G0:0:$((${#G0} - 1))}z
 rsp wrong_size_writes_refused_without_damage <<EOF
 send M100000,4:00112233aa
-expect E22
+expect E16
 send M100000,4:001122
-expect E22
+expect E16
 send M100000,8:ffffffffffffffff00
-expect E22
+expect E16
 send M100000,2:zzzz
-expect E22
+expect E16
 send X100000,3:ABCD
-expect E22
+expect E16
 send G$g_short
-expect E22
+expect E16
 send G${G0}00
-expect E22
+expect E16
 send G$g_badz
-expect E22
+expect E16
 send P10=00
-expect E22
+expect E16
 send P10=000000000000000000
-expect E22
+expect E16
 send P10=00000000000000zz
-expect E22
+expect E16
 send P0=
-expect E22
+expect E16
 send Pfff=0000000000000000
-expect E22
+expect E16
 send m100000,8
 expect $entry8
 EOF

@@ -13,6 +13,8 @@ tick=$(addr tick) lo=$(addr split_page_lo)
 N=3000
 
 script() {
+	echo "send qSupported:swbreak+" # as gdb: the stop reason says swbreak
+	echo "expect_prefix PacketSize="
 	echo "send QStartNoAckMode"
 	echo "expect OK"
 	echo "send Z0,$tick,1"          # tick is not mapped yet at entry: patched where the ELF put it

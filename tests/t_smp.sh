@@ -65,14 +65,14 @@ continue
 EOF2
 vmm_end 5
 want_re four_threads_at_entry entry \
-	'^\* 1 +Thread 1 \(vCPU 0, long mode, stopped at entry\) _start \(.*' \
-	'^  2 +Thread 2 \(vCPU 1, long mode, stopped at entry\) _start \(.*' \
-	'^  3 +Thread 3 \(vCPU 2, long mode, stopped at entry\) _start \(.*' \
-	'^  4 +Thread 4 \(vCPU 3, long mode, stopped at entry\) _start \(.*'
+	'^\* 1 +Thread 1 "vCPU 0" \(vCPU 0, long mode, stopped at entry\) _start \(.*' \
+	'^  2 +Thread 2 "vCPU 1" \(vCPU 1, long mode, stopped at entry\) _start \(.*' \
+	'^  3 +Thread 3 "vCPU 2" \(vCPU 2, long mode, stopped at entry\) _start \(.*' \
+	'^  4 +Thread 4 "vCPU 3" \(vCPU 3, long mode, stopped at entry\) _start \(.*'
 want_seq boot_registers_per_thread entry '$rdi = 0x0' '$rdx = 0x4' '$rsp = 0x4000000' \
 	'$rdi = 0x1' '$rdx = 0x4' '$rsp = 0x3ff0000' '$rdi = 0x2' '$rsp = 0x3fe0000' \
 	'$rdi = 0x3' '$rsp = 0x3fd0000' '$pc = 0x0'
-hits=$(grep -c "^Thread [1-4] hit Breakpoint 1, percpu_work (cpu=cpu@entry=[0-3]) at guest/smp64.c:$l_percpu\$" "$(section hits)")
+hits=$(grep -c "^Thread [1-4] \"vCPU [0-3]\" hit Breakpoint 1, percpu_work (cpu=cpu@entry=[0-3]) at guest/smp64.c:$l_percpu\$" "$(section hits)")
 tids=$(grep '^hit by ' "$(section hits)" | sort -u | wc -l)
 check_eq four_hits_four_threads "$hits/$tids" 4/4
 # the thread named is the vCPU whose cpu argument it shows
@@ -102,7 +102,7 @@ delete
 continue
 EOF2
 vmm_end 5
-hits=$(grep -c "^Thread [1-4] hit Breakpoint 1, _start (.*) at guest/smp64.c:$l_after_barrier\$" "$OUT")
+hits=$(grep -c "^Thread [1-4] \"vCPU [0-3]\" hit Breakpoint 1, _start (.*) at guest/smp64.c:$l_after_barrier\$" "$OUT")
 tids=$(grep '^hit by ' "$OUT" | sort -u | wc -l)
 check_eq simultaneous_hits_none_lost "$hits/$tids" 4/4
 echo "# hits kept at the first stop: $(grep -c 'breakpoint (not reported yet)' "$OUT")"
@@ -125,7 +125,7 @@ delete
 continue
 EOF2
 vmm_end 5
-hits=$(grep -c "^Thread [1-4] hit Breakpoint 1, percpu_work (cpu=cpu@entry=[0-3]) at guest/smp64.c:$l_percpu\$" "$OUT")
+hits=$(grep -c "^Thread [1-4] \"vCPU [0-3]\" hit Breakpoint 1, percpu_work (cpu=cpu@entry=[0-3]) at guest/smp64.c:$l_percpu\$" "$OUT")
 tids=$(grep '^hit by ' "$OUT" | sort -u | wc -l)
 check_eq hw_breakpoint_on_every_vcpu "$hits/$tids" 4/4
 want hbreak_then_exit - '[Inferior 1 (Remote target) exited with code 0125]'
@@ -152,7 +152,7 @@ delete
 try continue
 EOF2
 vmm_end 5
-writes=$(grep -c '^Thread [1-4] hit Hardware watchpoint 1: counter$' "$OUT")
+writes=$(grep -c '^Thread [1-4] "vCPU [0-3]" hit Hardware watchpoint 1: counter$' "$OUT")
 writers=$(grep '^written by ' "$OUT" | sort -u | wc -l)
 bad=$(awk '/^written by / && $3 != $5 + 1' "$OUT")
 if grep -q '^smp64: FAILED: counter is not the number of vCPUs$' "$VOUT" && [ "$VMM_RC" = 255 ]; then
@@ -230,7 +230,7 @@ check_eq locked_on_others_stay "$(rip_of after_on 1) $(rip_of after_on 3) $(rip_
 want_re locked_step_packets step '^\[remote\] Sending packet: \$vCont;s:3#[0-9a-f]{2}$'
 want_re locked_on_packets on '^\[remote\] Sending packet: \$vCont;s:2#[0-9a-f]{2}$'
 want_re unlocked_step_runs_others off '^\[remote\] Sending packet: \$vCont;s:4;c#[0-9a-f]{2}$' \
-	'^\* 4 +Thread 4 \(vCPU 3, long mode, single step\) .*' '^  1 +Thread 1 \(vCPU 0, long mode, stopped\) .*'
+	'^\* 4 +Thread 4 "vCPU 3" \(vCPU 3, long mode, single step\) .*' '^  1 +Thread 1 "vCPU 0" \(vCPU 0, long mode, stopped\) .*'
 
 # --- Ctrl-C stops all four: nothing moves afterwards ---------------------------------
 reads() { local n; for n in 1 2 3 4; do echo "thread $n"; echo 'pv/x $rip'; echo "pv spins[$((n - 1))]"; done; }
@@ -248,11 +248,11 @@ kill
 EOF2
 vmm_end 3
 want_re interrupt_stops_all threads \
-	'^[* ] 1 +Thread 1 \(vCPU 0, long mode, (interrupted|stopped)\) .*spin \(cpu=cpu@entry=0\) .*' \
-	'^[* ] 2 +Thread 2 \(vCPU 1, long mode, (interrupted|stopped)\) .*spin \(cpu=cpu@entry=1\) .*' \
-	'^[* ] 3 +Thread 3 \(vCPU 2, long mode, (interrupted|stopped)\) .*spin \(cpu=cpu@entry=2\) .*' \
-	'^[* ] 4 +Thread 4 \(vCPU 3, long mode, (interrupted|stopped)\) .*spin \(cpu=cpu@entry=3\) .*'
-want_re interrupt_sigint - '^Thread [1-4] received signal SIGINT, Interrupt\.$'
+	'^[* ] 1 +Thread 1 "vCPU 0" \(vCPU 0, long mode, (interrupted|stopped)\) .*spin \(cpu=cpu@entry=0\) .*' \
+	'^[* ] 2 +Thread 2 "vCPU 1" \(vCPU 1, long mode, (interrupted|stopped)\) .*spin \(cpu=cpu@entry=1\) .*' \
+	'^[* ] 3 +Thread 3 "vCPU 2" \(vCPU 2, long mode, (interrupted|stopped)\) .*spin \(cpu=cpu@entry=2\) .*' \
+	'^[* ] 4 +Thread 4 "vCPU 3" \(vCPU 3, long mode, (interrupted|stopped)\) .*spin \(cpu=cpu@entry=3\) .*'
+want_re interrupt_sigint - '^Thread [1-4] "vCPU [0-3]" received signal SIGINT, Interrupt\.$'
 r1=$(grep -E '^(\$rip|spins)' "$(section read1)")
 r2=$(grep -E '^(\$rip|spins)' "$(section read2)")
 [ "$(wc -l <<<"$r1")" = 8 ] && [ "$r1" = "$r2" ] && ok interrupt_nothing_moves ||
@@ -292,15 +292,15 @@ info threads
 kill
 EOF2
 vmm_end 3
-want_re mixed_threads threads '^\* 1 +Thread 1 \(vCPU 0, long mode, interrupted\) .*spin \(cpu=cpu@entry=0\) .*' \
-	'^  2 +Thread 2 \(vCPU 1, long mode, halted\) .*' '^  3 +Thread 3 \(vCPU 2, long mode, halted\) .*' \
-	'^  4 +Thread 4 \(vCPU 3, long mode, halted\) .*'
+want_re mixed_threads threads '^\* 1 +Thread 1 "vCPU 0" \(vCPU 0, long mode, interrupted\) .*spin \(cpu=cpu@entry=0\) .*' \
+	'^  2 +Thread 2 "vCPU 1" \(vCPU 1, long mode, halted\) .*' '^  3 +Thread 3 "vCPU 2" \(vCPU 2, long mode, halted\) .*' \
+	'^  4 +Thread 4 "vCPU 3" \(vCPU 3, long mode, halted\) .*'
 want mixed_step_halted_answers step_halted 'vmm: vCPU 2 is halted (HLT): a step does not move it'
 check_eq mixed_step_halted_stays "$(grep -c '^\$rip = ' "$(section step_halted)")/$(grep '^\$rip = ' "$(section step_halted)" | sort -u | wc -l)" 2/1
-want mixed_interrupt_again again 'Thread 1 received signal SIGINT, Interrupt.' 'stopped thread 1'
+want mixed_interrupt_again again 'Thread 1 "vCPU 0" received signal SIGINT, Interrupt.' 'stopped thread 1'
 want mixed_continue_halted_answers cont_halted \
 	'vmm: vCPU 1 halted (HLT); nothing runs: the other vCPUs were left stopped' 'stopped thread 2'
-want mixed_all_again all 'Thread 1 received signal SIGINT, Interrupt.' 'stopped thread 1' 'spins[0] > 0 = 1'
+want mixed_all_again all 'Thread 1 "vCPU 0" received signal SIGINT, Interrupt.' 'stopped thread 1' 'spins[0] > 0 = 1'
 
 # --- the end: all halted, a fault, an exit while others still run -------------------
 gdb_session halted "$SMP" --cpus 4 "$SMP" --arg 2 <<'EOF2'
@@ -311,7 +311,7 @@ EOF2
 vmm_end 5
 want all_halted_stop - 'vmm: the guest halted (HLT); memory stays readable, continuing ends it' \
 	'[Inferior 1 (Remote target) exited normally]'
-check_eq all_halted_threads "$(grep -cE '^[* ] [1-4] +Thread [1-4] \(vCPU [0-3], long mode, halted\) ' "$OUT")" 4
+check_eq all_halted_threads "$(grep -cE '^[* ] [1-4] +Thread [1-4] "vCPU [0-3]" \(vCPU [0-3], long mode, halted\) ' "$OUT")" 4
 check_eq all_halted_status "$VMM_RC" 0
 
 gdb_session fault "$SMP" --cpus 4 "$SMP" --arg 3 <<'EOF2'
@@ -323,15 +323,15 @@ continue
 EOF2
 vmm_end 5
 want fault_stop - 'vmm: vCPU 3: triple fault (KVM_EXIT_SHUTDOWN); continuing ends the guest' \
-	'Thread 4 received signal SIGSEGV, Segmentation fault.' 'stopped thread 4' \
+	'Thread 4 "vCPU 3" received signal SIGSEGV, Segmentation fault.' 'stopped thread 4' \
 	'[Inferior 1 (Remote target) exited with code 06]'
 if fault_state_kept; then
 	want fault_cr2 - '$cr2 = 0x8000001000'
-	want_re fault_thread_info - '^\* 4 +Thread 4 \(vCPU 3, long mode, triple fault\) .*'
+	want_re fault_thread_info - '^\* 4 +Thread 4 "vCPU 3" \(vCPU 3, long mode, triple fault\) .*'
 else
 	# KVM reset the vCPU (kvm_amd); vCPU 3 ran from its entry in one go
 	want_re fault_state_lost_said - "^($FAULT_NOTE|${FAULT_LOST//[()]/.})\$"
-	want_re fault_thread_info - '^\* 4 +Thread 4 \(vCPU 3, [a-z]+ mode, triple fault, registers (as last resumed|lost)\) .*'
+	want_re fault_thread_info - '^\* 4 +Thread 4 "vCPU 3" \(vCPU 3, [a-z]+ mode, triple fault, registers (as last resumed|lost)\) .*'
 fi
 check_eq fault_status "$VMM_RC" 6
 
@@ -354,6 +354,7 @@ def cmd(p):
     r = c.cmd(p)
     print("%s -> %s" % (p, r))
     return r
+cmd("qSupported:swbreak+")  # as gdb: the PC on the breakpoint, reported as swbreak
 cmd("qfThreadInfo"); cmd("qsThreadInfo")
 print("extra 3:", bytes.fromhex(cmd("qThreadExtraInfo,3")).decode())
 for t in (1, 2, 3, 4):
@@ -402,7 +403,7 @@ python open("$TMP/s1", "w").write(repr(s1))
 detach
 EOF2
 want attach_stops_all - 'running: 0' 'spins: True True True True'
-check_eq attach_threads "$(grep -cE '^[* ] [1-4] +Thread [1-4] \(vCPU [0-3], long mode, stopped\) .*spin' "$OUT")" 4
+check_eq attach_threads "$(grep -cE '^[* ] [1-4] +Thread [1-4] "vCPU [0-3]" \(vCPU [0-3], long mode, stopped\) .*spin' "$OUT")" 4
 sleep 0.3
 gdb_attach attach2 "$SMP" <<EOF2
 python s1 = eval(open("$TMP/s1").read())

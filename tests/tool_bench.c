@@ -26,7 +26,9 @@
  *                  next hit), bp_hw_rtt_us (the same with Z1)
  *   mem            mem_read_MBps (4 KiB pages), mem_read_2m_MBps,
  *                  mem_read_phys_MBps, mem_read_1g_MBps (or n/a): m packets
- *                  of PacketSize/2 bytes
+ *                  of PacketSize/2 bytes; mem_read_x_MBps: the same 4 KiB
+ *                  pages read with GDB 16's binary x packets, as many bytes
+ *                  each
  *   interrupt      interrupt_us: 0x03 to the stop reply, kernel64 spinning
  *   run_overhead   run_overhead: loop64 with gdb attached and continued vs
  *                  without --gdb, by the vmm's CPU time (the fixed costs of a
@@ -858,9 +860,9 @@ static void fig_bp(void)
 	session_end(&v, &r);
 }
 
-/* Decoded bytes per second of m packets of PacketSize/2 bytes at
+/* Decoded bytes per second of m (or x) packets of PacketSize/2 bytes at
  * base + (k % wrap) * chunk. */
-static void mem_loop(struct rsp *r, const char *name, uint64_t base, int wrap)
+static void mem_loop(struct rsp *r, const char *name, uint64_t base, int wrap, char packet)
 {
 	double s[MAX_SAMPLES] = { 0 };
 	size_t chunk = r->packet_size / 2;
@@ -876,12 +878,18 @@ static void mem_loop(struct rsp *r, const char *name, uint64_t base, int wrap)
 		for (int k = 0; k < n; k++) {
 			long got;
 
-			snprintf(p, sizeof(p), "m%llx,%zx",
+			snprintf(p, sizeof(p), "%c%llx,%zx", packet,
 				 (unsigned long long)(base + (uint64_t)(k % wrap) * chunk), chunk);
 			rsp_cmd(r, p);
-			got = fast_hex_decode(buf, chunk, r->pkt, r->plen);
+			if (packet == 'x') { /* "b" and the bytes, unescaped by rsp_recv */
+				got = r->pkt[0] == 'b' ? (long)r->plen - 1 : -1;
+				if (got == (long)chunk)
+					memcpy(buf, r->pkt + 1, chunk);
+			} else {
+				got = fast_hex_decode(buf, chunk, r->pkt, r->plen);
+			}
 			if (got != (long)chunk)
-				die("%s: %s gave %zu hex digits: \"%.40s\"", name, p, r->plen, r->pkt);
+				die("%s: %s gave %zu bytes of reply: \"%.40s\"", name, p, r->plen, r->pkt);
 			bytes += (double)got;
 		}
 		s[i] = bytes / (now_us() - t0); /* bytes per us = MB/s */
@@ -905,18 +913,19 @@ static void fig_mem(void)
 	if (r.packet_size / 2 > 0x11000)
 		die("PacketSize 0x%zx: an m packet would run past kernel64's 4 KiB mappings",
 		    r.packet_size);
-	mem_loop(&r, "mem_read_MBps", KERNEL_VIRT, 1);
-	mem_loop(&r, "mem_read_2m_MBps", sym(elf, "huge_2m"), (int)(0x200000 / (r.packet_size / 2)));
+	mem_loop(&r, "mem_read_MBps", KERNEL_VIRT, 1, 'm');
+	mem_loop(&r, "mem_read_x_MBps", KERNEL_VIRT, 1, 'x');
+	mem_loop(&r, "mem_read_2m_MBps", sym(elf, "huge_2m"), (int)(0x200000 / (r.packet_size / 2)), 'm');
 	snprintf(p, sizeof(p), "m%llx,1", (unsigned long long)sym(elf, "gb_pages"));
 	if (pkt_hex_decode(&gb, 1, rsp_cmd(&r, p), 2) != 1)
 		die("reading gb_pages: \"%.40s\"", r.pkt);
 	if (gb)
-		mem_loop(&r, "mem_read_1g_MBps", sym(elf, "huge_1g"), 64);
+		mem_loop(&r, "mem_read_1g_MBps", sym(elf, "huge_1g"), 64, 'm');
 	else
 		printf("mem_read_1g_MBps n/a (no 1 GiB pages: this KVM's CPUID lacks pdpe1gb, "
 		       "so kernel64 did not map huge_1g)\n");
 	monitor(&r, "phys on");
-	mem_loop(&r, "mem_read_phys_MBps", 0x100000, 64);
+	mem_loop(&r, "mem_read_phys_MBps", 0x100000, 64, 'm');
 	monitor(&r, "phys off");
 	session_end(&v, &r);
 }

@@ -84,6 +84,7 @@ static void test_higher_half_segment_maps_to_its_paddr(void)
 
 	TEST_ASSERT_EQ(load64(ph, 3), 0);
 	TEST_ASSERT_EQ(vm.nsegs, 3);
+	TEST_ASSERT_EQ(vm.elf_machine, EM_X86_64); /* what gdb may load it as */
 	TEST_ASSERT_EQ(paddr_of(0x100000), 0x100000);
 	TEST_ASSERT_EQ(paddr_of(0x100fff), 0x100fff);
 	TEST_ASSERT_EQ(paddr_of(0xffffffff80001000ULL), 0x101000);
@@ -167,6 +168,7 @@ static void test_flat_image_has_no_segments(void)
 	unlink(path);
 	TEST_ASSERT_EQ(vm.ram[0x100000], 0xf4);
 	TEST_ASSERT_EQ(vm.nsegs, 0);
+	TEST_ASSERT_EQ(vm.elf_machine, 0);
 	TEST_ASSERT_EQ(vm_elf_paddr(&vm, 0x100000, &gpa), -EFAULT);
 }
 

@@ -7,12 +7,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -58,6 +60,8 @@ struct fake {
 	int bp_calls;
 	int reg_writes, mem_writes;
 	size_t last_read_len;
+	int pc_after_calls, pc_after_tid;
+	bool flat;                  /* no file to load symbols from */
 };
 
 static struct fake F;
@@ -223,6 +227,16 @@ static int f_resume(void *t, const struct stub_resume *r)
 	return 0;
 }
 
+/* Register 0 plays the PC: moved past a one-byte breakpoint instruction. */
+static int f_pc_after_break(void *t, int tid, bool after)
+{
+	(void)t;
+	F.pc_after_calls++;
+	F.pc_after_tid = tid;
+	F.regs[tid][0][0] += after ? 1 : -1;
+	return 0;
+}
+
 static int f_interrupt(void *t)
 {
 	(void)t;
@@ -285,6 +299,37 @@ static int f_thread_info(void *t, int tid, char *buf, size_t cap)
 	return 0;
 }
 
+/* Thread 3's name holds what XML and JSON escape; thread 2's core is unknown. */
+static int f_thread_desc(void *t, int tid, struct stub_thread_desc *out)
+{
+	(void)t;
+	if (tid < 1 || tid > NTHREADS)
+		return -ENOENT;
+	snprintf(out->name, sizeof(out->name), tid == 3 ? "a\"b<c>&'\\" : "cpu%d", tid);
+	out->core = tid == 2 ? -1 : 2 * tid;
+	return 0;
+}
+
+/* The image is this test program itself: a real file of known bytes. */
+static int f_exec_file(void *t, char *path, size_t cap)
+{
+	char buf[PATH_MAX];
+
+	(void)t;
+	if (F.flat || !realpath("/proc/self/exe", buf) || strlen(buf) >= cap)
+		return -ENOENT;
+	strcpy(path, buf);
+	return 0;
+}
+
+static int f_arch_info(void *t, struct stub_arch_info *out)
+{
+	(void)t;
+	snprintf(out->triple, sizeof(out->triple), "x86_64-unknown-none");
+	out->ptr_size = 8;
+	return 0;
+}
+
 static int f_monitor(void *t, const char *cmd, char *out, size_t cap)
 {
 	(void)t;
@@ -328,6 +373,8 @@ static void f_attach(void *t)
 static const struct stub_ops fake_ops = {
 	.xml = f_xml,
 	.memory_map = f_memory_map,
+	.arch_info = f_arch_info,
+	.exec_file = f_exec_file,
 	.reg_count = f_reg_count,
 	.expedite = f_expedite,
 	.read_reg = f_read_reg,
@@ -341,8 +388,10 @@ static const struct stub_ops fake_ops = {
 	.stop_fd = f_stop_fd,
 	.get_stop = f_get_stop,
 	.current_stop = f_current_stop,
+	.pc_after_break = f_pc_after_break,
 	.threads = f_threads,
 	.thread_info = f_thread_info,
+	.thread_desc = f_thread_desc,
 	.monitor = f_monitor,
 	.detach = f_detach,
 	.kill = f_kill,
@@ -689,7 +738,7 @@ static void test_oversized_packet_refused_session_goes_on(void)
 	n = sizeof(big) - 1;
 	cl_send_bin(&S.c, big, n);
 	cl_recv(&S.c, reply, sizeof(reply));
-	TEST_ASSERT_STREQ(reply, "E22");
+	TEST_ASSERT_STREQ(reply, "E16");
 	check_still_sane(ram_copy, regs_copy);
 	session_end();
 }
@@ -736,7 +785,8 @@ static void test_qsupported(void)
 	session_start();
 	snprintf(want, sizeof(want),
 		 "PacketSize=%x;swbreak+;hwbreak+;qXfer:features:read+;qXfer:memory-map:read+;"
-		 "vContSupported+;QStartNoAckMode+", STUB_PACKET_SIZE);
+		 "qXfer:threads:read+;qXfer:exec-file:read+;"
+		 "binary-upload+;vContSupported+;QStartNoAckMode+;error-message+", STUB_PACKET_SIZE);
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qSupported:multiprocess+;swbreak+;xmlRegisters=i386"),
 			  want);
 	session_end();
@@ -750,8 +800,9 @@ static void test_qsupported_without_memory_map(void)
 	ops.memory_map = NULL;
 	session_start_ops(&ops);
 	snprintf(want, sizeof(want),
-		 "PacketSize=%x;swbreak+;hwbreak+;qXfer:features:read+;"
-		 "vContSupported+;QStartNoAckMode+", STUB_PACKET_SIZE);
+		 "PacketSize=%x;swbreak+;hwbreak+;qXfer:features:read+;qXfer:threads:read+;"
+		 "qXfer:exec-file:read+;"
+		 "binary-upload+;vContSupported+;QStartNoAckMode+;error-message+", STUB_PACKET_SIZE);
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qSupported"), want);
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:memory-map:read::0,100"), "");
 	session_end();
@@ -770,8 +821,8 @@ static void test_memory_region_info(void)
 	/* the last page: start + size stays below 2^64 */
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qMemoryRegionInfo:ffffffffffffffff"),
 			  "start:fffffffffffff000;size:fff;");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qMemoryRegionInfo:zz"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qMemoryRegionInfo"), "E22");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qMemoryRegionInfo:zz"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qMemoryRegionInfo"), "E16");
 	check_still_sane(NULL, NULL);
 	session_end();
 }
@@ -780,10 +831,12 @@ static void test_null_ops_answer_empty(void)
 {
 	static const struct stub_ops none;
 	static const char *const empty[] = {
-		"g", "G00", "p0", "P0=00", "m0,4", "M0,1:00", "X0,0:", "Z0,0,1", "z0,0,1",
+		"g", "G00", "p0", "P0=00", "m0,4", "x0,4", "M0,1:00", "X0,0:", "Z0,0,1", "z0,0,1",
 		"c", "s", "vCont;c", "qXfer:features:read:target.xml:0,10",
 		"qXfer:memory-map:read::0,10", "qRcmd,68656c70", "qThreadExtraInfo,1",
-		"qMemoryRegionInfo:0",
+		"qMemoryRegionInfo:0", "qXfer:threads:read::0,10", "qHostInfo", "qProcessInfo",
+		"qXfer:exec-file:read::0,10", "vFile:setfs:0", "vFile:open:2f,0,0",
+		"vFile:pread:0,1,0", "vFile:close:0", "vFile:fstat:0",
 	};
 	char want[256];
 
@@ -792,7 +845,7 @@ static void test_null_ops_answer_empty(void)
 		if (strcmp(cl_cmd(&S.c, empty[i]), ""))
 			TEST_FAIL("%s -> \"%s\", want empty", empty[i], reply);
 	snprintf(want, sizeof(want), "PacketSize=%x;swbreak+;hwbreak+;vContSupported+;"
-		 "QStartNoAckMode+", STUB_PACKET_SIZE);
+		 "QStartNoAckMode+;error-message+", STUB_PACKET_SIZE);
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qSupported"), want);
 	/* With no thread list there is one thread, 1. */
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "?"), "T05thread:1;");
@@ -824,8 +877,8 @@ static void test_read_memory_partial_and_fault(void)
 	session_start();
 	/* Only two bytes exist below the end of RAM. */
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "mfffe,4"), hex_of(F.ram + 0xfffe, 2));
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "m10000,4"), "E14");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "mffffffff00000000,10"), "E14");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "m10000,4"), "E0e");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "mffffffff00000000,10"), "E0e");
 	check_still_sane(NULL, NULL);
 	session_end();
 }
@@ -838,7 +891,49 @@ static void test_read_memory_length_capped_to_packet(void)
 	TEST_ASSERT_EQ(strlen(reply), STUB_PACKET_SIZE);
 	TEST_ASSERT_EQ(F.last_read_len, STUB_PACKET_SIZE / 2);
 	TEST_ASSERT(!memcmp(reply, hex_of(F.ram, 256), 512));
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "m0,20001"), "E22");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "m0,20001"), "E16");
+	session_end();
+}
+
+/* GDB 16's x: "b" and the bytes as they are, escaped in the frame only. */
+static void test_read_memory_binary_x(void)
+{
+	static const uint8_t special[] = { '$', '#', '}', '*', 0, 0x7d ^ 0x20, 0xff, '+' };
+	size_t n;
+
+	session_start();
+	memcpy(F.ram + 0x100, special, sizeof(special));
+	cl_send(&S.c, "x100,8");
+	n = cl_recv(&S.c, reply, sizeof(reply));
+	TEST_ASSERT_EQ(n, 9);
+	TEST_ASSERT(reply[0] == 'b' && !memcmp(reply + 1, special, 8), "x100,8 -> \"%.9s\"", reply);
+	/* The length is capped to what a packet holds; the fake has 64 KiB. */
+	cl_send(&S.c, "x0,20000");
+	n = cl_recv(&S.c, reply, sizeof(reply));
+	TEST_ASSERT_EQ(F.last_read_len, STUB_PACKET_SIZE - 1);
+	TEST_ASSERT_EQ(n, 1 + RAM_SIZE);
+	TEST_ASSERT(reply[0] == 'b' && !memcmp(reply + 1, F.ram, RAM_SIZE));
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "x10000,4"), "E0e");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "x0,20001"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "x100"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "xq,4"), "E16");
+	check_still_sane(NULL, NULL);
+	session_end();
+}
+
+/* An empty reply means "unsupported": reads of nothing say something. */
+static void test_zero_length_reads_are_not_empty(void)
+{
+	session_start();
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "m100,0"), "OK");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "m10000,0"), "OK"); /* nothing to fault on */
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "x100,0"), "b");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "x0,0"), "b"); /* lldb's probe: not its OK */
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:features:read:target.xml:0,0"), "m");
+	snprintf(reply, sizeof(reply), "qXfer:features:read:target.xml:%zx,0", strlen(fake_xml));
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, reply), "l");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:memory-map:read::0,0"), "m");
+	TEST_ASSERT_EQ(F.last_read_len, 0);
 	session_end();
 }
 
@@ -855,12 +950,12 @@ static void test_read_memory_malformed(void)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		const char *r = cl_cmd(&S.c, bad[i]);
 
-		if (strcmp(r, "E22"))
-			TEST_FAIL("%s -> \"%s\", want E22", bad[i], r);
+		if (strcmp(r, "E16"))
+			TEST_FAIL("%s -> \"%s\", want E16", bad[i], r);
 		check_still_sane(ram_copy, regs_copy);
 	}
 	/* The very last byte of the address space is a fine one-byte range. */
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "mffffffffffffffff,1"), "E14");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "mffffffffffffffff,1"), "E0e");
 	session_end();
 }
 
@@ -882,13 +977,13 @@ static void test_write_memory_M_malformed_writes_nothing(void)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		const char *r = cl_cmd(&S.c, bad[i]);
 
-		if (strcmp(r, "E22"))
-			TEST_FAIL("%s -> \"%s\", want E22", bad[i], r);
+		if (strcmp(r, "E16"))
+			TEST_FAIL("%s -> \"%s\", want E16", bad[i], r);
 		check_still_sane(ram_copy, regs_copy);
 	}
 	TEST_ASSERT_EQ(F.mem_writes, 0);
 	/* Runs past the end of RAM: the target refuses, nothing written. */
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Mfffe,4:01020304"), "E14");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Mfffe,4:01020304"), "E0e");
 	check_still_sane(ram_copy, regs_copy);
 	session_end();
 }
@@ -937,8 +1032,8 @@ static void test_write_memory_X_malformed_writes_nothing(void)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		cl_send_bin(&S.c, bad[i].pkt, bad[i].len);
 		cl_recv(&S.c, reply, sizeof(reply));
-		if (strcmp(reply, "E22"))
-			TEST_FAIL("%s -> \"%s\", want E22", bad[i].pkt, reply);
+		if (strcmp(reply, "E16"))
+			TEST_FAIL("%s -> \"%s\", want E16", bad[i].pkt, reply);
 		check_still_sane(ram_copy, regs_copy);
 	}
 	TEST_ASSERT_EQ(F.mem_writes, 0);
@@ -964,12 +1059,12 @@ static void test_G_writes_all_or_nothing(void)
 	/* Wrong sizes: two hex digits short, two long, non-hex. */
 	strcpy(hex, all_regs_hex(1));
 	snprintf(pkt, sizeof(pkt), "G%.*s", (int)strlen(hex) - 2, hex);
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, pkt), "E22");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, pkt), "E16");
 	snprintf(pkt, sizeof(pkt), "G%s00", hex);
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, pkt), "E22");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, pkt), "E16");
 	snprintf(pkt, sizeof(pkt), "G%s", hex);
 	pkt[5] = 'x';
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, pkt), "E22");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, pkt), "E16");
 	check_still_sane(ram_copy, regs_copy);
 	TEST_ASSERT_EQ(F.reg_writes, 0);
 
@@ -1023,9 +1118,9 @@ static void test_Hg_selects_the_register_thread(void)
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Hg9"), "E03");
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Hc-1"), "OK");
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Hc2"), "OK");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Hcx"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Hx1"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "H"), "E22");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Hcx"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Hx1"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "H"), "E16");
 	session_end();
 }
 
@@ -1070,10 +1165,176 @@ static void test_qxfer_features_chunks_reassemble(void)
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:features:read:extra.xml:0,1000"), "l<feature/>");
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:features:read:extra.xml:2,3"), "meat");
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:features:read:nope.xml:0,100"), "E02");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:features:read:target.xml:0"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:features:read:target.xml:10000,10"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:features:read:target.xml"), "E22");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:features:read:target.xml:0"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:features:read:target.xml:10000,10"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:features:read:target.xml"), "E16");
 	session_end();
+}
+
+/* qXfer:threads:read: names, processors and extra text, escaped, in one
+ * document read in pieces. */
+static void test_qxfer_threads(void)
+{
+	static const char doc[] =
+		"<?xml version=\"1.0\"?>\n<threads>\n"
+		"<thread id=\"1\" core=\"2\" name=\"cpu1\">vCPU 1</thread>\n"
+		"<thread id=\"2\" name=\"cpu2\">vCPU 2</thread>\n"
+		"<thread id=\"3\" core=\"6\" name=\"a&quot;b&lt;c&gt;&amp;&apos;\\\">vCPU 3</thread>\n"
+		"</threads>\n";
+	char got[1024] = "", pkt[64];
+
+	session_start();
+	TEST_ASSERT(strstr(cl_cmd(&S.c, "qSupported"), ";qXfer:threads:read+"));
+	for (size_t off = 0;; off += 7) {
+		snprintf(pkt, sizeof(pkt), "qXfer:threads:read::%zx,7", off);
+		cl_cmd(&S.c, pkt);
+		TEST_ASSERT(reply[0] == 'm' || reply[0] == 'l', "%s -> \"%s\"", pkt, reply);
+		strcat(got, reply + 1);
+		if (reply[0] == 'l')
+			break;
+	}
+	TEST_ASSERT_STREQ(got, doc);
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:threads:read:x:0,10"), "E02");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:threads:read::0"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:threads:read::0,0"), "m");
+	session_end();
+}
+
+/* lldb's qHostInfo, qProcessInfo and jThreadsInfo. */
+static void test_lldb_host_process_and_threads_info(void)
+{
+	char want[1024];
+
+	session_start();
+	snprintf(want, sizeof(want), "triple:%s;ptrsize:8;endian:little;",
+		 hex_of("x86_64-unknown-none", 19));
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qHostInfo"), want);
+	snprintf(want, sizeof(want), "pid:1;triple:%s;ptrsize:8;endian:little;",
+		 hex_of("x86_64-unknown-none", 19));
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qProcessInfo"), want);
+	/* The stopped thread (3, by a watchpoint) says so; the others none. */
+	F.has_on_continue = true;
+	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_WATCH, .tid = 3, .addr = 0x1234 };
+	cl_cmd(&S.c, "c");
+	/* (reg_hex's buffers are four: one thread at a time) */
+	snprintf(want, sizeof(want), "[{\"tid\":1,\"name\":\"cpu1\",\"signal\":0,"
+		 "\"registers\":{\"0\":\"%s\",\"2\":\"%s\"}},", reg_hex(1, 0), reg_hex(1, 2));
+	snprintf(want + strlen(want), sizeof(want) - strlen(want),
+		 "{\"tid\":2,\"name\":\"cpu2\",\"signal\":0,"
+		 "\"registers\":{\"0\":\"%s\",\"2\":\"%s\"}},", reg_hex(2, 0), reg_hex(2, 2));
+	snprintf(want + strlen(want), sizeof(want) - strlen(want),
+		 "{\"tid\":3,\"name\":\"a\\\"b<c>&'\\\\\",\"signal\":5,\"reason\":\"watchpoint\","
+		 "\"description\":\"4660 4294967295\",\"registers\":{\"0\":\"%s\",\"2\":\"%s\"}}]",
+		 reg_hex(3, 0), reg_hex(3, 2));
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "jThreadsInfo"), want);
+	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SIGNAL, .signo = GDB_SIGSEGV, .tid = 1 };
+	cl_cmd(&S.c, "c");
+	TEST_ASSERT(strstr(cl_cmd(&S.c, "jThreadsInfo"), "{\"tid\":1,\"name\":\"cpu1\",\"signal\":11,"));
+	session_end();
+}
+
+static int count_fds(void);
+
+static const char *hex_str(const char *s)
+{
+	static char buf[2 * PATH_MAX + 1];
+
+	pkt_hex_encode(buf, (const uint8_t *)s, strlen(s));
+	buf[2 * strlen(s)] = '\0';
+	return buf;
+}
+
+/* qXfer:exec-file:read names the image, for gdb to load its symbols from. */
+static void test_qxfer_exec_file(void)
+{
+	char path[PATH_MAX], want[PATH_MAX + 2];
+
+	TEST_ASSERT(realpath("/proc/self/exe", path));
+	snprintf(want, sizeof(want), "l%s", path);
+	session_start();
+	TEST_ASSERT(strstr(cl_cmd(&S.c, "qSupported"), ";qXfer:exec-file:read+;"));
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:exec-file:read::0,1000"), want);
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:exec-file:read:1:0,1000"), want);
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:exec-file:read:2:0,1000"), "E03");
+	snprintf(want, sizeof(want), "m%.3s", path + 2);
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:exec-file:read:1:2,3"), want);
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:exec-file:read:x:0,10"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:exec-file:read::0"), "E16");
+	session_end();
+
+	/* A flat image has no symbols: not offered. */
+	session_start();
+	F.flat = true;
+	TEST_ASSERT(!strstr(cl_cmd(&S.c, "qSupported"), "exec-file"));
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:exec-file:read::0,1000"), "E02");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vFile:open:2f,0,0"), "F-1,d");
+	session_end();
+}
+
+/* vFile reads the image and nothing else, read-only. */
+static void test_vfile_reads_the_image_only(void)
+{
+	char path[PATH_MAX], pkt[2 * PATH_MAX + 64];
+	uint8_t head[16];
+	struct stat st;
+	uint64_t size = 0;
+	size_t n;
+	int fd, fds;
+
+	TEST_ASSERT(realpath("/proc/self/exe", path) && stat(path, &st) == 0);
+	fd = open(path, O_RDONLY);
+	TEST_ASSERT(fd >= 0 && pread(fd, head, sizeof(head), 0x40) == sizeof(head));
+	close(fd);
+	fds = count_fds();
+	session_start();
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vFile:setfs:0"), "F0");
+	snprintf(pkt, sizeof(pkt), "vFile:open:%s,0,1c0", hex_str(path));
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, pkt), "F0");
+	cl_send(&S.c, "vFile:pread:0,10,40");
+	n = cl_recv(&S.c, reply, sizeof(reply));
+	TEST_ASSERT(n == 4 + 16 && !memcmp(reply, "F10;", 4) && !memcmp(reply + 4, head, 16),
+		    "pread -> \"%.4s\" and %zu bytes", reply, n);
+	snprintf(pkt, sizeof(pkt), "vFile:pread:0,10,%llx", (unsigned long long)st.st_size);
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, pkt), "F0;"); /* at the end */
+	cl_send(&S.c, "vFile:fstat:0");
+	n = cl_recv(&S.c, reply, sizeof(reply));
+	TEST_ASSERT(n == 4 + 64 && !memcmp(reply, "F40;", 4));
+	for (int i = 0; i < 8; i++) /* st_size: big-endian, after seven 4-byte fields */
+		size = size << 8 | (uint8_t)reply[4 + 28 + i];
+	TEST_ASSERT_EQ(size, st.st_size);
+	TEST_ASSERT_EQ(((uint8_t)reply[4 + 8] << 24 | (uint8_t)reply[4 + 9] << 16 |
+			(uint8_t)reply[4 + 10] << 8 | (uint8_t)reply[4 + 11]) & S_IFMT, S_IFREG);
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vFile:close:0"), "F0");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vFile:close:0"), "F-1,9");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vFile:pread:0,10,0"), "F-1,9");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vFile:fstat:7"), "F-1,9");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vFile:fstat:ffffffffffffffff"), "F-1,9");
+
+	/* Another file: not served.  Writing the image: read-only. */
+	snprintf(pkt, sizeof(pkt), "vFile:open:%s,0,0", hex_str("/etc/passwd"));
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, pkt), "F-1,d");
+	snprintf(pkt, sizeof(pkt), "vFile:open:%s00,0,0", hex_str(path)); /* a NUL after it */
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, pkt), "F-1,d");
+	snprintf(pkt, sizeof(pkt), "vFile:open:%s,1,1c0", hex_str(path));
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, pkt), "F-1,1e");
+	snprintf(pkt, sizeof(pkt), "vFile:open:%s,602,1c0", hex_str(path));
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, pkt), "F-1,1e");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vFile:open:zz,0,0"), "F-1,16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vFile:open:2f"), "F-1,16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vFile:pread:0,10"), "F-1,16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vFile:unlink:2f"), ""); /* no such packet here */
+
+	/* Eight descriptors at most; the client's all close with the session. */
+	snprintf(pkt, sizeof(pkt), "vFile:open:%s,0,0", hex_str(path));
+	for (int i = 0; i < 8; i++) {
+		char want[8];
+
+		snprintf(want, sizeof(want), "F%x", i);
+		TEST_ASSERT_STREQ(cl_cmd(&S.c, pkt), want);
+	}
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, pkt), "F-1,18"); /* EMFILE */
+	session_end();
+	TEST_ASSERT_EQ(count_fds(), fds);
 }
 
 static void test_qxfer_memory_map(void)
@@ -1099,13 +1360,13 @@ static void test_breakpoints(void)
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z2,ffff800000001234,8"), "OK");
 	TEST_ASSERT_EQ(F.bp_type, STUB_WP_WRITE);
 	TEST_ASSERT_EQ(F.bp_addr, 0xffff800000001234ull);
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z1,dead,1"), "E22"); /* the target refuses */
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z1,dead,1"), "E16"); /* the target refuses */
 	TEST_ASSERT_EQ(F.bp_calls, 4);
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z9,1000,1"), "");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z0,1000"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z0,1000,"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z0,,1"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z0,1000,1;X1,0"), "E22");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z0,1000"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z0,1000,"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z0,,1"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z0,1000,1;X1,0"), "E16");
 	TEST_ASSERT_EQ(F.bp_calls, 4);
 	session_end();
 }
@@ -1115,9 +1376,37 @@ static void test_breakpoints(void)
 static void test_breakpoint_refusal_says_why(void)
 {
 	session_start();
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z1,bad,1"), "E.95.no such thing here (see ?x ?y?" "?)?");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z1,dead,1"), "E22"); /* no reason: plain */
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z1,bad,1"), "E.5f.no such thing here (see ?x ?y?" "?)?");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z1,dead,1"), "E16"); /* no reason: plain */
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z1,1000,1"), "OK");
+	session_end();
+}
+
+/* Errors carry their text only in the form the client asked for: "E.text"
+ * after error-message+, lldb's "Exx;hex" after QEnableErrorStrings. */
+static void test_error_text_only_if_asked(void)
+{
+	static const char why[] = "no such thing here (see ?x ?y?" "?)?";
+	char want[256];
+
+	session_start();
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "m10000,4"), "E0e");
+	cl_cmd(&S.c, "qSupported:multiprocess+;swbreak+;error-message+");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "m10000,4"), "E.Bad address");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Hg9"), "E.No such process");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z1,bad,1"), "E.5f.no such thing here (see ?x ?y?" "?)?");
+	session_end();
+
+	session_start();
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "QEnableErrorStrings"), "OK");
+	snprintf(want, sizeof(want), "E0e;%s", hex_of("Bad address", 11));
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "m10000,4"), want);
+	snprintf(want, sizeof(want), "E5f;%s", hex_of(why, strlen(why)));
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Z1,bad,1"), want);
+	session_end();
+
+	session_start(); /* a new client: numbers again */
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "m10000,4"), "E0e");
 	session_end();
 }
 
@@ -1138,6 +1427,7 @@ static void test_breakpoints_unsupported_reply_empty(void)
 static void test_continue_to_software_breakpoint(void)
 {
 	session_start();
+	cl_cmd(&S.c, "qSupported:swbreak+");
 	F.has_on_continue = true;
 	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SWBREAK, .tid = 2 };
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;c"), stop_reply(5, 2, "swbreak:;"));
@@ -1162,7 +1452,7 @@ static void test_list_threads_in_stop_reply(void)
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "?"), stop_reply(5, 1, "threads:1,2,3;"));
 	F.has_on_continue = true;
 	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SWBREAK, .tid = 2 };
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "c"), stop_reply(5, 2, "threads:1,2,3;swbreak:;"));
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "c"), stop_reply(5, 2, "threads:1,2,3;"));
 	session_end();
 	session_start();
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "?"), stop_reply(5, 1, ""));
@@ -1182,6 +1472,7 @@ static void test_stop_reasons(void)
 	};
 
 	session_start();
+	cl_cmd(&S.c, "qSupported:swbreak+;hwbreak+");
 	F.has_on_continue = true;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		F.on_continue = cases[i].st;
@@ -1190,6 +1481,113 @@ static void test_stop_reasons(void)
 	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SIGNAL, .signo = GDB_SIGSEGV, .tid = 1 };
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "c"), stop_reply(11, 1, ""));
 	session_end();
+}
+
+/* swbreak: and hwbreak: go only to a client that asked for them, and a
+ * software breakpoint's PC is where that client expects it (stub.h,
+ * pc_after_break). */
+static void test_swbreak_only_if_asked(void)
+{
+	char want[256];
+
+	session_start();
+	cl_cmd(&S.c, "qSupported:multiprocess+;swbreak+;hwbreak+");
+	F.has_on_continue = true;
+	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SWBREAK, .tid = 2 };
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "c"), stop_reply(5, 2, "swbreak:;"));
+	TEST_ASSERT_EQ(F.pc_after_calls, 0);
+	session_end();
+
+	session_start();
+	cl_cmd(&S.c, "qSupported:multiprocess+;hwbreak+;qRelocInsn+");
+	F.has_on_continue = true;
+	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SWBREAK, .tid = 2 };
+	F.regs[2][0][0] = 0x42; /* the PC past the breakpoint */
+	snprintf(want, sizeof(want), "%s", stop_reply(5, 2, ""));
+	F.regs[2][0][0] = 0x41; /* the PC on it */
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "c"), want);
+	TEST_ASSERT_EQ(F.pc_after_calls, 1);
+	TEST_ASSERT_EQ(F.pc_after_tid, 2);
+	/* '?' tells the same stop without moving anything again */
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "?"), want);
+	TEST_ASSERT_EQ(F.pc_after_calls, 1);
+	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_HWBREAK, .tid = 3 };
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "c"), stop_reply(5, 3, "hwbreak:;"));
+	session_end();
+
+	session_start();
+	cl_cmd(&S.c, "qSupported");
+	F.has_on_continue = true;
+	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_HWBREAK, .tid = 3 };
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "c"), stop_reply(5, 3, ""));
+	TEST_ASSERT_EQ(F.pc_after_calls, 0);
+	session_end();
+}
+
+/* gdb backs the PC up only for a thread it continued; lldb never does. */
+static void test_pc_after_break_only_for_a_continued_thread_and_not_for_lldb(void)
+{
+	session_start();
+	cl_cmd(&S.c, "qSupported");
+	F.stop_on_step = false;
+	F.has_on_continue = true;
+	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SWBREAK, .tid = 1 };
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;s:1"), stop_reply(5, 1, ""));
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;s:1;c"), stop_reply(5, 1, ""));
+	TEST_ASSERT_EQ(F.pc_after_calls, 0);
+	F.on_continue.tid = 2;
+	cl_cmd(&S.c, "vCont;s:1;c");
+	TEST_ASSERT_EQ(F.pc_after_calls, 1);
+	TEST_ASSERT_EQ(F.pc_after_tid, 2);
+	session_end();
+
+	session_start();
+	cl_cmd(&S.c, "qSupported:xmlRegisters=i386,arm,mips,arc;multiprocess+");
+	cl_cmd(&S.c, "QListThreadsInStopReply");
+	F.has_on_continue = true;
+	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SWBREAK, .tid = 1 };
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "c"), stop_reply(5, 1, "threads:1,2,3;"));
+	TEST_ASSERT_EQ(F.pc_after_calls, 0);
+	session_end();
+}
+
+/* The PC moved for the client is the client's once it writes the thread's
+ * registers or resumes; a client that leaves first has it moved back (the
+ * target would run on from the middle of an instruction). */
+static void test_pc_after_break_undone_for_a_client_that_leaves(void)
+{
+	uint8_t pc0;
+
+	session_start();
+	F.has_on_continue = true;
+	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SWBREAK, .tid = 2 };
+	pc0 = F.regs[2][0][0];
+	cl_cmd(&S.c, "c");
+	TEST_ASSERT_EQ(F.regs[2][0][0], (uint8_t)(pc0 + 1));
+	session_end();
+	TEST_ASSERT_EQ(F.regs[2][0][0], pc0);
+	TEST_ASSERT_EQ(F.pc_after_calls, 2);
+
+	/* gdb backs it up itself (P), then detaches: nothing more to undo */
+	session_start();
+	F.has_on_continue = true;
+	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SWBREAK, .tid = 2 };
+	cl_cmd(&S.c, "c");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Hg2"), "OK");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "P0=1011121314151617"), "OK");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "D"), "OK");
+	session_wait();
+	TEST_ASSERT_EQ(F.pc_after_calls, 1);
+
+	/* a client that continues from there took it as it was */
+	session_start();
+	F.has_on_continue = true;
+	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SWBREAK, .tid = 2 };
+	cl_cmd(&S.c, "c");
+	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SIGNAL, .signo = GDB_SIGINT, .tid = 2 };
+	cl_cmd(&S.c, "c");
+	session_end();
+	TEST_ASSERT_EQ(F.pc_after_calls, 1);
 }
 
 static void test_stop_message_comes_first_as_O_packet(void)
@@ -1230,9 +1628,9 @@ static void test_step_one_thread(void)
 	TEST_ASSERT_EQ(F.last_resume.action[2], STUB_STEP);
 	TEST_ASSERT_EQ(F.last_resume.action[0], STUB_STAY);
 	/* A resume address cannot be honoured: refused, target not resumed. */
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "s1000"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "C05;1000"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Cxx"), "E22");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "s1000"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "C05;1000"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "Cxx"), "E16");
 	TEST_ASSERT_EQ(F.resumes, 2);
 	session_end();
 }
@@ -1295,6 +1693,7 @@ static void test_packet_while_running_answered_after_the_stop(void)
 	struct stub_stop st = { .kind = STUB_STOP_SWBREAK, .tid = 1 };
 
 	session_start();
+	cl_cmd(&S.c, "qSupported:swbreak+");
 	cl_send(&S.c, "c");
 	cl_send(&S.c, "qC"); /* acked at once, answered after the stop */
 	cl_expect_silence(&S.c, 20);
@@ -1350,14 +1749,14 @@ static void test_vcont(void)
 	TEST_ASSERT_EQ(F.last_resume.action[2], STUB_CONTINUE);
 
 	int before = F.resumes;
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;x"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;c:"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;c:0"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;c:2x"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;C"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;c;;s"), "E22");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;x"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;c:"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;c:0"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;c:2x"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;C"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;c;;s"), "E16");
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;c:9"), "E03");
 	TEST_ASSERT_EQ(F.resumes, before);
 	session_end();
@@ -1408,9 +1807,9 @@ static void test_monitor_output_as_O_packets(void)
 
 	snprintf(pkt, sizeof(pkt), "qRcmd,%s", hex_of("fail", 4));
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, pkt), "E05");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qRcmd,6"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qRcmd,zz"), "E22");
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qRcmd,6800"), "E22"); /* NUL inside */
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qRcmd,6"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qRcmd,zz"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qRcmd,6800"), "E16"); /* NUL inside */
 	session_end();
 }
 
@@ -1443,7 +1842,9 @@ static void test_qsupported_advertises_reverse_only_if_the_target_can(void)
 	session_start_reverse();
 	snprintf(want, sizeof(want),
 		 "PacketSize=%x;swbreak+;hwbreak+;qXfer:features:read+;qXfer:memory-map:read+;"
-		 "vContSupported+;QStartNoAckMode+;ReverseStep+;ReverseContinue+", STUB_PACKET_SIZE);
+		 "qXfer:threads:read+;qXfer:exec-file:read+;"
+		 "binary-upload+;vContSupported+;QStartNoAckMode+;error-message+;"
+		 "ReverseStep+;ReverseContinue+", STUB_PACKET_SIZE);
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qSupported:multiprocess+;swbreak+;xmlRegisters=i386"),
 			  want);
 	/* vCont? says nothing of reverse execution. */
@@ -1502,6 +1903,11 @@ static void test_reverse_continue_and_forward_again(void)
 	session_start_reverse();
 	F.has_on_continue = true;
 	F.on_continue = (struct stub_stop){ .kind = STUB_STOP_SWBREAK, .tid = 2 };
+	/* Going back gdb backs up no PC: a client without swbreak: gets it
+	 * where the target put it, on the breakpoint. */
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "bc"), stop_reply(5, 2, ""));
+	TEST_ASSERT_EQ(F.pc_after_calls, 0);
+	cl_cmd(&S.c, "qSupported:swbreak+");
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "bc"), stop_reply(5, 2, "swbreak:;"));
 	TEST_ASSERT(F.last_resume.reverse);
 	for (int i = 0; i < 3; i++)
@@ -1529,7 +1935,7 @@ static void test_reverse_continue_and_forward_again(void)
 	}
 	/* A malformed bc / bs resumes nothing. */
 	int n = F.resumes;
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "bc;1"), "E22");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "bc;1"), "E16");
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "bsx"), "");
 	TEST_ASSERT_EQ(F.resumes, n);
 	check_still_sane(NULL, NULL);
@@ -1565,6 +1971,7 @@ static void test_stop_reply_replaylog_begin(void)
 	};
 
 	session_start_reverse();
+	cl_cmd(&S.c, "qSupported:swbreak+");
 	F.has_on_continue = true;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		F.on_continue = cases[i].st;
@@ -1600,10 +2007,12 @@ static void test_detach(void)
 	TEST_ASSERT_EQ(F.detaches, 1);
 }
 
+/* k is answered once the target is gone (lldb waits for it; gdb does not
+ * read it): killed by signal 9. */
 static void test_kill(void)
 {
 	session_start();
-	cl_send(&S.c, "k");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "k"), "X09");
 	TEST_ASSERT_EQ(session_wait(), 1);
 	TEST_ASSERT_EQ(F.kills, 1);
 	TEST_ASSERT_EQ(F.detaches, 0);
@@ -1868,6 +2277,8 @@ int main(void)
 	RUN_TEST(test_read_memory);
 	RUN_TEST(test_read_memory_partial_and_fault);
 	RUN_TEST(test_read_memory_length_capped_to_packet);
+	RUN_TEST(test_read_memory_binary_x);
+	RUN_TEST(test_zero_length_reads_are_not_empty);
 	RUN_TEST(test_read_memory_malformed);
 	RUN_TEST(test_write_memory_M_malformed_writes_nothing);
 	RUN_TEST(test_write_memory_X_binary_with_escapes);
@@ -1879,12 +2290,20 @@ int main(void)
 	RUN_TEST(test_thread_queries);
 	RUN_TEST(test_qxfer_features_chunks_reassemble);
 	RUN_TEST(test_qxfer_memory_map);
+	RUN_TEST(test_qxfer_threads);
+	RUN_TEST(test_lldb_host_process_and_threads_info);
+	RUN_TEST(test_qxfer_exec_file);
+	RUN_TEST(test_vfile_reads_the_image_only);
 	RUN_TEST(test_memory_region_info);
 	RUN_TEST(test_breakpoints);
 	RUN_TEST(test_breakpoint_refusal_says_why);
+	RUN_TEST(test_error_text_only_if_asked);
 	RUN_TEST(test_breakpoints_unsupported_reply_empty);
 	RUN_TEST(test_continue_to_software_breakpoint);
 	RUN_TEST(test_stop_reasons);
+	RUN_TEST(test_swbreak_only_if_asked);
+	RUN_TEST(test_pc_after_break_only_for_a_continued_thread_and_not_for_lldb);
+	RUN_TEST(test_pc_after_break_undone_for_a_client_that_leaves);
 	RUN_TEST(test_list_threads_in_stop_reply);
 	RUN_TEST(test_stop_message_comes_first_as_O_packet);
 	RUN_TEST(test_exit_gives_W);

@@ -7,6 +7,7 @@
  * below only while every vCPU is stopped (except interrupt, stop_fd and
  * get_stop), so vCPU state is cached per stop without locks.
  */
+#include <elf.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,6 +184,25 @@ static int op_current_stop(void *p, struct stub_stop *out)
 	return 0;
 }
 
+/* For a client that backs the PC up over a breakpoint itself (stub.h):
+ * the PC where its int3 or hlt, one byte each, left it (or back on it).
+ * Not while recording: the client's write back would enter the log. */
+static int op_pc_after_break(void *p, int tid, bool after)
+{
+	struct gdb_target *t = p;
+	struct tcpu *tc = cpu_of(t, tid);
+	int r;
+
+	if (t->rec_on)
+		return -EBUSY;
+	r = regs_fetch(tc, DIRTY_REGS);
+	if (r)
+		return r;
+	tc->st.regs.rip += after ? 1 : -1;
+	tc->dirty |= DIRTY_REGS;
+	return 0;
+}
+
 static int op_threads(void *p, int *tids, int max)
 {
 	struct gdb_target *t = p;
@@ -206,6 +226,47 @@ static int op_thread_info(void *p, int tid, char *buf, size_t cap)
 	snprintf(buf, cap, "vCPU %d, %s mode, %s%s", tid - 1, mode_name(&tc->st.sregs),
 		 tc->state == TS_HALTED ? "halted" : tc->why ? tc->why : "stopped",
 		 tc->has_event ? " (not reported yet)" : "");
+	return 0;
+}
+
+/* A vCPU is named by its index, and runs on the guest's processor of that
+ * number (what a kernel calls CPU n), not on any one host core. */
+static int op_thread_desc(void *p, int tid, struct stub_thread_desc *out)
+{
+	struct gdb_target *t = p;
+
+	if (tid < 1 || tid > t->vm->ncpus)
+		return -ENOENT;
+	snprintf(out->name, sizeof(out->name), "vCPU %d", tid - 1);
+	out->core = tid - 1;
+	return 0;
+}
+
+/* The ELF the guest was loaded from, for gdb's symbols, where its machine
+ * is the layout of the session and of the mode the guest starts in: gdb
+ * lets an i386 ELF override the i8086 layout, warns of one of the other
+ * width, and keeps it across reconnects (gdbinit's, following the guest
+ * into another mode).  A flat image has none. */
+static int op_exec_file(void *p, char *path, size_t cap)
+{
+	struct gdb_target *t = p;
+	unsigned machine = t->arch == ARCH_X86_64 ? EM_X86_64 : t->arch == ARCH_I386 ? EM_386 : 0;
+	unsigned start = t->vm->mode == MODE_LONG ? EM_X86_64 : t->vm->mode == MODE_REAL ? 0 : EM_386;
+
+	if (!t->image || !machine || machine != start || t->vm->elf_machine != machine)
+		return -ENOENT;
+	return snprintf(path, cap, "%s", t->image) < (int)cap ? 0 : -ENAMETOOLONG;
+}
+
+/* For lldb: the machine of the session's register layout, with no OS. */
+static int op_arch_info(void *p, struct stub_arch_info *out)
+{
+	struct gdb_target *t = p;
+	bool x64 = t->arch == ARCH_X86_64;
+
+	snprintf(out->triple, sizeof(out->triple), "%s-unknown-none", x64 ? "x86_64" : "i386");
+	out->ptr_size = x64 ? 8 : 4;
+	out->big_endian = false;
 	return 0;
 }
 
@@ -283,6 +344,8 @@ static const struct stub_ops gdb_ops = {
 	.reverse = true,
 	.xml = op_xml,
 	.memory_map = op_memory_map,
+	.arch_info = op_arch_info,
+	.exec_file = op_exec_file,
 	.reg_count = op_reg_count,
 	.expedite = op_expedite,
 	.read_reg = op_read_reg,
@@ -296,8 +359,10 @@ static const struct stub_ops gdb_ops = {
 	.stop_fd = op_stop_fd,
 	.get_stop = op_get_stop,
 	.current_stop = op_current_stop,
+	.pc_after_break = op_pc_after_break,
 	.threads = op_threads,
 	.thread_info = op_thread_info,
+	.thread_desc = op_thread_desc,
 	.monitor = op_monitor,
 	.detach = op_detach,
 	.kill = op_kill,
@@ -332,6 +397,7 @@ static struct gdb_target *target_new(struct vm *vm, const struct gdb_config *cfg
 	t->cur_tid = 1;
 	t->bp_patched = true;
 	t->rearm_step = true; /* until the probe at attach says otherwise */
+	t->image = cfg->image;
 	t->rec_limit = cfg->record_limit ? cfg->record_limit : 256ULL << 20;
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_cond_init(&t->stopped, NULL);

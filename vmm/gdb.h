@@ -11,6 +11,7 @@ struct gdb_config {
 	bool wait;         /* hold the guest at its first instruction until gdb resumes it */
 	const char *arch;  /* auto, i8086, i386, x86-64 */
 	uint64_t record_limit; /* bytes the reverse-debugging log may take (0: default) */
+	const char *image; /* the image's absolute name, or NULL; gdb may read it if an ELF */
 };
 
 /* Serve gdb on the VM until the guest ends or gdb kills it; returns the

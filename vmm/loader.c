@@ -73,6 +73,7 @@ static int load_elf(struct vm *vm, const uint8_t *img, size_t size, char *err, s
 	}
 	int loaded = 0;
 
+	vm->elf_machine = machine;
 	vm->nsegs = 0;
 	for (unsigned i = 0; i < phnum; i++) {
 		const uint8_t *ph = img + phoff + (uint64_t)i * phentsize;

@@ -310,10 +310,16 @@ int main(int argc, char **argv)
 		status = STATUS_KVM;
 		goto out;
 	}
-	if (gcfg.spec)
+	if (gcfg.spec) {
+		/* gdb finds the symbols by this name (qXfer:exec-file, vFile) */
+		char *image = realpath(argv[optind], NULL);
+
+		gcfg.image = image;
 		status = gdb_serve(vm, &gcfg);
-	else
+		free(image);
+	} else {
 		status = vm_run(vm);
+	}
 	if (dump)
 		dump_mem(vm, dump_addr, dump_len);
 out:

@@ -133,6 +133,7 @@ struct watch {
 
 struct gdb_target {
 	struct vm *vm;          /* once */
+	const char *image;      /* once: the image file gdb may read (qXfer:exec-file, vFile), or NULL */
 	struct stub *stub;      /* once */
 	pthread_mutex_t lock;   /* once */
 	pthread_cond_t stopped; /* once; broadcast with the lock when nothing runs any more */

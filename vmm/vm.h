@@ -140,6 +140,7 @@ struct vm {
 	struct mb_boot boot;  /* --append, --module: for a Multiboot kernel */
 	bool multiboot;       /* the image is one: entered per Multiboot, not the boot contract */
 	uint32_t mb_info;     /* where its Multiboot information is (EBX) */
+	unsigned elf_machine; /* the ELF's e_machine (EM_386, EM_X86_64); 0: a flat image */
 	size_t xsave_size;  /* bytes of KVM's XSAVE area; 0 without KVM_CAP_XSAVE */
 	bool xsave2;        /* KVM_GET_XSAVE2 (the area may exceed 4 KiB) */
 };
