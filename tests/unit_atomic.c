@@ -34,6 +34,7 @@
 static uint64_t seed = 20260601, rng;
 static unsigned iters = 2000;
 static uint64_t fs_base, gs_base;
+static bool compat_mode; /* 32-bit code can run here */
 
 static uint64_t rnd(void)
 {
@@ -78,10 +79,13 @@ struct ctx {
 #define OFF_OUT(r) (offsetof(struct ctx, out) + 8 * (r))
 
 static struct ctx ctx;
+static uint8_t filler[16]; /* bytes right before the instruction, never run */
+static size_t nfill;
 static uint8_t *jit;   /* one RWX page below 2 GiB */
 static uint8_t *arena; /* the native run's memory page, below 2 GiB */
 static uint8_t *copy;  /* the emulator's */
-static uint8_t *unwound; /* atomic_unwind's replay */
+static uint8_t *before;  /* the page before the native run */
+static uint8_t *unwound; /* replays of atomic_unwind and atomic_find */
 
 struct buf {
 	uint8_t *p;
@@ -114,11 +118,28 @@ static void mov_rax_rel(struct buf *b, int reg, size_t off, bool store)
 	put32(b, off);
 }
 
-/* Prologue, instruction, epilogue; returns where the instruction starts. */
-static uint8_t *jit_build(const uint8_t *insn, size_t len)
+/* Linux's flat user segments: 32-bit code, 64-bit code, data. */
+#define USER32_CS 0x23
+#define USER_CS 0x33
+#define USER_DS 0x2b
+
+/* A far pointer m16:32 at b, for jmp far [m]. */
+static void far_ptr(struct buf *b, uint64_t off, uint16_t sel)
+{
+	put32(b, off);
+	put(b, (uint8_t)sel);
+	put(b, (uint8_t)(sel >> 8));
+}
+
+/* Prologue, instruction, epilogue; returns where the instruction starts.
+ * In 32-bit code (bits 32) the instruction runs in compatibility mode: a far
+ * jump to the 32-bit code segment before it and one back after it, with DS
+ * and ES loaded (null selectors fault there). */
+static uint8_t *jit_build(const uint8_t *insn, size_t len, int bits)
 {
 	struct buf b = { jit, 0 };
 	uint8_t *at;
+	size_t to32 = 0, to64 = 0, back;
 
 	put(&b, 0x53);                    /* push rbx */
 	put(&b, 0x55);                    /* push rbp */
@@ -128,15 +149,36 @@ static uint8_t *jit_build(const uint8_t *insn, size_t len)
 	}
 	put(&b, 0x48), put(&b, 0xb8), put64(&b, (uintptr_t)&ctx); /* movabs rax, &ctx */
 	mov_rax_rel(&b, ATOMIC_RSP, offsetof(struct ctx, host_rsp), true);
+	if (bits == 32) {
+		put(&b, 0xb9), put32(&b, USER_DS); /* mov ecx, USER_DS */
+		put(&b, 0x8e), put(&b, 0xd9);      /* mov ds, ecx */
+		put(&b, 0x8e), put(&b, 0xc1);      /* mov es, ecx */
+	}
 	put(&b, 0xff), put(&b, 0xb0), put32(&b, offsetof(struct ctx, in_flags)); /* push [rax+] */
 	put(&b, 0x9d);                                                          /* popfq */
 	for (int r = 1; r < 16; r++)
 		mov_rax_rel(&b, r, OFF_IN(r), false);
 	mov_rax_rel(&b, ATOMIC_RAX, OFF_IN(0), false);
+	if (bits == 32) {
+		put(&b, 0xff), put(&b, 0x2d); /* jmp far [rip + to32] */
+		to32 = b.n;
+		put32(&b, 0);
+	} else if (nfill) {
+		put(&b, 0xeb), put(&b, (uint8_t)nfill); /* jmp over the filler */
+	}
+	for (size_t k = 0; k < nfill; k++)
+		put(&b, filler[k]);
 
 	at = b.p + b.n;
-	memcpy(at, insn, len);
+	if (len)
+		memcpy(at, insn, len);
 	b.n += len;
+	if (bits == 32) {
+		put(&b, 0xff), put(&b, 0x2d); /* jmp far [to64] */
+		to64 = b.n;
+		put32(&b, 0);
+	}
+	back = b.n;
 
 	put(&b, 0x48), put(&b, 0xa3), put64(&b, (uintptr_t)&ctx.out[0]); /* movabs [], rax */
 	put(&b, 0x48), put(&b, 0xb8), put64(&b, (uintptr_t)&ctx);
@@ -145,6 +187,11 @@ static uint8_t *jit_build(const uint8_t *insn, size_t len)
 	mov_rax_rel(&b, ATOMIC_RSP, offsetof(struct ctx, host_rsp), false);
 	put(&b, 0x9c);                                                          /* pushfq */
 	put(&b, 0x8f), put(&b, 0x80), put32(&b, offsetof(struct ctx, out_flags)); /* pop [rax+] */
+	if (bits == 32) {
+		put(&b, 0x31), put(&b, 0xc9); /* xor ecx, ecx: the null selectors Linux runs with */
+		put(&b, 0x8e), put(&b, 0xd9);
+		put(&b, 0x8e), put(&b, 0xc1);
+	}
 	for (int r = 15; r >= 12; r--) {
 		put(&b, 0x41);
 		put(&b, 0x58 + (r & 7));
@@ -152,6 +199,15 @@ static uint8_t *jit_build(const uint8_t *insn, size_t len)
 	put(&b, 0x5d), put(&b, 0x5b); /* pop rbp, rbx */
 	put(&b, 0xfc);                /* cld: the test may have set DF */
 	put(&b, 0xc3);
+
+	if (bits == 32) {
+		uint32_t rel = (uint32_t)(b.n - (to32 + 4)), abs = (uint32_t)(uintptr_t)(b.p + b.n + 6);
+
+		memcpy(b.p + to32, &rel, 4);
+		memcpy(b.p + to64, &abs, 4);
+		far_ptr(&b, (uintptr_t)at, USER32_CS);
+		far_ptr(&b, (uintptr_t)(b.p + back), USER_CS);
+	}
 	return at;
 }
 
@@ -193,7 +249,8 @@ static void harness_setup(void)
 		     -1, 0);
 	copy = aligned_alloc(PAGE, PAGE);
 	unwound = aligned_alloc(PAGE, PAGE);
-	if (jit == MAP_FAILED || arena == MAP_FAILED || !copy || !unwound) {
+	before = aligned_alloc(PAGE, PAGE);
+	if (jit == MAP_FAILED || arena == MAP_FAILED || !copy || !unwound || !before) {
 		jit = NULL;
 		return;
 	}
@@ -204,6 +261,9 @@ static void harness_setup(void)
 	sigaction(SIGFPE, &sa, NULL);
 	syscall(SYS_arch_prctl, ARCH_GET_FS, &fs_base);
 	syscall(SYS_arch_prctl, ARCH_GET_GS, &gs_base);
+	memset(&ctx, 0, sizeof(ctx));
+	jit_build(NULL, 0, 32);
+	compat_mode = jit_run() == 0;
 }
 
 /* ---- instruction forms ----------------------------------------------------- */
@@ -223,6 +283,7 @@ struct form {
 /* Everything random about one instance of a form. */
 struct instance {
 	const struct form *f;
+	int bits;        /* 64, or 32: compatibility mode */
 	uint8_t bytes[16];
 	size_t len;
 	uint64_t target; /* linear address of the operand the CPU touches */
@@ -251,8 +312,9 @@ static bool fits32(int64_t v)
 }
 
 /* Build one instance: registers in ctx.in, memory in arena, bytes. */
-static void make_instance(const struct form *f, struct instance *x)
+static void make_instance(const struct form *f, int bits, struct instance *x)
 {
+	const int nregs = bits == 64 ? 16 : 8;
 	const unsigned size = f->size;
 	const bool bt_reg = f->op >= ATOMIC_BTS && f->op <= ATOMIC_BTC && f->src == SRC_REG;
 	uint8_t pfx[8];
@@ -265,6 +327,16 @@ static void make_instance(const struct form *f, struct instance *x)
 
 	memset(x, 0, sizeof(*x));
 	x->f = f;
+	x->bits = bits;
+	nfill = rnd_below(15);
+	for (size_t k = 0; k < nfill; k++) {
+		static const uint8_t prefixes[] = { 0x66, 0x67, 0xf0, 0xf2, 0xf3, 0x2e, 0x3e,
+						    0x26, 0x36, 0x64, 0x65 };
+
+		filler[k] = rnd_below(3) == 0 ? (uint8_t)rnd()
+			    : rnd_below(2) ? prefixes[rnd_below(sizeof(prefixes))]
+			    : (uint8_t)(0x40 | rnd_below(16));
+	}
 	for (int r = 0; r < 16; r++)
 		ctx.in[r] = rnd_value();
 	ctx.in_flags = 2 | (rnd() & (STATUS_FLAGS | DF));
@@ -287,23 +359,25 @@ static void make_instance(const struct form *f, struct instance *x)
 	/* the register operand */
 	x->reg = -1;
 	if (f->src == SRC_REG) {
-		x->reg = (int)rnd_below(16);
+		x->reg = (int)rnd_below(nregs);
 	}
 
-	/* addressing: 0 [base], 1 [base+index*s], 2 [index*s], 3 [disp32], 4 [rip] */
-	adsize = rnd_below(5) ? 8 : 4;
+	/* addressing: 0 [base], 1 [base+index*s], 2 [index*s], 3 [disp32] (SIB),
+	 * 4 [rip] (in 32-bit code: [disp32] without SIB).  32-bit code keeps
+	 * 32-bit addresses: with 67 they would be 16-bit, below 64 KiB. */
+	adsize = bits == 32 || !rnd_below(5) ? 4 : 8;
 	amask = mask_of(adsize);
 	x->base = x->index = -1;
 	mode = (int)rnd_below(8);
 	mode = mode < 3 ? 0 : mode < 5 ? 1 : mode - 3;
 	if (mode == 0 || mode == 1)
-		x->base = (int)rnd_below(16);
+		x->base = (int)rnd_below(nregs);
 	if (mode == 1 || mode == 2)
 		do
-			x->index = (int)rnd_below(16);
+			x->index = (int)rnd_below(nregs);
 		while (x->index == ATOMIC_RSP);
 	while (bt_reg && (x->reg == x->base || x->reg == x->index))
-		x->reg = (x->reg + 1) & 15; /* it holds the bit offset */
+		x->reg = (x->reg + 1) % nregs; /* it holds the bit offset */
 	scale = 1u << rnd_below(4);
 	dsize = mode >= 2 ? 4 : (unsigned[]){ 0, 1, 4 }[rnd_below(3)];
 	if (x->base >= 0 && (x->base & 7) == 5 && dsize == 0)
@@ -316,7 +390,7 @@ static void make_instance(const struct form *f, struct instance *x)
 	/* a segment override: ignored ones, or FS/GS where they can reach */
 	switch (rnd_below(6)) {
 	case 0: seg = (int)(rnd_below(4)); break; /* ES CS SS DS */
-	case 1: seg = ATOMIC_FS + (int)rnd_below(2); break;
+	case 1: seg = bits == 64 ? ATOMIC_FS + (int)rnd_below(2) : -1; break;
 	default: break;
 	}
 	if (seg >= ATOMIC_FS) {
@@ -331,7 +405,7 @@ static void make_instance(const struct form *f, struct instance *x)
 		pfx[npfx++] = 0xf0;
 	if (size == 2 || (rnd_below(8) == 0 && (size == 1 || size >= 8)))
 		pfx[npfx++] = 0x66;
-	if (adsize == 4)
+	if (adsize == 4 && bits == 64)
 		pfx[npfx++] = 0x67;
 	if (seg >= 0)
 		pfx[npfx++] = (uint8_t[]){ 0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65 }[seg];
@@ -344,7 +418,7 @@ static void make_instance(const struct form *f, struct instance *x)
 		pfx[k - 1] = pfx[j];
 		pfx[j] = t;
 	}
-	if (npfx && rnd_below(16) == 0)
+	if (npfx && bits == 64 && rnd_below(16) == 0)
 		put(&b, 0x40 | (uint8_t)rnd_below(16)); /* a REX before legacy prefixes counts not */
 	for (size_t k = 0; k < npfx; k++)
 		put(&b, pfx[k]);
@@ -357,7 +431,7 @@ static void make_instance(const struct form *f, struct instance *x)
 		rex |= 2;
 	if (x->base >= 8)
 		rex |= 1;
-	if (rex || (size == 1 && rnd_below(2)))
+	if (rex || (size == 1 && bits == 64 && rnd_below(2)))
 		put(&b, 0x40 | rex); /* with REX, byte registers 4-7 are SPL..DIL */
 
 	for (unsigned k = 0; k < f->nopc; k++)
@@ -395,13 +469,13 @@ static void make_instance(const struct form *f, struct instance *x)
 	x->len = b.n;
 
 	/* register values that make the address come out at the operand */
-	if (mode == 4) {
-		uint64_t next = (uintptr_t)jit_build(x->bytes, x->len) + x->len;
+	if (mode == 4 && bits == 64) {
+		uint64_t next = (uintptr_t)jit_build(x->bytes, x->len, bits) + x->len;
 
 		disp = (int64_t)(ea - next);
 		if (adsize == 4)
 			disp = (int32_t)(uint32_t)disp;
-	} else if (mode == 3) {
+	} else if (mode >= 3) {
 		disp = (int32_t)(uint32_t)ea;
 	} else if (mode == 2) {
 		uint64_t rest = (ea - (uint64_t)disp) & amask;
@@ -483,7 +557,72 @@ static char *hex(const uint8_t *p, size_t n)
 }
 
 static unsigned undefined_mismatches, sigill_retries;
+static unsigned find_runs, find_ambiguous, find_ambiguous_lock_rmw, find_missed;
+
+static bool at_target(void *opaque, uint64_t linear)
+{
+	return linear == ((const struct instance *)opaque)->target;
+}
+
+/* Does the instruction write a register its address is made of? */
+static bool writes_address_reg(const struct atomic_insn *in)
+{
+	int8_t w[2] = { -1, -1 };
+
+	if (in->op == ATOMIC_XADD || in->op == ATOMIC_XCHG)
+		w[0] = in->reg;
+	else if (in->op == ATOMIC_CMPXCHG)
+		w[0] = ATOMIC_RAX;
+	else if (in->op == ATOMIC_CMPXCHG8B)
+		w[0] = ATOMIC_RAX, w[1] = ATOMIC_RDX;
+	for (int k = 0; k < 2; k++)
+		if (w[k] >= 0 && (w[k] == in->base || w[k] == in->index))
+			return true;
+	return false;
+}
 static uint64_t undefined_seen;
+
+/* atomic_find on the bytes before the instruction (random ones that look
+ * like prefixes, often): whatever it answers must be right. */
+static void check_find(const struct instance *x, const uint8_t *at, const struct atomic_insn *true_in,
+		       const struct atomic_regs *post, uint64_t undefined, unsigned it)
+{
+	struct atomic_segs segs = { .base = { [ATOMIC_FS] = fs_base, [ATOMIC_GS] = gs_base } };
+	const uint8_t *data = arena + (x->target - (uintptr_t)arena);
+	struct atomic_regs pre, want_pre;
+	struct atomic_insn in;
+	int err, want = atomic_unwind(true_in, post, data, &want_pre);
+
+	find_runs++;
+	err = atomic_find(at + x->len - 15, 15, x->bits, &segs, post, data, true_in->size == 16 ? 8 : true_in->size,
+			  at_target, (void *)x, &in, &pre);
+	if (err == -ENOTUNIQ) {
+		find_ambiguous++;
+		if (true_in->op != ATOMIC_XCHG)
+			find_ambiguous_lock_rmw++;
+		return;
+	}
+	if (err == -ENOENT) {
+		TEST_ASSERT(writes_address_reg(true_in), "%s %d-bit #%u: not found: %s after %s",
+			    x->f->name, x->bits, it, hex(x->bytes, x->len), hex(filler, nfill));
+		find_missed++;
+		return;
+	}
+	TEST_ASSERT(err == want, "%s %d-bit #%u: find %d, unwind %d", x->f->name, x->bits, it, err, want);
+	if (err)
+		return;
+	memcpy(unwound, before, PAGE);
+	TEST_ASSERT_EQ(atomic_exec(&in, unwound + (x->target - (uintptr_t)arena), &pre, NULL), 0);
+	for (int r = 0; r < (x->bits == 64 ? 16 : 8); r++)
+		TEST_ASSERT(!((pre.gpr[r] ^ ctx.out[r]) & (x->bits == 64 ? ~0ULL : 0xffffffff)),
+			    "%s %d-bit #%u: r%d after find: %s after %s (found %u bytes)", x->f->name,
+			    x->bits, it, r, hex(x->bytes, x->len), hex(filler, nfill), in.len);
+	TEST_ASSERT(pre.rip == post->rip, "%s %d-bit #%u: rip after find", x->f->name, x->bits, it);
+	TEST_ASSERT(!((pre.rflags ^ ctx.out_flags) & STATUS_FLAGS & ~undefined),
+		    "%s %d-bit #%u: flags after find", x->f->name, x->bits, it);
+	TEST_ASSERT(!memcmp(unwound, arena, PAGE), "%s %d-bit #%u: memory after find", x->f->name,
+		    x->bits, it);
+}
 
 /* The native run and the emulation of one instance must agree. */
 static void check_instance(const struct instance *x, unsigned it)
@@ -493,12 +632,14 @@ static void check_instance(const struct instance *x, unsigned it)
 	struct atomic_segs segs = { .base = { [ATOMIC_FS] = fs_base, [ATOMIC_GS] = gs_base } };
 	struct atomic_regs pre, emu, post, back;
 	struct atomic_mem m;
-	uint8_t *at = jit_build(x->bytes, x->len);
+	uint8_t *at = jit_build(x->bytes, x->len, x->bits);
+	const int nregs = x->bits == 64 ? 16 : 8;
+	const uint64_t rmask = x->bits == 64 ? ~0ULL : 0xffffffff;
 	uint64_t lin, diff;
 	int err, sig;
 
 	memcpy(copy, arena, PAGE);
-	memcpy(unwound, arena, PAGE);
+	memcpy(before, arena, PAGE);
 	memcpy(pre.gpr, ctx.in, sizeof(pre.gpr));
 	pre.rip = (uintptr_t)at;
 	pre.rflags = ctx.in_flags;
@@ -509,31 +650,31 @@ static void check_instance(const struct instance *x, unsigned it)
 	 * so the same run is tried again. */
 	for (int tries = 0; (sig = jit_run()) == SIGILL && tries < 3; tries++)
 		sigill_retries++;
-	TEST_ASSERT(!sig, "%s #%u: the host raised signal %d on %s", f->name, it, sig,
+	TEST_ASSERT(!sig, "%s %d-bit #%u: the host raised signal %d on %s", f->name, x->bits, it, sig,
 		    hex(x->bytes, x->len));
 
-	err = atomic_decode(at, 15, 64, &in);
-	TEST_ASSERT(!err, "%s #%u: decode %s: %d", f->name, it, hex(x->bytes, x->len), err);
+	err = atomic_decode(at, 15, x->bits, &in);
+	TEST_ASSERT(!err, "%s %d-bit #%u: decode %s: %d", f->name, x->bits, it, hex(x->bytes, x->len), err);
 	TEST_ASSERT(in.op == f->op && in.size == f->size && in.len == x->len,
-		    "%s #%u: %s decoded as %s size %u len %u", f->name, it,
+		    "%s %d-bit #%u: %s decoded as %s size %u len %u", f->name, x->bits, it,
 		    hex(x->bytes, x->len), atomic_op_name(in.op), in.size, in.len);
 	lin = atomic_linear(&in, &segs, &pre);
-	TEST_ASSERT(lin == x->target, "%s #%u: %s: linear 0x%" PRIx64 " != 0x%" PRIx64, f->name,
+	TEST_ASSERT(lin == x->target, "%s %d-bit #%u: %s: linear 0x%" PRIx64 " != 0x%" PRIx64, f->name,
 		    it, hex(x->bytes, x->len), lin, x->target);
 
 	emu = pre;
 	err = atomic_exec(&in, copy + (lin - (uintptr_t)arena), &emu, &m);
-	TEST_ASSERT(!err, "%s #%u: exec: %d", f->name, it, err);
-	for (int r = 0; r < 16; r++)
-		TEST_ASSERT(emu.gpr[r] == ctx.out[r],
-			    "%s #%u: %s: r%d emulated 0x%" PRIx64 ", host 0x%" PRIx64 " (was 0x%"
-			    PRIx64 ")", f->name, it, hex(x->bytes, x->len), r, emu.gpr[r],
+	TEST_ASSERT(!err, "%s %d-bit #%u: exec: %d", f->name, x->bits, it, err);
+	for (int r = 0; r < nregs; r++)
+		TEST_ASSERT(!((emu.gpr[r] ^ ctx.out[r]) & rmask),
+			    "%s %d-bit #%u: %s: r%d emulated 0x%" PRIx64 ", host 0x%" PRIx64 " (was 0x%"
+			    PRIx64 ")", f->name, x->bits, it, hex(x->bytes, x->len), r, emu.gpr[r],
 			    ctx.out[r], ctx.in[r]);
-	TEST_ASSERT(emu.rip == pre.rip + x->len, "%s #%u: rip", f->name, it);
+	TEST_ASSERT(emu.rip == pre.rip + x->len, "%s %d-bit #%u: rip", f->name, x->bits, it);
 	diff = (emu.rflags ^ ctx.out_flags) & (STATUS_FLAGS | DF);
 	TEST_ASSERT(!(diff & ~f->undefined),
-		    "%s #%u: %s: flags emulated 0x%" PRIx64 ", host 0x%" PRIx64 " (were 0x%"
-		    PRIx64 ")", f->name, it, hex(x->bytes, x->len), emu.rflags & 0xcd5,
+		    "%s %d-bit #%u: %s: flags emulated 0x%" PRIx64 ", host 0x%" PRIx64 " (were 0x%"
+		    PRIx64 ")", f->name, x->bits, it, hex(x->bytes, x->len), emu.rflags & 0xcd5,
 		    ctx.out_flags & 0xcd5, ctx.in_flags);
 	undefined_seen |= f->undefined;
 	if (diff) {
@@ -542,7 +683,7 @@ static void check_instance(const struct instance *x, unsigned it)
 			       f->name, diff);
 		undefined_mismatches++;
 	}
-	TEST_ASSERT(!memcmp(copy, arena, PAGE), "%s #%u: %s: memory differs", f->name, it,
+	TEST_ASSERT(!memcmp(copy, arena, PAGE), "%s %d-bit #%u: %s: memory differs", f->name, x->bits, it,
 		    hex(x->bytes, x->len));
 
 	/* What the vmm gets at KVM's MMIO exit: the state after, and the data
@@ -550,40 +691,49 @@ static void check_instance(const struct instance *x, unsigned it)
 	memcpy(post.gpr, ctx.out, sizeof(post.gpr));
 	post.rip = pre.rip + x->len;
 	post.rflags = ctx.out_flags;
+	check_find(x, at, &in, &post, f->undefined, it);
 	err = atomic_unwind(&in, &post, arena + (lin - (uintptr_t)arena), &back);
 	if (f->op == ATOMIC_ADC || f->op == ATOMIC_SBB) {
-		TEST_ASSERT(err == -EOPNOTSUPP, "%s #%u: unwind %d", f->name, it, err);
+		TEST_ASSERT(err == -EOPNOTSUPP, "%s %d-bit #%u: unwind %d", f->name, x->bits, it, err);
 		return;
 	}
 	if (err == -EALREADY) {
 		TEST_ASSERT((f->op == ATOMIC_CMPXCHG || f->op == ATOMIC_CMPXCHG8B) && !m.stored,
-			    "%s #%u: unwind -EALREADY after a store", f->name, it);
+			    "%s %d-bit #%u: unwind -EALREADY after a store", f->name, x->bits, it);
 		return;
 	}
-	TEST_ASSERT(!err, "%s #%u: unwind %d", f->name, it, err);
-	TEST_ASSERT(back.rip == pre.rip, "%s #%u: unwound rip", f->name, it);
+	TEST_ASSERT(!err, "%s %d-bit #%u: unwind %d", f->name, x->bits, it, err);
+	TEST_ASSERT(back.rip == pre.rip, "%s %d-bit #%u: unwound rip", f->name, x->bits, it);
+	memcpy(unwound, before, PAGE);
 	err = atomic_exec(&in, unwound + (lin - (uintptr_t)arena), &back, NULL);
-	TEST_ASSERT(!err, "%s #%u: exec after unwind: %d", f->name, it, err);
-	for (int r = 0; r < 16; r++)
-		TEST_ASSERT(back.gpr[r] == ctx.out[r], "%s #%u: %s: r%d after unwind 0x%" PRIx64
-			    ", host 0x%" PRIx64, f->name, it, hex(x->bytes, x->len), r,
+	TEST_ASSERT(!err, "%s %d-bit #%u: exec after unwind: %d", f->name, x->bits, it, err);
+	for (int r = 0; r < nregs; r++)
+		TEST_ASSERT(!((back.gpr[r] ^ ctx.out[r]) & rmask), "%s %d-bit #%u: %s: r%d after unwind 0x%" PRIx64
+			    ", host 0x%" PRIx64, f->name, x->bits, it, hex(x->bytes, x->len), r,
 			    back.gpr[r], ctx.out[r]);
 	TEST_ASSERT(!((back.rflags ^ emu.rflags) & (STATUS_FLAGS | DF) & ~f->undefined),
-		    "%s #%u: flags after unwind", f->name, it);
-	TEST_ASSERT(!memcmp(unwound, arena, PAGE), "%s #%u: memory after unwind", f->name, it);
+		    "%s %d-bit #%u: flags after unwind", f->name, x->bits, it);
+	TEST_ASSERT(!memcmp(unwound, arena, PAGE), "%s %d-bit #%u: memory after unwind", f->name, x->bits, it);
 }
 
-static void run_forms(const struct form *forms, size_t n)
+static void run_forms(const struct form *forms, size_t n, int bits)
 {
 	struct instance x;
 
 	if (!jit)
 		TEST_SKIP("no executable page below 2 GiB (mmap MAP_32BIT, PROT_EXEC)");
-	rng = seed ^ (uintptr_t)forms->name[0] << 32 ^ forms->op;
+	if (bits == 32 && !compat_mode)
+		TEST_SKIP("this kernel runs no 32-bit code (no ia32 emulation, e.g. a PVM guest): "
+			  "32-bit forms checked by hand only");
+	rng = seed ^ (uint64_t)bits << 56 ^ (uint64_t)forms->name[0] << 32 ^ forms->op;
 	for (size_t k = 0; k < n; k++) {
+		const struct form *f = &forms[k];
+
+		if (bits == 32 && f->size >= 8 && !(f->op == ATOMIC_CMPXCHG8B && f->size == 8))
+			continue; /* needs REX.W */
 		for (unsigned it = 0; it < iters; it++) {
 			do
-				make_instance(&forms[k], &x);
+				make_instance(f, bits, &x);
 			while (!x.len);
 			check_instance(&x, it);
 		}
@@ -594,7 +744,7 @@ static void run_forms(const struct form *forms, size_t n)
 #define BT_UNDEF (ATOMIC_OF | ATOMIC_SF | ATOMIC_AF | ATOMIC_PF)
 
 /* ADD OR ADC SBB AND SUB XOR: 00+8n r/m8,r8; 01+8n r/m,r; 80 81 83 /n. */
-static void test_diff_alu(void)
+static void diff_alu(int bits)
 {
 	static const char *const names[] = { "add", "or", "adc", "sbb", "and", "sub", "xor" };
 	static struct form forms[7 * 11];
@@ -623,11 +773,11 @@ static void test_diff_alu(void)
 			}
 		}
 	}
-	run_forms(forms, n);
+	run_forms(forms, n, bits);
 }
 
 /* INC DEC (FE FF /0 /1), NOT NEG (F6 F7 /2 /3). */
-static void test_diff_unary(void)
+static void diff_unary(int bits)
 {
 	static struct form forms[16];
 	static char label[16][16];
@@ -644,11 +794,11 @@ static void test_diff_unary(void)
 						  1, u[k].ext, SRC_NONE, size, 0 };
 			n++;
 		}
-	run_forms(forms, n);
+	run_forms(forms, n, bits);
 }
 
 /* BTS BTR BTC: 0F AB/B3/BB with a register, 0F BA /5-/7 with imm8. */
-static void test_diff_bt(void)
+static void diff_bt(int bits)
 {
 	static struct form forms[18];
 	static char label[18][24];
@@ -669,11 +819,11 @@ static void test_diff_bt(void)
 						  SRC_IMM8, size, BT_UNDEF };
 			n++;
 		}
-	run_forms(forms, n);
+	run_forms(forms, n, bits);
 }
 
 /* XADD (0F C0 C1), XCHG (86 87), CMPXCHG (0F B0 B1). */
-static void test_diff_exchange(void)
+static void diff_exchange(int bits)
 {
 	static struct form forms[12];
 	static char label[12][24];
@@ -694,18 +844,34 @@ static void test_diff_exchange(void)
 					  size, 0 };
 		n++;
 	}
-	run_forms(forms, n);
+	run_forms(forms, n, bits);
 }
 
 /* CMPXCHG8B, CMPXCHG16B (0F C7 /1, REX.W). */
-static void test_diff_cmpxchg8b16b(void)
+static void diff_cmpxchg8b16b(int bits)
 {
 	static const struct form forms[] = {
 		{ "cmpxchg8b", ATOMIC_CMPXCHG8B, { 0x0f, 0xc7 }, 2, 1, SRC_NONE, 8, 0 },
 		{ "cmpxchg16b", ATOMIC_CMPXCHG8B, { 0x0f, 0xc7 }, 2, 1, SRC_NONE, 16, 0 },
 	};
 
-	run_forms(forms, 2);
+	run_forms(forms, 2, bits);
+}
+
+static void test_diff64_alu(void) { diff_alu(64); }
+static void test_diff64_unary(void) { diff_unary(64); }
+static void test_diff64_bt(void) { diff_bt(64); }
+static void test_diff64_exchange(void) { diff_exchange(64); }
+static void test_diff64_cmpxchg8b16b(void) { diff_cmpxchg8b16b(64); }
+
+/* Every form that exists in 32-bit code, run in compatibility mode. */
+static void test_diff32_all_forms(void)
+{
+	diff_alu(32);
+	diff_unary(32);
+	diff_bt(32);
+	diff_exchange(32);
+	diff_cmpxchg8b16b(32);
 }
 
 /* The flags the SDM leaves undefined, as this host sets them: atomic.c models
@@ -721,16 +887,420 @@ static void test_undefined_flags_as_host(void)
 			  undefined_mismatches);
 }
 
+/* atomic_find, over all the runs above: an instruction with LOCK is found
+ * unless bytes before it make another locked instruction that ends at the
+ * same place and writes the same bytes (an XCHG in an immediate, once in
+ * many thousand runs); the XCHGs without LOCK behind a REX.R-like byte are
+ * ambiguous by nature, and said so. */
+static void test_find_is_decisive(void)
+{
+	if (!find_runs)
+		TEST_SKIP("no native runs");
+	TEST_ASSERT(find_ambiguous_lock_rmw * 10000ULL <= find_runs, "%u of %u",
+		    find_ambiguous_lock_rmw, find_runs);
+}
+
+/* ---- decoding and execution by hand -------------------------------------- */
+
+/* Bytes from hex pairs ("f0 ff 07"). */
+static size_t unhex(const char *s, uint8_t *out)
+{
+	size_t n = 0;
+
+	while (*s) {
+		char *end;
+
+		if (*s == ' ') {
+			s++;
+			continue;
+		}
+		out[n++] = (uint8_t)strtoul((char[]){ s[0], s[1], 0 }, &end, 16);
+		s += 2;
+	}
+	return n;
+}
+
+static struct atomic_insn decode_ok(int bits, const char *hexbytes)
+{
+	uint8_t b[32];
+	size_t n = unhex(hexbytes, b);
+	struct atomic_insn in;
+	int err = atomic_decode(b, n, bits, &in);
+
+	TEST_ASSERT(!err, "%d-bit %s: %d", bits, hexbytes, err);
+	TEST_ASSERT(in.len == n, "%d-bit %s: len %u", bits, hexbytes, in.len);
+	return in;
+}
+
+static int decode_err(int bits, const char *hexbytes)
+{
+	uint8_t b[32];
+	size_t n = unhex(hexbytes, b);
+	struct atomic_insn in;
+
+	return atomic_decode(b, n, bits, &in);
+}
+
+static void test_decode16(void)
+{
+	struct atomic_insn in = decode_ok(16, "f0 ff 07"); /* lock inc word [bx] */
+
+	TEST_ASSERT(in.op == ATOMIC_INC && in.size == 2 && in.addr_size == 2 && in.lock);
+	TEST_ASSERT(in.base == ATOMIC_RBX && in.index == -1 && in.seg == ATOMIC_DS);
+	in = decode_ok(16, "f0 66 ff 07"); /* dword [bx] */
+	TEST_ASSERT(in.size == 4 && in.addr_size == 2);
+	in = decode_ok(16, "f0 01 42 10"); /* add [bp+si+0x10], ax */
+	TEST_ASSERT(in.op == ATOMIC_ADD && in.reg == ATOMIC_RAX && in.base == ATOMIC_RBP &&
+		    in.index == ATOMIC_RSI && in.disp == 0x10 && in.seg == ATOMIC_SS);
+	in = decode_ok(16, "f0 83 06 34 12 fb"); /* add word [0x1234], -5 */
+	TEST_ASSERT(in.base == -1 && in.index == -1 && in.disp == 0x1234 && in.has_imm &&
+		    in.imm == (uint64_t)-5);
+	in = decode_ok(16, "f0 81 06 34 12 78 56"); /* add word [0x1234], 0x5678: imm16 */
+	TEST_ASSERT(in.imm == 0x5678 && in.size == 2);
+	in = decode_ok(16, "f0 66 81 06 34 12 78 56 34 12"); /* dword: imm32 */
+	TEST_ASSERT(in.imm == 0x12345678 && in.size == 4);
+	in = decode_ok(16, "f0 67 ff 00"); /* [eax]: 32-bit addressing */
+	TEST_ASSERT(in.addr_size == 4 && in.base == ATOMIC_RAX);
+	in = decode_ok(16, "f0 0f b1 0e 00 10"); /* cmpxchg [0x1000], cx */
+	TEST_ASSERT(in.op == ATOMIC_CMPXCHG && in.reg == ATOMIC_RCX && in.disp == 0x1000);
+	in = decode_ok(16, "f0 26 0f c7 0f"); /* cmpxchg8b es:[bx] */
+	TEST_ASSERT(in.op == ATOMIC_CMPXCHG8B && in.size == 8 && in.seg == ATOMIC_ES);
+	in = decode_ok(16, "f0 80 4e fe 01"); /* or byte [bp-2], 1 */
+	TEST_ASSERT(in.op == ATOMIC_OR && in.size == 1 && in.disp == -2 && in.seg == ATOMIC_SS);
+	in = decode_ok(16, "f0 86 27"); /* xchg [bx], ah */
+	TEST_ASSERT(in.op == ATOMIC_XCHG && in.reg == ATOMIC_RAX && in.reg_high8);
+	in = decode_ok(16, "f0 0f ba 2f 03"); /* bts word [bx], 3 */
+	TEST_ASSERT(in.op == ATOMIC_BTS && in.size == 2 && in.imm == 3);
+	TEST_ASSERT_EQ(decode_err(16, "f0 40"), -EINVAL); /* inc ax */
+}
+
+/* 16-bit code, worked out by hand: address wrap-around at 64 KiB, the
+ * segment base, the IP wrapping, merged 16-bit registers. */
+static void test_exec16(void)
+{
+	struct atomic_segs segs = { .base = { [ATOMIC_DS] = 0x10000, [ATOMIC_SS] = 0x20000 } };
+	struct atomic_regs r = { .rip = 0xfffe, .rflags = 2 | ATOMIC_CF };
+	struct atomic_insn in = decode_ok(16, "f0 ff 07");
+	uint16_t mem[4] = { 0xffff };
+
+	r.gpr[ATOMIC_RBX] = 0xdead1234;
+	TEST_ASSERT_EQ(atomic_linear(&in, &segs, &r), 0x11234);
+	TEST_ASSERT_EQ(atomic_exec(&in, mem, &r, NULL), 0);
+	TEST_ASSERT_EQ(mem[0], 0);
+	TEST_ASSERT_EQ(r.rflags, 2 | ATOMIC_CF | ATOMIC_ZF | ATOMIC_PF | ATOMIC_AF); /* CF kept */
+	TEST_ASSERT_EQ(r.rip, 1); /* IP wraps */
+
+	in = decode_ok(16, "f0 01 42 10"); /* add [bp+si+0x10], ax */
+	r.gpr[ATOMIC_RBP] = 0xfff8;
+	r.gpr[ATOMIC_RSI] = 0x10;
+	r.gpr[ATOMIC_RAX] = 0xffffffffffff8000;
+	mem[0] = 0x8000;
+	TEST_ASSERT_EQ(atomic_linear(&in, &segs, &r), 0x20018); /* SS, wrapped */
+	TEST_ASSERT_EQ(atomic_exec(&in, mem, &r, NULL), 0);
+	TEST_ASSERT_EQ(mem[0], 0);
+	TEST_ASSERT_EQ(r.rflags & ATOMIC_FLAGS, ATOMIC_CF | ATOMIC_OF | ATOMIC_ZF | ATOMIC_PF);
+
+	in = decode_ok(16, "f0 0f c1 07"); /* xadd [bx], ax */
+	r.gpr[ATOMIC_RAX] = 0x1111111111110001;
+	mem[0] = 0x7fff;
+	TEST_ASSERT_EQ(atomic_exec(&in, mem, &r, NULL), 0);
+	TEST_ASSERT_EQ(mem[0], 0x8000);
+	TEST_ASSERT_EQ(r.gpr[ATOMIC_RAX], 0x1111111111117fff); /* merged */
+	TEST_ASSERT_EQ(r.rflags & ATOMIC_FLAGS, ATOMIC_OF | ATOMIC_SF | ATOMIC_AF | ATOMIC_PF);
+
+	in = decode_ok(16, "f0 0f ab 07"); /* bts [bx], ax: ax = -15, a word back */
+	r.gpr[ATOMIC_RBX] = 0x100;
+	r.gpr[ATOMIC_RAX] = 0xabcdfff1;
+	TEST_ASSERT_EQ(atomic_linear(&in, &segs, &r), 0x100fe);
+	mem[1] = 0;
+	TEST_ASSERT_EQ(atomic_exec(&in, &mem[1], &r, NULL), 0);
+	TEST_ASSERT_EQ(mem[1], 1 << 1);
+	TEST_ASSERT_EQ(r.rflags & ATOMIC_CF, 0);
+
+	in = decode_ok(16, "f0 86 27"); /* xchg [bx], ah */
+	r.gpr[ATOMIC_RAX] = 0x1234;
+	mem[0] = 0xab;
+	TEST_ASSERT_EQ(atomic_exec(&in, mem, &r, NULL), 0);
+	TEST_ASSERT_EQ(r.gpr[ATOMIC_RAX], 0xab34);
+	TEST_ASSERT_EQ(mem[0], 0x12);
+}
+
+static void test_decode32(void)
+{
+	struct atomic_segs segs = { .base = { [ATOMIC_DS] = 0x1000, [ATOMIC_FS] = 0xffffff00 } };
+	struct atomic_regs r = { .rip = 0xfffffffc };
+	struct atomic_insn in = decode_ok(32, "f0 ff 05 78 56 34 12"); /* inc [0x12345678] */
+
+	TEST_ASSERT(in.op == ATOMIC_INC && in.size == 4 && in.addr_size == 4);
+	TEST_ASSERT(!in.rip_relative && in.base == -1 && in.index == -1 && in.disp == 0x12345678);
+	TEST_ASSERT_EQ(atomic_linear(&in, &segs, &r), 0x12346678);
+	in = decode_ok(32, "f0 ff 40 20"); /* inc [eax+0x20]: wraps at 4 GiB */
+	r.gpr[ATOMIC_RAX] = 0x77fffffff0;
+	TEST_ASSERT_EQ(atomic_linear(&in, &segs, &r), 0x1010);
+	in = decode_ok(32, "f0 64 ff 00"); /* fs: base + offset wraps too */
+	r.gpr[ATOMIC_RAX] = 0x100;
+	TEST_ASSERT_EQ(atomic_linear(&in, &segs, &r), 0);
+	in = decode_ok(32, "f0 67 ff 07"); /* [bx]: 16-bit addressing */
+	TEST_ASSERT(in.addr_size == 2 && in.base == ATOMIC_RBX);
+	in = decode_ok(32, "f0 66 0f c1 0c 98"); /* xadd [eax+ebx*4], cx */
+	TEST_ASSERT(in.size == 2 && in.base == ATOMIC_RAX && in.index == ATOMIC_RBX && in.scale == 4);
+	in = decode_ok(32, "f0 82 00 05"); /* add byte [eax], 5: 82 is 80 outside 64-bit code */
+	TEST_ASSERT(in.op == ATOMIC_ADD && in.size == 1 && in.imm == 5);
+	in = decode_ok(32, "f0 0f c7 0e"); /* cmpxchg8b [esi] */
+	TEST_ASSERT(in.op == ATOMIC_CMPXCHG8B && in.size == 8);
+	TEST_ASSERT_EQ(decode_err(32, "f0 40"), -EINVAL); /* inc eax, not a REX */
+	TEST_ASSERT_EQ(decode_err(32, "f0 48 ff 00"), -EINVAL);
+
+	in = decode_ok(32, "f0 ff 00");
+	r = (struct atomic_regs){ .rip = 0xfffffffe };
+	TEST_ASSERT_EQ(atomic_exec(&in, &(uint32_t){ 0 }, &r, NULL), 0);
+	TEST_ASSERT_EQ(r.rip, 1); /* EIP wraps */
+}
+
+static void test_decode64_rex_and_prefixes(void)
+{
+	struct atomic_segs segs = { .base = { [ATOMIC_CS] = 0x5000, [ATOMIC_FS] = 0x7000 } };
+	struct atomic_regs r = { .rip = 0x400000 };
+	struct atomic_insn in = decode_ok(64, "f0 4d 0f c1 24 24"); /* xadd [r12], r12 */
+
+	TEST_ASSERT(in.op == ATOMIC_XADD && in.size == 8 && in.reg == ATOMIC_R12 &&
+		    in.base == ATOMIC_R12 && in.index == -1);
+	in = decode_ok(64, "f0 42 ff 04 25 00 10 00 00"); /* inc [r12 + 0x1000], no base */
+	TEST_ASSERT(in.base == -1 && in.index == ATOMIC_R12 && in.disp == 0x1000 && in.size == 4);
+	in = decode_ok(64, "f0 41 ff 45 00"); /* inc [r13 + 0] */
+	TEST_ASSERT(in.base == ATOMIC_R13 && in.disp == 0);
+	in = decode_ok(64, "f0 48 66 ff 00"); /* a REX before 66 counts not */
+	TEST_ASSERT(in.size == 2);
+	in = decode_ok(64, "f0 66 48 ff 00"); /* REX.W over 66 */
+	TEST_ASSERT(in.size == 8);
+	in = decode_ok(64, "f0 40 86 27"); /* xchg [rdi], spl */
+	TEST_ASSERT(in.reg == ATOMIC_RSP && !in.reg_high8);
+	in = decode_ok(64, "f0 86 27"); /* xchg [rdi], ah */
+	TEST_ASSERT(in.reg == ATOMIC_RAX && in.reg_high8);
+	in = decode_ok(64, "f0 48 0f c7 0e"); /* cmpxchg16b [rsi] */
+	TEST_ASSERT(in.op == ATOMIC_CMPXCHG8B && in.size == 16);
+	in = decode_ok(64, "87 03"); /* xchg without LOCK: locked all the same */
+	TEST_ASSERT(in.op == ATOMIC_XCHG && !in.lock);
+	in = decode_ok(64, "f2 f0 0f b1 0b"); /* xacquire lock cmpxchg */
+	TEST_ASSERT(in.op == ATOMIC_CMPXCHG);
+	in = decode_ok(64, "f0 48 81 00 ff ff ff ff"); /* imm32 sign-extended to 64 */
+	TEST_ASSERT_EQ(in.imm, ~0ULL);
+
+	in = decode_ok(64, "f0 ff 05 10 00 00 00"); /* inc [rip + 0x10] */
+	TEST_ASSERT(in.rip_relative);
+	TEST_ASSERT_EQ(atomic_linear(&in, &segs, &r), 0x400000 + 7 + 0x10);
+	in = decode_ok(64, "f0 67 ff 05 f0 ff ff ff"); /* [eip - 0x10] wraps at 4 GiB */
+	r.rip = 0xfffffff8;
+	TEST_ASSERT_EQ(atomic_linear(&in, &segs, &r), 0xfffffff0);
+	r.rip = 0x3;
+	TEST_ASSERT_EQ(atomic_linear(&in, &segs, &r), 0xfffffffb);
+	in = decode_ok(64, "f0 64 ff 00"); /* fs counts, cs does not */
+	r.gpr[ATOMIC_RAX] = 0x10;
+	TEST_ASSERT_EQ(atomic_linear(&in, &segs, &r), 0x7010);
+	in = decode_ok(64, "f0 2e ff 00");
+	TEST_ASSERT_EQ(atomic_linear(&in, &segs, &r), 0x10);
+	/* fifteen bytes is the most */
+	in = decode_ok(64, "66 66 66 66 66 66 66 66 66 66 66 66 66 ff 00");
+	TEST_ASSERT_EQ(decode_err(64, "66 66 66 66 66 66 66 66 66 66 66 66 66 66 ff 00"), -EINVAL);
+}
+
+static void test_decode_refuses_what_is_not_rmw(void)
+{
+	static const char *const not_rmw[] = {
+		"f0 39 00",       /* cmp */
+		"89 00",          /* mov */
+		"f0 01 c0",       /* a register destination (#UD with LOCK) */
+		"f0 02 00",       /* add r8, r/m8: the register is written */
+		"04 01",          /* add al, imm8 */
+		"0f a3 00",       /* bt: reads only */
+		"0f ba 20 05",    /* bt imm8 */
+		"0f ba 00 05",    /* 0f ba /0: undefined */
+		"f6 00 05",       /* test */
+		"ff 10",          /* call */
+		"f0 fe 10",       /* fe /2 */
+		"0f c7 30",       /* 0f c7 /6 */
+		"0f c7 c8",       /* cmpxchg8b with a register */
+		"0f b0 c0",       /* cmpxchg with a register destination */
+		"f0 80 38 01",    /* cmp /7 */
+		"82 00 01",       /* 82 is invalid in 64-bit code */
+		"f0 0f 05",       /* syscall */
+		"f0 0f 06",       /* clts, cut short: not ours all the same */
+		"f0 8f",          /* pop, cut short */
+	};
+
+	for (size_t k = 0; k < sizeof(not_rmw) / sizeof(not_rmw[0]); k++)
+		TEST_ASSERT(decode_err(64, not_rmw[k]) == -EINVAL, "%s", not_rmw[k]);
+	TEST_ASSERT_EQ(decode_err(8, "f0 ff 00"), -EINVAL); /* no such code size */
+}
+
+static void test_decode_wants_more_bytes(void)
+{
+	static const char *const cut[] = {
+		"", "f0", "f0 0f", "f0 0f c1", "f0 81 00 01 02", "f0 ff 04", "f0 ff 80 00 00",
+		"f0 4d", "f0 0f ba 28", "f0 0f ba", "f0 80", "f0 ff", "f0 0f c7",
+	};
+
+	for (size_t k = 0; k < sizeof(cut) / sizeof(cut[0]); k++)
+		TEST_ASSERT(decode_err(64, cut[k]) == -ENODATA, "\"%s\"", cut[k]);
+}
+
+/* A host atomic needs the operand aligned; otherwise nothing changes. */
+static void test_exec_refuses_misaligned(void)
+{
+	static const char *const forms[] = { "f0 66 ff 00", "f0 ff 00", "f0 48 ff 00",
+					     "f0 48 0f c7 08" };
+	static const unsigned sizes[] = { 2, 4, 8, 16 };
+	_Alignas(16) uint8_t mem[64];
+
+	for (int k = 0; k < 4; k++) {
+		struct atomic_insn in = decode_ok(64, forms[k]);
+
+		for (unsigned off = 1; off < sizes[k]; off++) {
+			struct atomic_regs r = { .rip = 0x1000, .rflags = 2 }, was = r;
+
+			memset(mem, 0x5a, sizeof(mem));
+			TEST_ASSERT_EQ(atomic_exec(&in, mem + off, &r, NULL), -EOPNOTSUPP);
+			TEST_ASSERT(!memcmp(&r, &was, sizeof(r)));
+			for (size_t i = 0; i < sizeof(mem); i++)
+				TEST_ASSERT_EQ(mem[i], 0x5a);
+		}
+		TEST_ASSERT_EQ(atomic_exec(&in, mem + sizes[k], &(struct atomic_regs){ 0 }, NULL), 0);
+	}
+}
+
+/* What atomic_exec reports about memory. */
+static void test_exec_reports_memory(void)
+{
+	struct atomic_insn in = decode_ok(64, "f0 0f b1 0b"); /* cmpxchg [rbx], ecx */
+	struct atomic_regs r = { .gpr = { [ATOMIC_RAX] = 5, [ATOMIC_RCX] = 9 } };
+	struct atomic_mem m;
+	uint32_t v = 6;
+
+	TEST_ASSERT_EQ(atomic_exec(&in, &v, &r, &m), 0);
+	TEST_ASSERT(!m.stored && m.old[0] == 6 && m.new[0] == 6 && r.gpr[ATOMIC_RAX] == 6);
+	TEST_ASSERT_EQ(atomic_exec(&in, &v, &r, &m), 0);
+	TEST_ASSERT(m.stored && m.old[0] == 6 && m.new[0] == 9 && v == 9);
+
+	in = decode_ok(64, "f0 48 0f c7 0b"); /* cmpxchg16b [rbx] */
+	_Alignas(16) uint64_t w[2] = { 1, 2 };
+	r = (struct atomic_regs){ .gpr = { [ATOMIC_RAX] = 1, [ATOMIC_RDX] = 2, [ATOMIC_RBX] = 3,
+					   [ATOMIC_RCX] = 4 } };
+	TEST_ASSERT_EQ(atomic_exec(&in, w, &r, &m), 0);
+	TEST_ASSERT(m.stored && m.old[0] == 1 && m.old[1] == 2 && m.new[0] == 3 && m.new[1] == 4);
+	TEST_ASSERT(w[0] == 3 && w[1] == 4 && (r.rflags & ATOMIC_ZF));
+}
+
+/* The answers of atomic_unwind that are not "rebuilt". */
+static void test_unwind_refusals(void)
+{
+	struct atomic_regs post = { .rip = 0x1003 }, pre;
+	struct atomic_insn in = decode_ok(64, "f0 11 03"); /* adc [rbx], eax */
+	uint32_t data = 7;
+
+	TEST_ASSERT_EQ(atomic_unwind(&in, &post, &data, &pre), -EOPNOTSUPP);
+	in = decode_ok(64, "f0 0f b1 0b"); /* cmpxchg, failed: ZF clear */
+	TEST_ASSERT_EQ(atomic_unwind(&in, &post, &data, &pre), -EALREADY);
+	post.rflags = ATOMIC_ZF;
+	TEST_ASSERT_EQ(atomic_unwind(&in, &post, &data, &pre), 0);
+	TEST_ASSERT_EQ(pre.rip, 0x1003 - 4);
+	in = decode_ok(16, "f0 ff 07");
+	post.rip = 1;
+	TEST_ASSERT_EQ(atomic_unwind(&in, &post, &data, &pre), 0);
+	TEST_ASSERT_EQ(pre.rip, 0xfffe); /* IP wraps back */
+}
+
+static bool at_0x1000(void *opaque, uint64_t linear)
+{
+	(void)opaque;
+	return linear == 0x1000;
+}
+
+static int find_in(const char *hexbytes, unsigned len, struct atomic_regs *post,
+		   struct atomic_insn *in, struct atomic_regs *pre)
+{
+	static const struct atomic_segs segs;
+	static const uint64_t data[2] = { 0x1111, 0x2222 };
+	uint8_t b[32];
+	size_t n = unhex(hexbytes, b);
+
+	post->rip = 0x2000 + n;
+	return atomic_find(b, n, 64, &segs, post, data, len, at_0x1000, NULL, in, pre);
+}
+
+static void test_find_by_hand(void)
+{
+	struct atomic_regs post = { .gpr = { [ATOMIC_RDI] = 0x1000 } }, pre;
+	struct atomic_insn in;
+
+	/* mov al, 0x66; lock add [rdi], eax: the 66 would make it a word */
+	TEST_ASSERT_EQ(find_in("b0 66 f0 01 07", 4, &post, &in, &pre), 0);
+	TEST_ASSERT(in.op == ATOMIC_ADD && in.len == 3 && pre.rip == 0x2002);
+	/* ... but as a word it is the word */
+	TEST_ASSERT_EQ(find_in("b0 66 f0 01 07", 2, &post, &in, &pre), 0);
+	TEST_ASSERT(in.size == 2 && in.len == 4);
+	/* xchg [rdi], eax after a nop; after 44 it may be xchg [rdi], r8d */
+	TEST_ASSERT_EQ(find_in("90 87 07", 4, &post, &in, &pre), 0);
+	TEST_ASSERT(in.op == ATOMIC_XCHG && pre.gpr[ATOMIC_RAX] == 0x1111);
+	TEST_ASSERT_EQ(find_in("90 44 87 07", 4, &post, &in, &pre), -ENOTUNIQ);
+	/* a REX ahead of the LOCK counts not: the same instruction */
+	TEST_ASSERT_EQ(find_in("44 f0 0f c1 07", 4, &post, &in, &pre), 0);
+	TEST_ASSERT(in.reg == ATOMIC_RAX && in.len == 5); /* the longest */
+	/* the first half of a CMPXCHG16B, which succeeded */
+	post.rflags = ATOMIC_ZF;
+	TEST_ASSERT_EQ(find_in("f0 48 0f c7 0f", 8, &post, &in, &pre), 0);
+	TEST_ASSERT(in.size == 16);
+	post.rflags = 0; /* failed: nothing stored, keep what KVM did */
+	TEST_ASSERT_EQ(find_in("f0 48 0f c7 0f", 8, &post, &in, &pre), -EALREADY);
+	/* not locked, not ours; locked but elsewhere */
+	TEST_ASSERT_EQ(find_in("90 01 07", 4, &post, &in, &pre), -ENOENT);
+	post.gpr[ATOMIC_RDI] = 0x2000;
+	TEST_ASSERT_EQ(find_in("f0 01 07", 4, &post, &in, &pre), -ENOENT);
+}
+
+static void test_regs_kvm_round_trip(void)
+{
+	struct kvm_regs k = { .rax = 1, .rbx = 2, .rcx = 3, .rdx = 4, .rsi = 5, .rdi = 6,
+			      .rsp = 7, .rbp = 8, .r8 = 9, .r9 = 10, .r10 = 11, .r11 = 12,
+			      .r12 = 13, .r13 = 14, .r14 = 15, .r15 = 16, .rip = 17, .rflags = 18 };
+	static const uint64_t order[16] = { 1, 3, 4, 2, 7, 8, 5, 6, 9, 10, 11, 12, 13, 14, 15, 16 };
+	struct atomic_regs r;
+	struct kvm_regs back;
+
+	atomic_regs_from_kvm(&r, &k);
+	for (int i = 0; i < 16; i++)
+		TEST_ASSERT_EQ(r.gpr[i], order[i]);
+	TEST_ASSERT(r.rip == 17 && r.rflags == 18);
+	atomic_regs_to_kvm(&back, &r);
+	TEST_ASSERT(!memcmp(&back, &k, sizeof(k)));
+	TEST_ASSERT_STREQ(atomic_op_name(ATOMIC_CMPXCHG8B), "cmpxchg8b");
+	TEST_ASSERT_STREQ(atomic_op_name((enum atomic_op)99), "?");
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	harness_setup();
-	RUN_TEST(test_diff_alu);
-	RUN_TEST(test_diff_unary);
-	RUN_TEST(test_diff_bt);
-	RUN_TEST(test_diff_exchange);
-	RUN_TEST(test_diff_cmpxchg8b16b);
+	RUN_TEST(test_diff64_alu);
+	RUN_TEST(test_diff64_unary);
+	RUN_TEST(test_diff64_bt);
+	RUN_TEST(test_diff64_exchange);
+	RUN_TEST(test_diff64_cmpxchg8b16b);
+	RUN_TEST(test_diff32_all_forms);
 	RUN_TEST(test_undefined_flags_as_host);
+	RUN_TEST(test_find_is_decisive);
+	RUN_TEST(test_decode16);
+	RUN_TEST(test_exec16);
+	RUN_TEST(test_decode32);
+	RUN_TEST(test_decode64_rex_and_prefixes);
+	RUN_TEST(test_decode_refuses_what_is_not_rmw);
+	RUN_TEST(test_decode_wants_more_bytes);
+	RUN_TEST(test_exec_refuses_misaligned);
+	RUN_TEST(test_exec_reports_memory);
+	RUN_TEST(test_unwind_refusals);
+	RUN_TEST(test_find_by_hand);
+	RUN_TEST(test_regs_kvm_round_trip);
+	printf("# atomic_find: %u runs, %u ambiguous (-ENOTUNIQ; %u not XCHG), %u not found "
+	       "(-ENOENT)\n", find_runs, find_ambiguous, find_ambiguous_lock_rmw, find_missed);
 	if (sigill_retries)
 		printf("# %u native runs raised SIGILL once and were run again\n", sigill_retries);
 	TEST_MAIN_END();

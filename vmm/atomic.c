@@ -137,7 +137,9 @@ static int decode_opcode(struct cursor *c, unsigned rex, bool opsize, struct ato
 
 	if (op == 0x0f) {
 		op = next_byte(c);
-		modrm = next_byte(c);
+		if (c->err)
+			return c->err;
+		modrm = next_byte(c); /* a refusal for its sake waits until it is there */
 		sub = (modrm >> 3) & 7;
 		switch (op) {
 		case 0xab: in->op = ATOMIC_BTS; break;
@@ -145,7 +147,7 @@ static int decode_opcode(struct cursor *c, unsigned rex, bool opsize, struct ato
 		case 0xbb: in->op = ATOMIC_BTC; break;
 		case 0xba:
 			if (sub < 5)
-				return -EINVAL; /* BT, or undefined */
+				return c->err ?: -EINVAL; /* BT, or undefined */
 			in->op = ATOMIC_BTS + (sub - 5);
 			has_reg = false;
 			imm_size = 1;
@@ -154,7 +156,7 @@ static int decode_opcode(struct cursor *c, unsigned rex, bool opsize, struct ato
 		case 0xb0: case 0xb1: in->op = ATOMIC_CMPXCHG; byte = op == 0xb0; break;
 		case 0xc7:
 			if (sub != 1)
-				return -EINVAL;
+				return c->err ?: -EINVAL;
 			in->op = ATOMIC_CMPXCHG8B;
 			has_reg = false;
 			break;
@@ -162,6 +164,8 @@ static int decode_opcode(struct cursor *c, unsigned rex, bool opsize, struct ato
 			return -EINVAL;
 		}
 	} else {
+		if (c->err)
+			return c->err;
 		modrm = next_byte(c);
 		sub = (modrm >> 3) & 7;
 		if (op < 0x36 && (op & 6) == 0 && (op >> 3) != 7) {
@@ -169,7 +173,7 @@ static int decode_opcode(struct cursor *c, unsigned rex, bool opsize, struct ato
 			byte = !(op & 1);
 		} else if (op == 0x80 || op == 0x81 || op == 0x83 || (op == 0x82 && in->bits != 64)) {
 			if (sub == 7)
-				return -EINVAL; /* CMP */
+				return c->err ?: -EINVAL; /* CMP */
 			in->op = (enum atomic_op)sub;
 			byte = op == 0x80 || op == 0x82;
 			has_reg = false;
@@ -185,6 +189,8 @@ static int decode_opcode(struct cursor *c, unsigned rex, bool opsize, struct ato
 			in->op = sub == 0 ? ATOMIC_INC : ATOMIC_DEC;
 			byte = op == 0xfe;
 			has_reg = false;
+		} else if (op == 0xf6 || op == 0xf7 || op == 0xfe || op == 0xff) {
+			return c->err ?: -EINVAL;
 		} else {
 			return -EINVAL;
 		}
@@ -685,4 +691,63 @@ int atomic_unwind(const struct atomic_insn *in, const struct atomic_regs *post,
 	default: /* only flags and memory changed, and the flags read are kept */
 		return 0;
 	}
+}
+
+/* Do a and b (from their registers before) leave the same registers and
+ * memory, on a few memory values? */
+static bool same_effect(const struct atomic_insn *a, const struct atomic_regs *pre_a,
+			const struct atomic_insn *b, const struct atomic_regs *pre_b,
+			const void *data)
+{
+	uint64_t samples[5][2] = { { 0, 0 }, { ~0ULL, ~0ULL }, { 0x5a5a5a5a5a5a5a5a, 1 } };
+
+	memcpy(samples[3], data, a->size < 16 ? a->size : 8);
+	samples[4][0] = samples[3][0] ^ 0x0101010101010101;
+	for (int k = 0; k < 5; k++) {
+		_Alignas(16) uint64_t ma[2], mb[2];
+		struct atomic_regs ra = *pre_a, rb = *pre_b;
+
+		memcpy(ma, samples[k], sizeof(ma));
+		memcpy(mb, samples[k], sizeof(mb));
+		if (atomic_exec(a, ma, &ra, NULL) || atomic_exec(b, mb, &rb, NULL))
+			return false;
+		if (memcmp(ra.gpr, rb.gpr, sizeof(ra.gpr)) || ra.rip != rb.rip ||
+		    ra.rflags != rb.rflags || memcmp(ma, mb, sizeof(ma)))
+			return false;
+	}
+	return true;
+}
+
+int atomic_find(const uint8_t *tail, size_t n, int bits, const struct atomic_segs *segs,
+		const struct atomic_regs *post, const void *data, unsigned len,
+		bool (*matches)(void *opaque, uint64_t linear), void *opaque,
+		struct atomic_insn *insn, struct atomic_regs *pre)
+{
+	int found = -ENOENT;
+
+	for (size_t k = n < MAX_INSN_LEN ? n : MAX_INSN_LEN; k > 0; k--) {
+		struct atomic_insn in;
+		struct atomic_regs before;
+		int ret;
+
+		if (atomic_decode(tail + n - k, k, bits, &in) || in.len != k)
+			continue;
+		if (!in.lock && in.op != ATOMIC_XCHG)
+			continue; /* not atomic on the CPU either: KVM's emulation is right */
+		if (in.size != len && !(in.size == 16 && len == 8))
+			continue;
+		ret = atomic_unwind(&in, post, data, &before);
+		if (ret && ret != -EALREADY && ret != -EOPNOTSUPP)
+			continue;
+		if (!matches(opaque, atomic_linear(&in, segs, &before)))
+			continue;
+		if (found == -ENOENT) {
+			*insn = in;
+			*pre = before;
+			found = ret;
+		} else if (ret != found || (!ret && !same_effect(insn, pre, &in, &before, data))) {
+			return -ENOTUNIQ;
+		}
+	}
+	return found;
 }

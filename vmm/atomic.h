@@ -12,6 +12,8 @@
  *   atomic_exec     the operation on a host pointer, registers and RIP updated
  *   atomic_unwind   the registers before the instruction, from those after it
  *                   and the data of the write (KVM's exit comes after)
+ *   atomic_find     the instruction that ends at RIP, when only RIP after it
+ *                   is known (KVM's MMIO write exit)
  *
  * Covered, with or without LOCK (XCHG is locked either way), in 1/2/4/8-byte
  * operand sizes, in 16-, 32- and 64-bit code: ADD OR ADC SBB AND SUB XOR
@@ -135,6 +137,26 @@ int atomic_exec(const struct atomic_insn *insn, void *host, struct atomic_regs *
  *                the result tells); keep post and write data, as before. */
 int atomic_unwind(const struct atomic_insn *insn, const struct atomic_regs *post,
 		  const void *data, struct atomic_regs *pre) __attribute__((warn_unused_result));
+
+/* The locked instruction (LOCK, or XCHG) KVM emulated before an MMIO write
+ * exit of len bytes with data, its registers now post (RIP past it).  tail
+ * holds the n <= 15 bytes that end at post->rip.  Each start in tail is
+ * decoded; a candidate must be locked, end at post->rip, write len bytes (8
+ * for each half of a CMPXCHG16B), unwind, and have its operand where
+ * matches() says the write went (the caller translates the linear address and
+ * compares it with KVM's guest-physical address).  x86 does not decode
+ * backwards: a byte before the instruction may read as a prefix.  Behind a
+ * LOCK that changes nothing that passed the checks, but an XCHG without LOCK
+ * after a byte 44-47 or 4C-4F (REX.R: r8d or eax?) stays ambiguous.  So every
+ * candidate must have the same effect, tried on sample memory values, or
+ * none is taken.  Returns atomic_unwind's answer with insn and pre filled
+ * (for the longest candidate), -ENOENT if no start fits, -ENOTUNIQ if
+ * candidates disagree. */
+int atomic_find(const uint8_t *tail, size_t n, int bits, const struct atomic_segs *segs,
+		const struct atomic_regs *post, const void *data, unsigned len,
+		bool (*matches)(void *opaque, uint64_t linear), void *opaque,
+		struct atomic_insn *insn, struct atomic_regs *pre)
+	__attribute__((warn_unused_result));
 
 const char *atomic_op_name(enum atomic_op op);
 
