@@ -134,6 +134,7 @@ static int decode_opcode(struct cursor *c, unsigned rex, bool opsize, struct ato
 	uint8_t op = next_byte(c), modrm;
 	bool byte = false, has_reg = true;
 	unsigned imm_size = 0, sub;
+	int err;
 
 	if (op == 0x0f) {
 		op = next_byte(c);
@@ -148,7 +149,7 @@ static int decode_opcode(struct cursor *c, unsigned rex, bool opsize, struct ato
 		case 0xba:
 			if (sub < 5)
 				return c->err ?: -EINVAL; /* BT, or undefined */
-			in->op = ATOMIC_BTS + (sub - 5);
+			in->op = (enum atomic_op)(ATOMIC_BTS + sub - 5);
 			has_reg = false;
 			imm_size = 1;
 			break;
@@ -168,7 +169,7 @@ static int decode_opcode(struct cursor *c, unsigned rex, bool opsize, struct ato
 			return c->err;
 		modrm = next_byte(c);
 		sub = (modrm >> 3) & 7;
-		if (op < 0x36 && (op & 6) == 0 && (op >> 3) != 7) {
+		if (op < 0x36 && (op & 6) == 0) {
 			in->op = (enum atomic_op)(op >> 3); /* 00 01 08 09 ... 30 31 */
 			byte = !(op & 1);
 		} else if (op == 0x80 || op == 0x81 || op == 0x83 || (op == 0x82 && in->bits != 64)) {
@@ -190,7 +191,7 @@ static int decode_opcode(struct cursor *c, unsigned rex, bool opsize, struct ato
 			byte = op == 0xfe;
 			has_reg = false;
 		} else if (op == 0xf6 || op == 0xf7 || op == 0xfe || op == 0xff) {
-			return c->err ?: -EINVAL;
+			return c->err ?: -EINVAL; /* TEST, MUL ..., CALL, JMP, PUSH */
 		} else {
 			return -EINVAL;
 		}
@@ -216,8 +217,7 @@ static int decode_opcode(struct cursor *c, unsigned rex, bool opsize, struct ato
 			in->reg_high8 = true;
 		}
 	}
-	int err = decode_modrm(c, modrm, rex, in);
-
+	err = decode_modrm(c, modrm, rex, in);
 	if (err)
 		return err;
 	if (imm_size) {

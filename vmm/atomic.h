@@ -23,9 +23,21 @@
  * XADD (0F C0 C1), XCHG (86 87), CMPXCHG (0F B0 B1), CMPXCHG8B and, with
  * REX.W, CMPXCHG16B (0F C7 /1).
  *
+ * At KVM's MMIO write exit on a watched page (the vCPU loop does not call
+ * this yet), KVM has emulated the whole instruction and written back the
+ * registers, RFLAGS and RIP; only the memory write is left, and completing
+ * the exit does nothing more.  So: the registers, the 15 bytes before RIP,
+ * atomic_find with a matches() that translates the linear address and
+ * compares it with the exit's guest-physical address, and then
+ *   0           atomic_exec from pre on the guest RAM the exit names, the
+ *               registers it leaves set back, KVM's data dropped;
+ *   -EALREADY   KVM's data dropped (a failed CMPXCHG* stores nothing);
+ *   otherwise   KVM's data written as before (not atomic).
+ *
  * Flags are the SDM's.  The ones it leaves undefined are as measured on an
  * AMD EPYC host by tests/unit_atomic.c: AND, OR and XOR clear AF; BTS, BTR
- * and BTC leave OF, SF, ZF, AF and PF unchanged (ZF is defined: unchanged).
+ * and BTC leave OF, SF, AF and PF as they were (and ZF, as defined).  The
+ * test says so when another CPU does otherwise.
  */
 #ifndef VMM_ATOMIC_H
 #define VMM_ATOMIC_H
