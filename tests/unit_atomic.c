@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <linux/kvm.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -1257,6 +1258,85 @@ static void test_find_by_hand(void)
 	TEST_ASSERT_EQ(find_in("f0 01 07", 4, &post, &in, &pre), -ENOENT);
 }
 
+/* ---- atomicity ----------------------------------------------------------- */
+
+static _Alignas(8) uint64_t race_counter;
+static bool race_stop;
+static pthread_barrier_t race_start;
+
+/* One thread's increments of race_counter until race_stop, each way the
+ * executor has; returns how much it added (0: it failed). */
+static void *racer(void *arg)
+{
+	const char *form = arg;
+	struct atomic_insn in;
+	uint64_t added = 0;
+	uint8_t b[16];
+
+	pthread_barrier_wait(&race_start);
+	if (!strcmp(form, "native")) { /* the host CPU's own lock add */
+		for (; !__atomic_load_n(&race_stop, __ATOMIC_RELAXED); added++)
+			__asm__ volatile("lock addq $1, %0" : "+m"(race_counter) : : "cc");
+		return (void *)(uintptr_t)added;
+	}
+	if (atomic_decode(b, unhex(form, b), 64, &in))
+		return NULL;
+	for (unsigned k = 0; !__atomic_load_n(&race_stop, __ATOMIC_RELAXED); k++) {
+		struct atomic_regs r = { .gpr = { [ATOMIC_RAX] = 1 }, .rflags = 2 | (k & 1) };
+
+		if (in.op == ATOMIC_CMPXCHG) { /* the classic loop: read, add, compare-exchange */
+			uint64_t seen = __atomic_load_n(&race_counter, __ATOMIC_RELAXED);
+
+			do {
+				r.gpr[ATOMIC_RAX] = seen;
+				r.gpr[ATOMIC_RCX] = seen + 1;
+				if (atomic_exec(&in, &race_counter, &r, NULL))
+					return NULL;
+				seen = r.gpr[ATOMIC_RAX];
+			} while (!(r.rflags & ATOMIC_ZF));
+			added++;
+			continue;
+		}
+		if (atomic_exec(&in, &race_counter, &r, NULL))
+			return NULL;
+		added += in.op == ATOMIC_ADC ? 1 + (k & 1) : 1;
+	}
+	return (void *)(uintptr_t)added;
+}
+
+/* The point of it all: increments from several threads for 100 ms, emulated
+ * ones among native ones, none lost. */
+static void test_exec_is_atomic_across_threads(void)
+{
+	static const char *const forms[] = {
+		"f0 48 ff 03",       /* lock inc qword [rbx]: a fetch-add */
+		"f0 48 0f c1 03",    /* lock xadd [rbx], rax */
+		"f0 48 11 03",       /* lock adc [rbx], rax: a compare-exchange loop */
+		"f0 48 0f b1 0b",    /* lock cmpxchg [rbx], rcx, in a loop */
+		"native",
+	};
+	pthread_t t[5];
+	uint64_t want = 0;
+
+	race_counter = 0;
+	race_stop = false;
+	pthread_barrier_init(&race_start, NULL, 6);
+	for (int k = 0; k < 5; k++)
+		TEST_ASSERT_EQ(pthread_create(&t[k], NULL, racer, (void *)forms[k]), 0);
+	pthread_barrier_wait(&race_start);
+	usleep(100 * 1000);
+	__atomic_store_n(&race_stop, true, __ATOMIC_RELAXED);
+	for (int k = 0; k < 5; k++) {
+		void *added;
+
+		TEST_ASSERT_EQ(pthread_join(t[k], &added), 0);
+		TEST_ASSERT(added, "%s failed", forms[k]);
+		want += (uintptr_t)added;
+	}
+	pthread_barrier_destroy(&race_start);
+	TEST_ASSERT_EQ(race_counter, want);
+}
+
 static void test_regs_kvm_round_trip(void)
 {
 	struct kvm_regs k = { .rax = 1, .rbx = 2, .rcx = 3, .rdx = 4, .rsi = 5, .rdi = 6,
@@ -1298,6 +1378,7 @@ int main(void)
 	RUN_TEST(test_exec_reports_memory);
 	RUN_TEST(test_unwind_refusals);
 	RUN_TEST(test_find_by_hand);
+	RUN_TEST(test_exec_is_atomic_across_threads);
 	RUN_TEST(test_regs_kvm_round_trip);
 	printf("# atomic_find: %u runs, %u ambiguous (-ENOTUNIQ; %u not XCHG), %u not found "
 	       "(-ENOENT)\n", find_runs, find_ambiguous, find_ambiguous_lock_rmw, find_missed);
