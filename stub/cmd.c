@@ -457,9 +457,10 @@ static enum cmd_result h_m(struct stub *s, const char *a, const char *end, struc
 		return CMD_REPLY;
 	/* Zero bytes in hex are an empty reply, which says "unsupported":
 	 * OK instead, as lldb-server answers. */
-	if (!n)
+	if (n)
+		pkt_put_hex(out, s->scratch, n);
+	else
 		pkt_puts(out, "OK");
-	pkt_put_hex(out, s->scratch, n);
 	return CMD_REPLY;
 }
 

@@ -64,7 +64,7 @@ kill
 EOF2
 	vmm_end 3
 	if [ "$(grep -c 'received signal SIGINT' "$OUT")" = 2 ] && grep -qx 'running: 0' "$OUT" &&
-	   [ "$(grep -cE '^[* ] [1-4] +Thread [1-4] \(vCPU [0-3], long mode, (stopped|interrupted)\) ' "$OUT")" = 4 ]; then
+	   [ "$(grep -cE '^[* ] [1-4] +Thread [1-4] "vCPU [0-3]" \(vCPU [0-3], long mode, (stopped|interrupted)\) ' "$OUT")" = 4 ]; then
 		:
 	else
 		bad_intr=$((bad_intr + 1))
