@@ -156,8 +156,10 @@ writes=$(grep -c '^Thread [1-4] "vCPU [0-3]" hit Hardware watchpoint 1: counter$
 writers=$(grep '^written by ' "$OUT" | sort -u | wc -l)
 bad=$(awk '/^written by / && $3 != $5 + 1' "$OUT")
 if grep -q '^smp64: FAILED: counter is not the number of vCPUs$' "$VOUT" && [ "$VMM_RC" = 255 ]; then
-	echo "# the watchpoint cost an increment this time (a locked write emulated as a plain one)"
-	[ "$writes" -ge 2 ] && [ "$writes" = "$writers" ] && [ -z "$bad" ] && ok watch_counter_writers ||
+	# Issue 16 (open): the increment lost this way can also merge the
+	# reported changes into one stop; every stop must still name its writer.
+	echo "# the watchpoint cost an increment this time (a locked write emulated as a plain one: issue 16)"
+	[ "$writes" -ge 1 ] && [ "$writes" = "$writers" ] && [ -z "$bad" ] && ok watch_counter_writers ||
 		fail watch_counter_writers "$writes writes by $writers threads; wrong thread named: [$bad]"
 	skip watch_then_exit "the guest exits FAILED this time (above), not with its count"
 else
