@@ -457,8 +457,10 @@ static uint8_t fast_checksum(const char *p, size_t len)
 	size_t i = 0;
 
 	while (len - i >= 8) {
-		/* 16-bit lanes: flush before 256 words can overflow them */
-		size_t end = i + 8 * 250 < len - 7 ? i + 8 * 250 : len - 7;
+		/* 16-bit lanes, two bytes each per word (up to 2 * 255): flush
+		 * every 128 words, before any byte values can overflow them (250
+		 * held only for hex digits, which binary x replies are not) */
+		size_t end = i + 8 * 128 < len - 7 ? i + 8 * 128 : len - 7;
 
 		for (acc = 0; i < end; i += 8) {
 			memcpy(&w, p + i, 8);
