@@ -5,6 +5,7 @@
 #   make test       build everything and run every test (SANITIZE=1: ASan+UBSan)
 #   make test-nested the KVM tests again on kvm_amd, nested under QEMU (tests/nested/)
 #   make bench      performance figures
+#   make stress-watch RUNS=50: locked writes on a watched page, again and again
 #   make debug      vmm --gdb on kernel64 and gdb attached with gdbinit
 #   make lint       cppcheck + clang-tidy
 #   make fuzz       libFuzzer targets (clang)
@@ -42,7 +43,7 @@ UNIT_BIN := $(UNIT_SRC:tests/%.c=$(B)/tests/%)
 TOOL_SRC := $(wildcard tests/tool_*.c)
 TOOL_BIN := $(TOOL_SRC:tests/%.c=$(B)/tests/%)
 
-.PHONY: all run test test-nested bench debug lint fuzz install clean guests
+.PHONY: all run test test-nested stress-watch bench debug lint fuzz install clean guests
 all: $(B)/vmm $(UNIT_BIN) $(TOOL_BIN) guests
 
 $(B)/obj/%.o: %.c $(wildcard stub/*.h vmm/*.h tests/*.h)
@@ -88,6 +89,11 @@ test: all
 # Needs Debian's qemu-system-x86, linux-image-amd64 and busybox-static.
 test-nested: all
 	@bash tests/run.sh $(B) nested
+
+# Long runs, not part of make test (NESTED=1: on kvm_amd in the rig).
+stress-watch: all
+	@SCRIPTS=tests/stress_watch.sh ONLY=stress_watch TEST_TIMEOUT=$${TEST_TIMEOUT:-3600} \
+		bash tests/run.sh $(B) $(if $(NESTED),nested)
 
 bench: all
 	@bash tests/bench.sh $(B)

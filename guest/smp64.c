@@ -21,7 +21,12 @@
  * "NN.", each with one 4-byte OUT and no lock (NN: its index; the vmm must
  * not tear one OUT), then as 0; 5 every vCPU but 0 spins after its line,
  * vCPU 0 exits as in 0 while they run; 6 every vCPU but 0 halts after its
- * line, vCPU 0 spins (halted and running vCPUs at once).
+ * line, vCPU 0 spins (halted and running vCPUs at once); 7 each vCPU first
+ * hammers the one page of `hammer` (HAMMER_ROUNDS rounds of a locked
+ * increment, a locked xadd, a cmpxchg loop and a plain increment under an
+ * xchg spinlock), then as 0; vCPU 0 checks that no update was lost there
+ * (with a write watchpoint on hammer.sentinel, every one of those writes is
+ * the vmm's to do: the page is read-only) and prints "smp64: hammer N".
  */
 #include "rt.h"
 
@@ -31,7 +36,12 @@
 #define PROBE_VA	0x8000000000ul	/* PML4 slot 1: outside the vmm's identity map */
 #define CHATTER_LINES	40
 
-enum { PATH_EXIT, PATH_SPIN, PATH_HALT, PATH_FAULT, PATH_CHATTER, PATH_SPIN_EXIT, PATH_HALT_SPIN };
+#define HAMMER_ROUNDS	100
+
+enum {
+	PATH_EXIT, PATH_SPIN, PATH_HALT, PATH_FAULT, PATH_CHATTER, PATH_SPIN_EXIT, PATH_HALT_SPIN,
+	PATH_HAMMER,
+};
 
 /* Every shared object on a page of its own: a write watchpoint on one of
  * them (read-only slots) sees no other traffic. */
@@ -52,6 +62,14 @@ unsigned long ncpus PAGE_ALONE;			/* RDX at entry */
 unsigned long path PAGE_ALONE;			/* --arg */
 volatile int ready PAGE_ALONE;			/* vCPU 0 has built the tables */
 volatile int console_lock PAGE_ALONE;		/* held while a line is written */
+struct hammer {
+	volatile unsigned long incs;	/* lock incq: 1 a round */
+	volatile unsigned long xadds;	/* lock xadd: 3 a round */
+	volatile unsigned long cas;	/* lock cmpxchg loop: 5 a round */
+	volatile int lock;		/* xchg spinlock over guarded */
+	volatile unsigned long guarded;	/* plain increment under lock: 1 a round */
+	volatile unsigned long sentinel; /* never written: watch it to watch the page */
+} hammer PAGE_ALONE;				/* path 7 */
 struct tables common_tables PAGE_ALONE;	/* PROBE_VA -> page_a: every vCPU but 1 */
 struct tables cpu1_tables PAGE_ALONE;		/* PROBE_VA -> page_b: vCPU 1 */
 char page_a[4096] PAGE_ALONE;			/* "smp64 page A" */
@@ -169,6 +187,45 @@ static void chatter(int cpu)
 		__asm__ volatile("outl %0, %1" : : "a"(word), "Nd"((uint16_t)RT_PORT_CONSOLE));
 }
 
+/* Path 7: locked read-modify-writes of every vCPU on one page. */
+static void hammer_page(void)
+{
+	for (int k = 0; k < HAMMER_ROUNDS; k++) {
+		unsigned long old, three = 3;
+
+		__asm__ volatile("lock incq %0" : "+m"(hammer.incs));
+		__asm__ volatile("lock xaddq %0, %1" : "+r"(three), "+m"(hammer.xadds));
+		old = hammer.cas;
+		while (!__atomic_compare_exchange_n(&hammer.cas, &old, old + 5, 0, __ATOMIC_SEQ_CST,
+						    __ATOMIC_SEQ_CST))
+			;
+		while (__atomic_exchange_n(&hammer.lock, 1, __ATOMIC_ACQUIRE))
+			while (hammer.lock)
+				__asm__ volatile("pause");
+		hammer.guarded = hammer.guarded + 1;
+		__atomic_store_n(&hammer.lock, 0, __ATOMIC_RELEASE);
+	}
+}
+
+static void hammer_check(void)
+{
+	struct line l = { .n = 0 };
+	unsigned long want = HAMMER_ROUNDS * ncpus;
+
+	if (hammer.incs != want)
+		failed("hammer: a locked increment was lost");
+	if (hammer.xadds != 3 * want)
+		failed("hammer: a locked xadd was lost");
+	if (hammer.cas != 5 * want)
+		failed("hammer: a cmpxchg was lost");
+	if (hammer.guarded != want)
+		failed("hammer: two vCPUs held the xchg spinlock at once");
+	add(&l, "smp64: hammer ");
+	add_dec(&l, want);
+	add(&l, "\n");
+	say(&l);
+}
+
 /* vCPU 0 once every line is out. */
 static void check_total(void)
 {
@@ -206,6 +263,8 @@ __attribute__((section(".text.start"), noreturn)) void _start(unsigned long cpu,
 		failed("PROBE_VA maps the wrong page");
 	if (path == PATH_CHATTER)
 		chatter(cpu);
+	if (path == PATH_HAMMER)
+		hammer_page();
 	percpu_work(cpu);
 	barrier_wait(cpu);
 	add(&l, "smp64: cpu ");
@@ -226,6 +285,8 @@ __attribute__((section(".text.start"), noreturn)) void _start(unsigned long cpu,
 	while (barrier.printed < ncpus)
 		;
 	check_total();
+	if (path == PATH_HAMMER)
+		hammer_check();
 	if (path == PATH_HALT)
 		rt_halt();
 	rt_exit(SMP64_EXIT);

@@ -44,6 +44,7 @@ run_one() {
 
 # ONLY: space-separated parts of test names; a test runs if its name holds one.
 # SKIP_TESTS: whole test names left out, each said loudly.
+# SCRIPTS: the scripts to run instead of tests/t_*.sh (make stress-watch).
 only=${ONLY:-}
 for t in ${SKIP_TESTS:-}; do echo "NOT RUN: $t (SKIP_TESTS)"; done
 wanted() {
@@ -62,7 +63,7 @@ for t in "$B"/tests/unit_*; do
 	wanted "$name" || continue
 	run_one "$name" -- "$t"
 done
-for t in tests/t_*.sh; do
+for t in ${SCRIPTS:-tests/t_*.sh}; do
 	[ -f "$t" ] || continue
 	name=$(basename "$t" .sh)
 	wanted "$name" || continue

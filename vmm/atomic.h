@@ -23,8 +23,8 @@
  * XADD (0F C0 C1), XCHG (86 87), CMPXCHG (0F B0 B1), CMPXCHG8B and, with
  * REX.W, CMPXCHG16B (0F C7 /1).
  *
- * At KVM's MMIO write exit on a watched page (the vCPU loop does not call
- * this yet), KVM has emulated the whole instruction and written back the
+ * At KVM's MMIO write exit on a watched page (vmm/watch_write.c does this),
+ * KVM has emulated the whole instruction and written back the
  * registers, RFLAGS and RIP; only the memory write is left, and completing
  * the exit does nothing more.  So: the registers, the 15 bytes before RIP,
  * atomic_find with a matches() that translates the linear address and

@@ -359,24 +359,50 @@ void bp_remove_all(struct gdb_target *t)
 	}
 }
 
-/* The breakpoint whose byte a vCPU runs at pc, found by the guest-physical
- * address pc translates to in its page tables now: the one gdb set at pc if
- * it is on that byte, else (*alias) one set at another address on it (the
- * page aliased, or pc mapped elsewhere since); NULL if the byte is none of
- * ours (a HLT or int3 of the guest's own). */
+/* The breakpoint whose byte a vCPU runs at RIP pc, found by the
+ * guest-physical address its linear address translates to in the vCPU's
+ * page tables now: the one gdb set at that linear address if it is on that
+ * byte, else (*alias) one set at another address on it (the page aliased,
+ * or mapped elsewhere since); NULL if the byte is none of ours (a HLT or
+ * int3 of the guest's own). */
 struct swbp *bp_ran(struct tcpu *tc, uint64_t pc, bool *alias)
 {
 	struct gdb_target *t = tc->t;
+	uint64_t lin = code_linear(tc, pc);
 	struct swbp *bp;
 	struct mmu_regs mr;
 	struct mmu_walk w;
 
 	if (!t->nbp || !t->bp_patched || mmu_regs_of(tc, &mr) ||
-	    mmu_translate(&t->vm->mram, &mr, pc, &w))
+	    mmu_translate(&t->vm->mram, &mr, lin, &w))
 		return NULL;
-	bp = bp_find(t, pc);
+	bp = bp_find(t, lin);
 	*alias = !bp || bp->gpa != w.gpa;
 	return *alias ? bp_gfind(t, w.gpa) : bp;
+}
+
+/* Report a breakpoint of gdb's (kind: STUB_STOP_SWBREAK or _HWBREAK) hit
+ * with RIP at pc.  Where CS has a base (real mode with CS != 0), gdb's $pc
+ * is the offset and cannot match the linear address gdb set the breakpoint
+ * at: gdb would take a swbreak there for one it had removed and run on.  So
+ * it is a SIGTRAP that says which breakpoint it is, and continuing steps
+ * over it as over any of ours. */
+void bp_event(struct tcpu *tc, enum stub_stop_kind kind, uint64_t pc)
+{
+	uint64_t lin = code_linear(tc, pc);
+
+	tc->why = "breakpoint";
+	if (lin == pc) {
+		set_event(tc, kind, SIGTRAP_, 0, NULL);
+		return;
+	}
+	set_event(tc, STUB_STOP_SIGNAL, SIGTRAP_, 0,
+		  "vmm: vCPU %d stopped at the breakpoint at 0x%llx, CS:IP %04llx:%04llx (gdb's $pc is "
+		  "the offset from CS's base 0x%llx; breakpoint addresses are linear)\n",
+		  tc->c->index, (unsigned long long)lin, (unsigned long long)tc->st.sregs.cs.selector,
+		  (unsigned long long)pc, (unsigned long long)tc->st.sregs.cs.base);
+	tc->event_alias = kind == STUB_STOP_SWBREAK; /* step over it on continue */
+	tc->event_rip = pc;
 }
 
 /* A HLT or int3 exit whose byte was at pc: if it is one of our breakpoints,
@@ -395,8 +421,7 @@ bool bp_trap(struct tcpu *tc, uint64_t pc)
 		tc->dirty |= DIRTY_REGS;
 	}
 	if (!alias) {
-		set_event(tc, STUB_STOP_SWBREAK, SIGTRAP_, 0, NULL);
-		tc->why = "breakpoint";
+		bp_event(tc, STUB_STOP_SWBREAK, pc);
 		return true;
 	}
 	set_event(tc, STUB_STOP_SIGNAL, SIGTRAP_, 0,

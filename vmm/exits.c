@@ -84,9 +84,11 @@ bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping)
 
 			if (!(dr6 & DR6_B(i)) || !h->used)
 				continue;
-			if (h->type <= STUB_BP_HW) {
-				set_event(tc, h->type == STUB_BP_SW ? STUB_STOP_SWBREAK : STUB_STOP_HWBREAK,
-					  SIGTRAP_, 0, NULL);
+			if (h->type <= STUB_BP_HW && regs_fetch(tc, DIRTY_REGS) == 0) {
+				bp_event(tc, h->type == STUB_BP_SW ? STUB_STOP_SWBREAK : STUB_STOP_HWBREAK,
+					 tc->st.regs.rip);
+			} else if (h->type <= STUB_BP_HW) {
+				set_event(tc, STUB_STOP_HWBREAK, SIGTRAP_, 0, NULL);
 				tc->why = "breakpoint";
 			} else {
 				set_event(tc, h->type == STUB_WP_READ ? STUB_STOP_RWATCH : STUB_STOP_AWATCH,
@@ -116,20 +118,24 @@ bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping)
 		struct watch *w;
 
 		if (run->mmio.is_write && host && watch_page(t, gpa)) {
-			pthread_mutex_lock(&t->lock); /* other vCPUs may write there too */
-			memcpy(host, run->mmio.data, len);
-			unlock_wake(t);
-			w = watch_hit(t, gpa, len);
-			if (!w)
-				return false; /* same page, other bytes: go on */
-			/* Let KVM finish the instruction without running another. */
-			__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-			vcpu_run(tc->c);
-			__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
-			regs_ran(tc);
-			set_event(tc, STUB_STOP_WATCH, SIGTRAP_, w->addr, NULL);
-			tc->why = "watchpoint";
-			return true;
+			enum vcpu_event next = watch_write(tc, &w);
+
+			if (w) {
+				set_event(tc, STUB_STOP_WATCH, SIGTRAP_, w->addr, NULL);
+				tc->why = "watchpoint";
+				return true;
+			}
+			if (next != EV_INTR)
+				return classify(tc, next, stepping);
+			if (stepping) {
+				/* The instruction is done, and KVM leaves its step
+				 * trap out after an MMIO exit: this is the step. */
+				set_event(tc, STUB_STOP_SIGNAL, SIGTRAP_, 0, NULL);
+				tc->stepped = true;
+				tc->why = "single step";
+				return true;
+			}
+			return false; /* same page, other bytes: go on */
 		}
 		set_event(tc, STUB_STOP_SIGNAL, SIGSEGV_, 0,
 			  "vmm: vCPU %d: %s of %u bytes at guest-physical 0x%llx, outside guest RAM\n",

@@ -143,7 +143,7 @@ log:
 bool rec_bp_at(struct tcpu *tc, enum stub_stop_kind *kind)
 {
 	struct gdb_target *t = tc->t;
-	uint64_t rip = tc->st.regs.rip;
+	uint64_t rip = code_linear(tc, tc->st.regs.rip);
 
 	if (hw_find(t, STUB_BP_HW, rip))
 		*kind = STUB_STOP_HWBREAK;
@@ -236,8 +236,7 @@ bool rec_run(struct tcpu *tc, bool step, enum vcpu_event *evp)
 		} else if (ev != EV_DEBUG) {
 			event = classify(tc, ev, step);
 		} else if (rec_bp_at(tc, &kind)) {
-			set_event(tc, kind, SIGTRAP_, 0, NULL);
-			tc->why = "breakpoint";
+			bp_event(tc, kind, tc->st.regs.rip);
 			event = true;
 		} else if (step) {
 			set_event(tc, STUB_STOP_SIGNAL, SIGTRAP_, 0, NULL);

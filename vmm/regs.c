@@ -111,6 +111,15 @@ struct tcpu *cpu_of(struct gdb_target *t, int tid)
 	return &t->cpus[tid - 1];
 }
 
+uint64_t code_linear(struct tcpu *tc, uint64_t rip)
+{
+	const struct kvm_sregs *sr = &tc->st.sregs;
+
+	if (regs_fetch(tc, DIRTY_SREGS) || ((sr->efer & EFER_LMA) && sr->cs.l))
+		return rip;
+	return (sr->cs.base + rip) & 0xffffffffULL;
+}
+
 int mmu_regs_of(struct tcpu *tc, struct mmu_regs *mr)
 {
 	int r = regs_fetch(tc, DIRTY_SREGS);

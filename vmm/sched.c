@@ -271,14 +271,16 @@ static bool event_stale(struct tcpu *tc)
 {
 	struct gdb_target *t = tc->t;
 	const struct stub_stop *e = &tc->event;
+	uint64_t lin;
 
 	switch (e->kind) {
 	case STUB_STOP_SWBREAK:
 	case STUB_STOP_HWBREAK:
 		if (regs_fetch(tc, DIRTY_REGS) || tc->st.regs.rip != tc->event_rip)
 			return true;
-		return e->kind == STUB_STOP_HWBREAK ? !hw_find(t, STUB_BP_HW, tc->event_rip)
-			: !bp_find(t, tc->event_rip) && !hw_find(t, STUB_BP_SW, tc->event_rip);
+		lin = code_linear(tc, tc->event_rip);
+		return e->kind == STUB_STOP_HWBREAK ? !hw_find(t, STUB_BP_HW, lin)
+			: !bp_find(t, lin) && !hw_find(t, STUB_BP_SW, lin);
 	case STUB_STOP_WATCH:
 		for (int i = 0; i < t->nwatch; i++)
 			if (t->watches[i].addr == e->addr)

@@ -239,6 +239,10 @@ int regs_flush(struct tcpu *tc, bool step);
 void regs_ran(struct tcpu *tc);
 struct tcpu *cpu_of(struct gdb_target *t, int tid);
 int mmu_regs_of(struct tcpu *tc, struct mmu_regs *mr);
+/* The linear address of a RIP value (an offset in CS outside 64-bit mode):
+ * gdb's breakpoint addresses are linear in every mode, as its memory
+ * addresses are, so a real-mode boot sector at 07C0:0000 is 0x7c00. */
+uint64_t code_linear(struct tcpu *tc, uint64_t rip);
 enum tdesc_arch arch_of_mode(const struct kvm_sregs *sr);
 const char *mode_name(const struct kvm_sregs *sr);
 void regs_pack(const struct cpu_state *st, uint64_t *w);
@@ -255,6 +259,7 @@ int watch_apply(struct gdb_target *t, const struct watch *gone);
 void bp_remove_all(struct gdb_target *t);
 struct swbp *bp_ran(struct tcpu *tc, uint64_t pc, bool *alias);
 bool bp_trap(struct tcpu *tc, uint64_t pc);
+void bp_event(struct tcpu *tc, enum stub_stop_kind kind, uint64_t pc);
 bool bp_step_over(struct tcpu *tc, enum vcpu_event *ev);
 void bp_patch_all(struct gdb_target *t, bool on);
 void bp_unpatch(struct gdb_target *t, uint64_t addr, uint8_t *buf, size_t len);
@@ -267,6 +272,12 @@ void set_event(struct tcpu *tc, enum stub_stop_kind kind, int signo, uint64_t ad
 	       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 const char *fault_note(const struct tcpu *tc);
 bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping);
+
+/* watch_write.c: the write of tc's MMIO exit on a watched page (in RAM),
+ * done (atomically where the instruction is locked), the exit completed
+ * without running on; *hit: the watchpoint it hit, or NULL.  Returns what the
+ * completing KVM_RUN said (EV_INTR: nothing more). */
+enum vcpu_event watch_write(struct tcpu *tc, struct watch **hit);
 
 /* sched.c */
 void unlock_wake(struct gdb_target *t);
