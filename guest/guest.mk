@@ -19,7 +19,7 @@ GUEST_LD_32   := $(LD) -m elf_i386 $(GUEST_LDFLAGS)
 GUEST_LD_64   := $(LD) -m elf_x86_64 $(GUEST_LDFLAGS)
 GUEST_DEPS    := $(wildcard guest/*.h guest/*.inc) guest/guest.mk
 
-GUEST_NAMES := hello16 seg16 hello32 hellopg hello64 kernel64 boot16to64 paged32 loop64 smp64 mboot32 mbootaf32
+GUEST_NAMES := hello16 seg16 msr64 hello32 hellopg hello64 kernel64 boot16to64 paged32 loop64 smp64 mboot32 mbootaf32
 GUEST_BINS  := $(foreach g,$(GUEST_NAMES),$(GUEST_OUT)/$(g).elf $(GUEST_OUT)/$(g).bin)
 
 # Objects: NAME.o32 / NAME.o64 from guest/NAME.c or guest/NAME.S.
@@ -49,6 +49,9 @@ $(GUEST_OUT)/hello16.elf: $(GUEST_OUT)/hello16.o32 guest/flat.ld
 # seg16: real mode at 07C0:0000 with a far segment (seg16.ld: linear addresses).
 $(GUEST_OUT)/seg16.elf: $(GUEST_OUT)/seg16.o32 guest/seg16.ld
 	$(GUEST_LD_32) -T guest/seg16.ld -o $@ $(GUEST_OUT)/seg16.o32
+# msr64: long mode at 1 MiB (the vmm's identity map reaches it).
+$(GUEST_OUT)/msr64.elf: $(GUEST_OUT)/msr64.o64 $(GUEST_OUT)/librt64.a guest/flat.ld
+	$(call guest_link_flat,$(GUEST_LD_64),0x100000)
 $(GUEST_OUT)/hello32.elf: $(GUEST_OUT)/hello.o32 $(GUEST_OUT)/librt32.a guest/flat.ld
 	$(call guest_link_flat,$(GUEST_LD_32),0)
 $(GUEST_OUT)/hellopg.elf: $(GUEST_OUT)/hellopg.o32 $(GUEST_OUT)/librt32.a guest/flat.ld

@@ -428,6 +428,8 @@ static struct gdb_target *target_new(struct vm *vm, const struct gdb_config *cfg
 		if (t->sync_regs)
 			tc->c->run->kvm_valid_regs = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS;
 	}
+	if (vm->ncpus)
+		t->msr_mask = regs_msr_probe(&t->cpus[0]);
 	return t;
 }
 

@@ -67,6 +67,27 @@ static int mon_regs(struct gdb_target *t, const char *arg, char *out, size_t cap
 	return 0;
 }
 
+/* The MSRs the vmm keeps with the registers (enum state_msr). */
+static int mon_msrs(struct gdb_target *t, const char *arg, char *out, size_t cap)
+{
+	struct tcpu *tc = cpu_of(t, t->cur_tid);
+	size_t n;
+
+	(void)arg;
+	if (regs_fetch(tc, DIRTY_MSRS))
+		return -EIO;
+	n = snprintf(out, cap, "vCPU %d:\n", tc->c->index);
+	for (int i = 0; i < STATE_NMSRS && n < cap; i++) {
+		if (t->msr_mask & (1U << i))
+			n += snprintf(out + n, cap - n, "%-14s 0x%08x  0x%016llx\n", state_msr_name[i],
+				      state_msr_index[i], (unsigned long long)tc->st.msr[i]);
+		else
+			n += snprintf(out + n, cap - n, "%-14s 0x%08x  (this KVM has none)\n",
+				      state_msr_name[i], state_msr_index[i]);
+	}
+	return 0;
+}
+
 static int mon_walk(struct gdb_target *t, const char *arg, char *out, size_t cap)
 {
 	struct mmu_regs mr;
@@ -207,6 +228,7 @@ static const struct {
 } mon_cmds[] = {
 	{ "help", NULL, "this list", mon_help },
 	{ "regs", NULL, "control registers decoded: mode, paging, CR0/CR4/EFER flags", mon_regs },
+	{ "msrs", NULL, "the MSRs kept with the registers (STAR, LSTAR, SYSENTER_*, PAT ...)", mon_msrs },
 	{ "walk", "ADDR", "the page walk of a virtual address, level by level", mon_walk },
 	{ "phys", "on|off", "addresses are guest-physical (on) or virtual (off, default)", mon_phys },
 	{ "mem", NULL, "guest RAM layout and memory slots", mon_mem },

@@ -59,13 +59,13 @@ static enum vcpu_event rec_one(struct tcpu *tc, bool *done, struct watch **watch
 	mode = insn_mode_of(&tc->st.sregs);
 	fpu = insn_may_touch_fpu(insn, ni, mode);
 	hlt = insn_hlt_len(insn, ni, mode);
-	if (fpu && regs_fetch(tc, DIRTY_FPU | DIRTY_KGSBASE))
+	if (fpu && regs_fetch(tc, DIRTY_FPU | DIRTY_MSRS))
 		return EV_ERROR;
 	regs_pack(&tc->st, pre);
 	if (fpu) {
 		memset(&fb, 0, sizeof(fb));
 		fb[0].fpu = tc->st.fpu;
-		fb[0].kgsbase = tc->st.kgsbase;
+		memcpy(fb[0].msr, tc->st.msr, sizeof(fb[0].msr));
 	}
 	rec_begin(b, tc->c->index, REC_STEP);
 	if (hlt) {
@@ -115,9 +115,9 @@ log:
 		return ev; /* it did not complete (exit port, fault, error) */
 	tc->rec_trap_due = ev == EV_INTR; /* (after a write, KVM may or may not still owe the trap) */
 	if (fpu) {
-		if (regs_fetch(tc, DIRTY_FPU | DIRTY_KGSBASE) == 0) {
+		if (regs_fetch(tc, DIRTY_FPU | DIRTY_MSRS) == 0) {
 			fb[1].fpu = tc->st.fpu;
-			fb[1].kgsbase = tc->st.kgsbase;
+			memcpy(fb[1].msr, tc->st.msr, sizeof(fb[1].msr));
 		} else {
 			fb[1] = fb[0];
 		}
@@ -280,7 +280,7 @@ void rec_log_user(struct tcpu *tc, const uint64_t *before, const struct fpblob *
 	regs_pack(&tc->st, after);
 	rec_set_state(&tc->bld, before, after, STATE_WORDS);
 	fb.fpu = tc->st.fpu;
-	fb.kgsbase = tc->st.kgsbase;
+	memcpy(fb.msr, tc->st.msr, sizeof(fb.msr));
 	if (fb_before && memcmp(fb_before, &fb, sizeof(fb)))
 		rec_set_blobs(&tc->bld, fb_before, &fb, sizeof(fb));
 	if (!rec_build_empty(&tc->bld) && rec_append(&t->log, &tc->bld) < 0)
@@ -404,7 +404,7 @@ int rec_user_regs_begin(struct tcpu *tc, struct rec_user_regs *u)
 		return r;
 	regs_pack(&tc->st, u->words);
 	u->fb.fpu = tc->st.fpu;
-	u->fb.kgsbase = tc->st.kgsbase;
+	memcpy(u->fb.msr, tc->st.msr, sizeof(u->fb.msr));
 	rec_begin(&tc->bld, tc->c->index, REC_USER);
 	return 0;
 }

@@ -8,6 +8,74 @@
 
 #include "vmm/target.h"
 
+const uint32_t state_msr_index[STATE_NMSRS] = {
+	[SM_KERNEL_GS_BASE] = MSR_KERNEL_GS_BASE, [SM_STAR] = MSR_STAR, [SM_LSTAR] = MSR_LSTAR,
+	[SM_CSTAR] = MSR_CSTAR, [SM_SFMASK] = MSR_SFMASK, [SM_SYSENTER_CS] = MSR_SYSENTER_CS,
+	[SM_SYSENTER_ESP] = MSR_SYSENTER_ESP, [SM_SYSENTER_EIP] = MSR_SYSENTER_EIP,
+	[SM_PAT] = MSR_PAT, [SM_TSC_AUX] = MSR_TSC_AUX,
+};
+
+const char *const state_msr_name[STATE_NMSRS] = {
+	[SM_KERNEL_GS_BASE] = "kernel_gs_base", [SM_STAR] = "star", [SM_LSTAR] = "lstar",
+	[SM_CSTAR] = "cstar", [SM_SFMASK] = "sfmask", [SM_SYSENTER_CS] = "sysenter_cs",
+	[SM_SYSENTER_ESP] = "sysenter_esp", [SM_SYSENTER_EIP] = "sysenter_eip", [SM_PAT] = "pat",
+	[SM_TSC_AUX] = "tsc_aux",
+};
+
+struct msr_batch {
+	struct kvm_msrs h;
+	struct kvm_msr_entry e[STATE_NMSRS];
+};
+
+/* Which of the MSRs this KVM reads for the vCPU (KVM_GET_MSRS stops at the
+ * first it lacks, TSC_AUX without RDTSCP for one): asked once, one by one. */
+unsigned regs_msr_probe(struct tcpu *tc)
+{
+	unsigned mask = 0;
+
+	for (int i = 0; i < STATE_NMSRS; i++) {
+		struct { struct kvm_msrs h; struct kvm_msr_entry e; } m = {
+			.h.nmsrs = 1, .e.index = state_msr_index[i],
+		};
+
+		if (ioctl(tc->c->fd, KVM_GET_MSRS, &m) == 1)
+			mask |= 1U << i;
+	}
+	return mask;
+}
+
+/* The batch of this KVM's MSRs, with the cached values (for KVM_SET_MSRS). */
+static void msrs_batch(struct tcpu *tc, struct msr_batch *b)
+{
+	memset(b, 0, sizeof(*b));
+	for (int i = 0; i < STATE_NMSRS; i++)
+		if (tc->t->msr_mask & (1U << i)) {
+			b->e[b->h.nmsrs].index = state_msr_index[i];
+			b->e[b->h.nmsrs++].data = tc->st.msr[i];
+		}
+}
+
+static int msrs_get(struct tcpu *tc)
+{
+	struct msr_batch b;
+	unsigned k = 0;
+
+	msrs_batch(tc, &b);
+	if (ioctl(tc->c->fd, KVM_GET_MSRS, &b) != (int)b.h.nmsrs)
+		return -EIO;
+	for (int i = 0; i < STATE_NMSRS; i++)
+		tc->st.msr[i] = tc->t->msr_mask & (1U << i) ? b.e[k++].data : 0;
+	return 0;
+}
+
+static int msrs_set(struct tcpu *tc)
+{
+	struct msr_batch b;
+
+	msrs_batch(tc, &b);
+	return ioctl(tc->c->fd, KVM_SET_MSRS, &b) == (int)b.h.nmsrs ? 0 : -EIO;
+}
+
 int regs_fetch(struct tcpu *tc, unsigned need)
 {
 	int fd = tc->c->fd, r;
@@ -19,15 +87,8 @@ int regs_fetch(struct tcpu *tc, unsigned need)
 		return -errno;
 	if ((need & DIRTY_FPU) && (r = vcpu_get_fpu(tc->c, &tc->st.fpu)))
 		return r;
-	if (need & DIRTY_KGSBASE) {
-		struct { struct kvm_msrs h; struct kvm_msr_entry e; } m = {
-			.h.nmsrs = 1, .e.index = MSR_KERNEL_GS_BASE,
-		};
-
-		if (ioctl(fd, KVM_GET_MSRS, &m) != 1)
-			return -EIO;
-		tc->st.kgsbase = m.e.data;
-	}
+	if ((need & DIRTY_MSRS) && (r = msrs_get(tc)))
+		return r;
 	tc->valid |= need;
 	return 0;
 }
@@ -76,14 +137,8 @@ int regs_flush(struct tcpu *tc, bool step)
 		tc->dbg_set = false; /* the step is armed for the RIP of KVM_SET_GUEST_DEBUG */
 	if ((tc->dirty & DIRTY_FPU) && (e = vcpu_set_fpu(tc->c, &tc->st.fpu)))
 		r = e;
-	if (tc->dirty & DIRTY_KGSBASE) {
-		struct { struct kvm_msrs h; struct kvm_msr_entry e; } m = {
-			.h.nmsrs = 1, .e.index = MSR_KERNEL_GS_BASE, .e.data = tc->st.kgsbase,
-		};
-
-		if (ioctl(fd, KVM_SET_MSRS, &m) != 1)
-			r = -EIO;
-	}
+	if ((tc->dirty & DIRTY_MSRS) && (e = msrs_set(tc)))
+		r = e;
 	tc->dirty = 0;
 	tc->valid &= (run->kvm_dirty_regs & KVM_SYNC_X86_REGS ? DIRTY_REGS : 0) |
 		     (run->kvm_dirty_regs & KVM_SYNC_X86_SREGS ? DIRTY_SREGS : 0);

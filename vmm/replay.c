@@ -57,9 +57,9 @@ static void rec_set_cpu(struct gdb_target *t, const struct rec_view *v, bool bac
 	if (v->blob_len == sizeof(fb)) {
 		memcpy(&fb, back ? v->blob_before : v->blob_after, sizeof(fb));
 		tc->st.fpu = fb.fpu;
-		tc->st.kgsbase = fb.kgsbase;
-		tc->valid |= DIRTY_FPU | DIRTY_KGSBASE;
-		tc->dirty |= DIRTY_FPU | DIRTY_KGSBASE;
+		memcpy(tc->st.msr, fb.msr, sizeof(fb.msr));
+		tc->valid |= DIRTY_FPU | DIRTY_MSRS;
+		tc->dirty |= DIRTY_FPU | DIRTY_MSRS;
 	}
 }
 

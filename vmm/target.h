@@ -153,6 +153,7 @@ struct gdb_target {
 	bool replay_stop;       /* lock: ... and is to stop */
 	bool replay_reverse;    /* lock (the replay thread reads it once busy, unchanged then) */
 	bool sync_regs;         /* once: KVM_CAP_SYNC_REGS: registers come with each exit */
+	unsigned msr_mask;      /* once: the enum state_msr MSRs this KVM reads and writes */
 	bool rearm_step;        /* stopped: a step must be re-armed before each KVM_RUN (vmm --probe) */
 	bool post_efd;          /* lock: a stop to announce on efd once the lock is dropped */
 	bool efd_set;           /* lock: efd is (or is about to be) readable */
@@ -215,15 +216,15 @@ enum replay_how {
 _Static_assert(sizeof(struct kvm_regs) % 8 == 0 && sizeof(struct kvm_sregs) % 8 == 0 &&
 	       STATE_WORDS <= REC_WORDS, "register state as log words");
 
-/* FPU state and KERNEL_GS_BASE: logged whole, before and after, for the
+/* FPU state and the MSRs of enum state_msr: logged whole, before and after, for the
  * instructions that may change them. */
 struct fpblob {
 	struct kvm_fpu fpu;
-	uint64_t kgsbase;
+	uint64_t msr[STATE_NMSRS];
 };
 _Static_assert(sizeof(struct fpblob) <= REC_BLOB_MAX, "FPU blob");
 
-#define ALL_STATE (DIRTY_REGS | DIRTY_SREGS | DIRTY_FPU | DIRTY_KGSBASE)
+#define ALL_STATE (DIRTY_REGS | DIRTY_SREGS | DIRTY_FPU | DIRTY_MSRS)
 
 /* A vCPU's state before the debugger changes it while recording. */
 struct rec_user_regs {
@@ -243,6 +244,9 @@ int mmu_regs_of(struct tcpu *tc, struct mmu_regs *mr);
  * gdb's breakpoint addresses are linear in every mode, as its memory
  * addresses are, so a real-mode boot sector at 07C0:0000 is 0x7c00. */
 uint64_t code_linear(struct tcpu *tc, uint64_t rip);
+extern const uint32_t state_msr_index[STATE_NMSRS];
+extern const char *const state_msr_name[STATE_NMSRS];
+unsigned regs_msr_probe(struct tcpu *tc);
 enum tdesc_arch arch_of_mode(const struct kvm_sregs *sr);
 const char *mode_name(const struct kvm_sregs *sr);
 void regs_pack(const struct cpu_state *st, uint64_t *w);

@@ -267,7 +267,7 @@ unsigned tdesc_needs(enum tdesc_arch a, int regno)
 	switch (r[regno].src) {
 	case S_GPR: case S_RIP: case S_RFLAGS: return DIRTY_REGS;
 	case S_SEL: case S_BASE: case S_CR: case S_EFER: return DIRTY_SREGS;
-	case S_KGSBASE: return DIRTY_KGSBASE;
+	case S_KGSBASE: return DIRTY_MSRS;
 	default: return DIRTY_FPU;
 	}
 }
@@ -341,7 +341,7 @@ static void get(const struct reg *r, const struct cpu_state *s, uint8_t *out)
 	case S_RFLAGS: v = s->regs.rflags; break;
 	case S_SEL: v = segment(sr, r->idx)->selector; break;
 	case S_BASE: v = segment(sr, r->idx)->base; break;
-	case S_KGSBASE: v = s->kgsbase; break;
+	case S_KGSBASE: v = s->msr[SM_KERNEL_GS_BASE]; break;
 	case S_CR: v = *cr(sr, r->idx); break;
 	case S_EFER: v = s->sregs.efer; break;
 	case S_ST: memcpy(out, s->fpu.fpr[r->idx], 10); return;
@@ -400,7 +400,7 @@ int tdesc_write(enum tdesc_arch a, struct cpu_state *s, int regno, const uint8_t
 		break;
 	}
 	case S_BASE: segment(&s->sregs, r->idx)->base = v; break;
-	case S_KGSBASE: s->kgsbase = v; break;
+	case S_KGSBASE: s->msr[SM_KERNEL_GS_BASE] = v; break;
 	case S_CR: *cr(&s->sregs, r->idx) = v; break;
 	case S_EFER: s->sregs.efer = v; break;
 	case S_ST: memcpy(s->fpu.fpr[r->idx], buf, 10); break;

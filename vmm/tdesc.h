@@ -18,14 +18,24 @@ enum {
 	DIRTY_REGS = 1,
 	DIRTY_SREGS = 2,
 	DIRTY_FPU = 4,
-	DIRTY_KGSBASE = 8,
+	DIRTY_MSRS = 8,
+};
+
+/* The MSRs kept with the registers: those WRMSR changes that no other
+ * register shows (EFER and the FS/GS bases are in kvm_sregs).  gdb sees
+ * KERNEL_GS_BASE (k_gs_base); `monitor msrs` shows them all; recording
+ * rewinds them all. */
+enum state_msr {
+	SM_KERNEL_GS_BASE, SM_STAR, SM_LSTAR, SM_CSTAR, SM_SFMASK,
+	SM_SYSENTER_CS, SM_SYSENTER_ESP, SM_SYSENTER_EIP, SM_PAT, SM_TSC_AUX,
+	STATE_NMSRS
 };
 
 struct cpu_state {
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
 	struct kvm_fpu fpu;
-	uint64_t kgsbase;
+	uint64_t msr[STATE_NMSRS]; /* enum state_msr (0 where this KVM has none) */
 };
 
 /* Which parts of struct cpu_state register regno needs (DIRTY_* bits). */
