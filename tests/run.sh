@@ -69,11 +69,12 @@ for t in ${SCRIPTS:-tests/t_*.sh}; do
 	wanted "$name" || continue
 	if [ -n "$nested" ]; then
 		run_one "$name" planned -- python3 tests/nested/rig.py "$B" bash "$t"
-		# The rig's own kernel (QEMU TCG's SVM) locks up now and then, more
-		# often on a loaded machine: that script runs once more in a new VM,
-		# said loudly; a failure of ours fails both times.
-		if grep -q "the rig's VM stopped answering" "$log"; then
-			echo "  [$name] retry: the rig's VM locked up (not the vmm: a user program cannot); once more in a new VM"
+		# The rig's own kernel (QEMU TCG's SVM) locks up now and then, or
+		# stalls while it boots, more often on a loaded machine: that script
+		# runs once more in a new VM, said loudly; a failure of ours fails
+		# both times.
+		if grep -q "the rig's VM stopped answering\|nested rig: the VM did not come up" "$log"; then
+			echo "  [$name] retry: the rig's VM locked up or did not boot (not the vmm: a user program cannot); once more in a new VM"
 			pass=$((pass - last_p)) fail=$((fail - last_f)) skip=$((skip - last_s))
 			run_one "$name" planned -- python3 tests/nested/rig.py "$B" bash "$t"
 		fi
