@@ -45,8 +45,8 @@ enum xkind { X_RUN, X_BP, X_HLT, X_EXIT };
 
 /* One KVM_RUN of a script.  X_RUN: runs until kicked; X_BP: the int3 at rip;
  * X_HLT: the hlt at rip; X_EXIT: OUT of status to port 0xF4.  The exit comes
- * only once thread meet's vCPU is in KVM_RUN, and once thread after's has
- * stopped (0: no such wait). */
+ * only once the vCPUs of the threads in meet (a mask: THR(tid) | ...) are in
+ * KVM_RUN, and once thread after's has stopped (0: no such wait). */
 struct xstep {
 	enum xkind kind;
 	uint64_t rip;
@@ -54,6 +54,7 @@ struct xstep {
 	int status;
 };
 
+#define THR(tid) (1 << (tid))
 #define BP(rip_, ...) ((struct xstep){ .kind = X_BP, .rip = (rip_), __VA_ARGS__ })
 #define HLT(rip_, ...) ((struct xstep){ .kind = X_HLT, .rip = (rip_), __VA_ARGS__ })
 #define EXIT_PORT(v) ((struct xstep){ .kind = X_EXIT, .status = (v) })
@@ -141,12 +142,15 @@ static void wait_scripted(bool (*done)(int), int arg)
 	}
 }
 
-static bool in_run(int i)
+/* Are the vCPUs of the threads in mask all in KVM_RUN? */
+static bool all_in_run(int mask)
 {
-	bool r;
+	bool r = true;
 
 	pthread_mutex_lock(&fake_lock);
-	r = F.cpu[i].in_run;
+	for (int i = 0; i < F.ncpus; i++)
+		if (mask & THR(i + 1))
+			r = r && F.cpu[i].in_run;
 	pthread_mutex_unlock(&fake_lock);
 	return r;
 }
@@ -186,7 +190,7 @@ static int fake_run(int i)
 		sleep_us(5000); /* time for a vCPU that should not run to show up */
 	} else {
 		if (x.meet)
-			wait_scripted(in_run, x.meet - 1);
+			wait_scripted(all_in_run, x.meet);
 		if (x.after)
 			wait_scripted(cpu_stopped, x.after - 1);
 		if (x.kind == X_RUN)
@@ -469,7 +473,7 @@ static void wait_running(int tid)
 {
 	long end = now_ms() + WAIT_MS;
 
-	while (!in_run(tid - 1)) {
+	while (!all_in_run(THR(tid))) {
 		TEST_ASSERT(now_ms() < end, "vCPU %d not running within %d ms", tid - 1, WAIT_MS);
 		sleep_us(1000);
 	}
@@ -557,7 +561,7 @@ static void test_two_breakpoints_at_once_reported_one_per_resume(void)
 	insert_bp(0x1000);
 	insert_bp(0x1010);
 	insert_bp(0x2000);
-	script(1, 2, BP(0x1000, .meet = 2), BP(0x1010));
+	script(1, 2, BP(0x1000, .meet = THR(2)), BP(0x1010));
 	script(2, 1, BP(0x2000, .after = 1));
 	resume_all();
 	s = wait_stop();
@@ -602,7 +606,7 @@ static void test_kept_breakpoint_dropped_when_pc_moved(void)
 	insert_bp(0x1000);
 	insert_bp(0x2000);
 	insert_bp(0x3000);
-	script(1, 1, BP(0x1000, .meet = 2));
+	script(1, 1, BP(0x1000, .meet = THR(2)));
 	script(2, 2, BP(0x2000, .after = 1), BP(0x3000));
 	resume_all();
 	s = wait_stop();
@@ -634,7 +638,7 @@ static void test_kept_breakpoint_dropped_when_removed(void)
 	insert_bp(0x1000);
 	insert_bp(0x2000);
 	insert_bp(0x3000);
-	script(1, 1, BP(0x1000, .meet = 2));
+	script(1, 1, BP(0x1000, .meet = THR(2)));
 	script(2, 2, BP(0x2000, .after = 1), BP(0x3000));
 	resume_all();
 	s = wait_stop();
@@ -655,6 +659,31 @@ static void test_kept_breakpoint_dropped_when_removed(void)
 	rig_done();
 }
 
+/* Three vCPUs at their breakpoints at once: reported oldest first, one per
+ * resume. */
+static void test_three_breakpoints_at_once_reported_oldest_first(void)
+{
+	struct stub_stop s;
+
+	rig_up(3);
+	insert_bp(0x1000);
+	insert_bp(0x2000);
+	insert_bp(0x3000);
+	script(1, 1, BP(0x1000, .meet = THR(2) | THR(3)));
+	script(2, 1, BP(0x2000, .after = 1));
+	script(3, 1, BP(0x3000, .after = 2));
+	resume_all();
+	s = wait_stop();
+	ASSERT_STOP(s, STUB_STOP_SWBREAK, 1, SIGTRAP_);
+	for (int tid = 2; tid <= 3; tid++) {
+		resume_all();
+		s = stop_now();
+		ASSERT_STOP(s, STUB_STOP_SWBREAK, tid, SIGTRAP_);
+		TEST_ASSERT_EQ(pc_of(tid), 0x1000 * tid);
+	}
+	rig_done();
+}
+
 /* A kept stop that is still good is not dropped by a moved PC of another
  * thread (the rule is per thread). */
 static void test_kept_breakpoint_survives_other_threads_pc_change(void)
@@ -664,7 +693,7 @@ static void test_kept_breakpoint_survives_other_threads_pc_change(void)
 	rig_up(2);
 	insert_bp(0x1000);
 	insert_bp(0x2000);
-	script(1, 1, BP(0x1000, .meet = 2));
+	script(1, 1, BP(0x1000, .meet = THR(2)));
 	script(2, 1, BP(0x2000, .after = 1));
 	resume_all();
 	s = wait_stop();
@@ -689,7 +718,7 @@ static void test_step_over_runs_alone_before_the_others(void)
 
 	rig_up(2);
 	insert_bp(0x1000);
-	script(1, 1, BP(0x1000, .meet = 2));
+	script(1, 1, BP(0x1000, .meet = THR(2)));
 	resume_all();
 	s = wait_stop();
 	ASSERT_STOP(s, STUB_STOP_SWBREAK, 1, SIGTRAP_);
@@ -728,7 +757,7 @@ static void test_step_overs_of_one_breakpoint_take_turns(void)
 
 	rig_up(2);
 	insert_bp(0x1000);
-	script(1, 1, BP(0x1000, .meet = 2));
+	script(1, 1, BP(0x1000, .meet = THR(2)));
 	script(2, 1, BP(0x1000, .after = 1));
 	resume_all();
 	s = wait_stop();
@@ -757,6 +786,26 @@ static void test_step_overs_of_one_breakpoint_take_turns(void)
 	TEST_ASSERT(k && !k->step, "then they run free");
 	TEST_ASSERT_EQ(F.overlaps, 0);
 	TEST_ASSERT_EQ(vm.ram[0x1000], OPC_INT3);
+	rig_done();
+}
+
+/* A single step of one vCPU while the others stay (run on the stub thread
+ * itself): only that vCPU runs, one step, and the stop is ready when the
+ * resume returns. */
+static void test_single_step_of_one_vcpu_runs_it_alone(void)
+{
+	const struct krun *k;
+	struct stub_stop s;
+
+	rig_up(2);
+	resume(2, STUB_STEP, STUB_STAY);
+	s = stop_now();
+	ASSERT_STOP(s, STUB_STOP_SIGNAL, 1, SIGTRAP_);
+	TEST_ASSERT_EQ(pc_of(1), 0x801);
+	TEST_ASSERT_EQ(nruns(), 1);
+	k = nth_run(0, 1, 0);
+	TEST_ASSERT(k && k->step, "vCPU 0 single-stepped");
+	TEST_ASSERT_EQ(k->rip, 0x800);
 	rig_done();
 }
 
@@ -959,9 +1008,11 @@ int main(void)
 	RUN(test_two_breakpoints_at_once_reported_one_per_resume);
 	RUN(test_kept_breakpoint_dropped_when_pc_moved);
 	RUN(test_kept_breakpoint_dropped_when_removed);
+	RUN(test_three_breakpoints_at_once_reported_oldest_first);
 	RUN(test_kept_breakpoint_survives_other_threads_pc_change);
 	RUN(test_step_over_runs_alone_before_the_others);
 	RUN(test_step_overs_of_one_breakpoint_take_turns);
+	RUN(test_single_step_of_one_vcpu_runs_it_alone);
 	RUN(test_ctrl_c_names_a_running_vcpu_not_a_halted_one);
 	RUN(test_ctrl_c_skips_every_halted_vcpu);
 	RUN(test_ctrl_c_names_a_resumed_vcpu);
