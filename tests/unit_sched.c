@@ -5,7 +5,8 @@
  * its own thread, as under gdb_serve (sched_threads_start), and the test
  * thread plays the stub: sched_resume, sched_get_stop, sched_interrupt.  Each
  * vCPU's KVM_RUN plays a script, one entry per KVM_RUN: a breakpoint hit
- * (KVM_EXIT_DEBUG, #BP, RIP on the int3), a HLT, an OUT to port 0xF4, or
+ * (KVM_EXIT_DEBUG, #BP, RIP on the int3), a HLT, an OUT to port 0xF4, a
+ * triple fault, or
  * (past the script's end) running until kicked (immediate_exit: EINTR).  An
  * entry may wait until another vCPU is in KVM_RUN too, or until it has
  * stopped, which makes "two stops at once" happen in a known order (a vCPU
@@ -41,10 +42,11 @@ int __real_ioctl(int fd, unsigned long req, ...); // NOLINT(bugprone-reserved-id
 #define WAIT_MS 5000  /* longest wait for anything: a test fails rather than hangs */
 #define NOP 0x90      /* guest RAM is all NOPs */
 
-enum xkind { X_RUN, X_BP, X_HLT, X_EXIT };
+enum xkind { X_RUN, X_BP, X_HLT, X_EXIT, X_SHUTDOWN };
 
 /* One KVM_RUN of a script.  X_RUN: runs until kicked; X_BP: the int3 at rip;
- * X_HLT: the hlt at rip; X_EXIT: OUT of status to port 0xF4.  The exit comes
+ * X_HLT: the hlt at rip; X_EXIT: OUT of status to port 0xF4; X_SHUTDOWN: a
+ * triple fault at rip.  The exit comes
  * only once the vCPUs of the threads in meet (a mask: THR(tid) | ...) are in
  * KVM_RUN, and once thread after's has stopped (0: no such wait). */
 struct xstep {
@@ -57,6 +59,7 @@ struct xstep {
 #define THR(tid) (1 << (tid))
 #define BP(rip_, ...) ((struct xstep){ .kind = X_BP, .rip = (rip_), __VA_ARGS__ })
 #define HLT(rip_, ...) ((struct xstep){ .kind = X_HLT, .rip = (rip_), __VA_ARGS__ })
+#define SHUTDOWN(rip_) ((struct xstep){ .kind = X_SHUTDOWN, .rip = (rip_) })
 #define EXIT_PORT(v) ((struct xstep){ .kind = X_EXIT, .status = (v) })
 
 /* A KVM_RUN as the fake saw it enter. */
@@ -216,6 +219,9 @@ static int fake_run(int i)
 	} else if (x.kind == X_HLT) {
 		fc->regs.rip = x.rip + 1;
 		run->exit_reason = KVM_EXIT_HLT;
+	} else if (x.kind == X_SHUTDOWN) {
+		fc->regs.rip = x.rip;
+		run->exit_reason = KVM_EXIT_SHUTDOWN;
 	} else if (x.kind == X_EXIT) {
 		run->exit_reason = KVM_EXIT_IO;
 		run->io.direction = KVM_EXIT_IO_OUT;
@@ -996,6 +1002,30 @@ static void test_exit_port_ends_the_guest_with_its_status(void)
 	rig_done();
 }
 
+/* A triple fault: a SIGSEGV stop of that vCPU, its registers those of the
+ * fault; the next resume ends the guest with STATUS_SHUTDOWN, nothing run. */
+static void test_triple_fault_stops_then_resuming_ends_the_guest(void)
+{
+	struct stub_stop s;
+	int mark;
+
+	rig_up(2);
+	script(2, 1, SHUTDOWN(0x2200));
+	resume_all();
+	s = wait_stop();
+	ASSERT_STOP(s, STUB_STOP_SIGNAL, 2, SIGSEGV_);
+	TEST_ASSERT(strstr(s.message, "triple fault"), "message \"%s\"", s.message);
+	TEST_ASSERT_EQ(pc_of(2), 0x2200);
+
+	mark = nruns();
+	resume_all();
+	s = stop_now();
+	TEST_ASSERT_EQ(s.kind, STUB_STOP_EXITED);
+	TEST_ASSERT_EQ(s.status, STATUS_SHUTDOWN);
+	TEST_ASSERT_EQ(nruns(), mark);
+	rig_done();
+}
+
 #define RUN(fn)                                                                  \
 	do {                                                                     \
 		RUN_TEST(fn);                                                    \
@@ -1021,5 +1051,6 @@ int main(void)
 	RUN(test_step_of_a_halted_vcpu_stops_at_once);
 	RUN(test_halted_vcpu_runs_again_once_gdb_moves_it);
 	RUN(test_exit_port_ends_the_guest_with_its_status);
+	RUN(test_triple_fault_stops_then_resuming_ends_the_guest);
 	TEST_MAIN_END();
 }
