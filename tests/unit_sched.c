@@ -6,14 +6,15 @@
  * thread plays the stub: sched_resume, sched_get_stop, sched_interrupt.  Each
  * vCPU's KVM_RUN plays a script, one entry per KVM_RUN: a breakpoint hit
  * (KVM_EXIT_DEBUG, #BP, RIP on the int3), a HLT, an OUT to port 0xF4, a
- * triple fault, or
- * (past the script's end) running until kicked (immediate_exit: EINTR).  An
- * entry may wait until another vCPU is in KVM_RUN too, or until it has
- * stopped, which makes "two stops at once" happen in a known order (a vCPU
- * kicked before it enters KVM_RUN only leaves it at once, with EINTR).  A KVM_RUN with KVM_GUESTDBG_SINGLESTEP
+ * triple fault, or (past the script's end) running until kicked
+ * (immediate_exit: EINTR).  An entry may wait until other vCPUs are in
+ * KVM_RUN too, or until one has stopped, which makes "two stops at once"
+ * happen in a known order (a vCPU kicked before it enters KVM_RUN only
+ * leaves it at once, with EINTR).  A KVM_RUN with KVM_GUESTDBG_SINGLESTEP
  * armed runs one one-byte instruction and exits with #DB.  Every KVM_RUN is
  * logged (the vCPU, whether it single-steps, its RIP and the byte there), so
- * a test can tell who ran, when, and over what.
+ * a test can tell who ran, when, and over what; UNIT_SCHED_LOG=1 prints the
+ * log of each test to stderr.
  *
  * The target is built as target_new (gdb.c) builds it, with gdb attached:
  * every vCPU stopped, in protected mode without paging (linear addresses
