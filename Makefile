@@ -73,6 +73,9 @@ $(B)/tests/%: $(B)/obj/tests/%.o $(B)/libvmm.a $(B)/libstub.a
 $(B)/tests/unit_vm: LDFLAGS += -Wl,--wrap=open,--wrap=close,--wrap=ioctl,--wrap=vsnprintf
 # unit_gdb_serve fails pthread_create where a test asks it to.
 $(B)/tests/unit_gdb_serve: LDFLAGS += -Wl,--wrap=pthread_create
+# unit_sched runs the scheduler's vCPU threads against a fake KVM: its ioctl
+# stands in for libc's.
+$(B)/tests/unit_sched: LDFLAGS += -Wl,--wrap=ioctl
 
 .SECONDARY:
 
