@@ -26,7 +26,9 @@
  * increment, a locked xadd, a cmpxchg loop and a plain increment under an
  * xchg spinlock), then as 0; vCPU 0 checks that no update was lost there
  * (with a write watchpoint on hammer.sentinel, every one of those writes is
- * the vmm's to do: the page is read-only) and prints "smp64: hammer N".
+ * the vmm's to do: the page is read-only) and prints "smp64: hammer N";
+ * 8 after its line each vCPU runs laps forever: lap(cpu) (laps[cpu]++),
+ * then 100 increments of spins[cpu] (for non-stop: a breakpoint on lap).
  */
 #include "rt.h"
 
@@ -40,7 +42,7 @@
 
 enum {
 	PATH_EXIT, PATH_SPIN, PATH_HALT, PATH_FAULT, PATH_CHATTER, PATH_SPIN_EXIT, PATH_HALT_SPIN,
-	PATH_HAMMER,
+	PATH_HAMMER, PATH_LAPS,
 };
 
 /* Every shared object on a page of its own: a write watchpoint on one of
@@ -58,6 +60,7 @@ struct barrier {
 	volatile unsigned int printed;	/* vCPUs whose line is out */
 } barrier PAGE_ALONE;
 volatile unsigned long spins[SMP64_MAX_CPUS] PAGE_ALONE;	/* path 1 */
+volatile unsigned long laps[SMP64_MAX_CPUS] PAGE_ALONE;	/* path 8: calls of lap() */
 unsigned long ncpus PAGE_ALONE;			/* RDX at entry */
 unsigned long path PAGE_ALONE;			/* --arg */
 volatile int ready PAGE_ALONE;			/* vCPU 0 has built the tables */
@@ -173,6 +176,22 @@ __attribute__((noinline)) void barrier_wait(int cpu)
 		;
 }
 
+/* Path 8: a breakpoint on lap's first instruction stops each vCPU once a
+ * lap, before the increment; laps[cpu] counts the laps run. */
+__attribute__((noinline)) void lap(int cpu)
+{
+	laps[cpu] = laps[cpu] + 1;
+}
+
+__attribute__((noinline, noreturn)) void lapping(int cpu)
+{
+	for (;;) {
+		lap(cpu);
+		for (int i = 0; i < 100; i++)
+			spins[cpu] = spins[cpu] + 1;
+	}
+}
+
 __attribute__((noinline, noreturn)) void spin(int cpu)
 {
 	for (;;)
@@ -277,6 +296,8 @@ __attribute__((section(".text.start"), noreturn)) void _start(unsigned long cpu,
 		(void)*(volatile char *)(PROBE_VA + 4096);
 	}
 	__atomic_fetch_add(&barrier.printed, 1, __ATOMIC_SEQ_CST);
+	if (path == PATH_LAPS)
+		lapping(cpu);
 	if (path == PATH_SPIN || (path == PATH_SPIN_EXIT && cpu != 0) ||
 	    (path == PATH_HALT_SPIN && cpu == 0))
 		spin(cpu);

@@ -60,7 +60,7 @@ void cmd_error(struct stub *s, struct pkt_buf *out, int err)
 /* A refusal of Z with the target's reason.  "E.NN.why" is what gdb's own
  * Z reply parser shows the text of (after the second '.', gdb 13 and since,
  * whatever it announced), and it is a valid "E.text" too. */
-static void cmd_error_why(struct stub *s, struct pkt_buf *out, int err, const char *why)
+void cmd_error_why(struct stub *s, struct pkt_buf *out, int err, const char *why)
 {
 	char text[256];
 
@@ -159,6 +159,8 @@ void cmd_session_start(struct stub *s)
 	s->list_threads = false;
 	s->pc_moved_tid = 0;
 	memset(&s->client, 0, sizeof(s->client));
+	s->nonstop = false;
+	ns_reset(s);
 }
 
 void cmd_pc_settled(struct stub *s, int tid)
@@ -237,6 +239,8 @@ static enum cmd_result h_why(struct stub *s, const char *a, const char *end, str
 	struct stub_stop st;
 
 	(void)a, (void)end;
+	if (s->nonstop)
+		return ns_why(s, out);
 	memset(&st, 0, sizeof(st));
 	st.kind = STUB_STOP_SIGNAL;
 	st.signo = GDB_SIGTRAP;
@@ -684,6 +688,8 @@ static enum cmd_result h_vcont_query(struct stub *s, const char *a, const char *
 {
 	(void)a, (void)end;
 	pkt_puts(out, s->ops->range_step ? "vCont;c;C;s;S;r" : "vCont;c;C;s;S");
+	if (s->ops->nonstop)
+		pkt_puts(out, ";t");
 	return CMD_REPLY;
 }
 
@@ -718,6 +724,11 @@ static enum cmd_result h_vcont(struct stub *s, const char *a, const char *end, s
 			act = STUB_STEP;
 			if (pkt_parse_hex(&a, end, &sig))
 				goto err;
+			break;
+		case 't': /* stop the thread (non-stop only) */
+			if (!s->nonstop)
+				goto err;
+			act = STUB_STOP_THREAD;
 			break;
 		case 'r': /* r start,end */
 			act = STUB_RANGE;
@@ -911,6 +922,8 @@ static enum cmd_result h_qsupported(struct stub *s, const char *a, const char *e
 	pkt_puts(out, ";vContSupported+;QStartNoAckMode+;error-message+");
 	if (s->ops->reverse)
 		pkt_puts(out, ";ReverseStep+;ReverseContinue+");
+	if (s->ops->nonstop)
+		pkt_puts(out, ";QNonStop+");
 	return CMD_REPLY;
 }
 
@@ -1381,6 +1394,9 @@ static const struct {
 	{ "qMemoryRegionInfo", false, h_qregion },
 	{ "QListThreadsInStopReply", false, h_list_threads },
 	{ "QEnableErrorStrings", false, h_error_strings },
+	{ "QNonStop", false, ns_qnonstop },
+	{ "vStopped", false, ns_vstopped },
+	{ "vCtrlC", false, ns_vctrlc },
 };
 
 enum cmd_result cmd_dispatch(struct stub *s, char *pkt, size_t len, struct pkt_buf *out)

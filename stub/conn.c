@@ -16,7 +16,8 @@ int conn_init(struct conn *c)
 	c->rxbuf = malloc(STUB_PACKET_SIZE + 1);
 	c->frame[0] = malloc(STUB_FRAME_SIZE);
 	c->frame[1] = malloc(STUB_FRAME_SIZE);
-	if (!c->in || !c->rxbuf || !c->frame[0] || !c->frame[1])
+	c->nframe = malloc(STUB_NOTIFY_SIZE);
+	if (!c->in || !c->rxbuf || !c->frame[0] || !c->frame[1] || !c->nframe)
 		goto err_free;
 	if (pthread_mutex_init(&c->lock, NULL))
 		goto err_free;
@@ -28,6 +29,7 @@ err_free:
 	free(c->rxbuf);
 	free(c->frame[0]);
 	free(c->frame[1]);
+	free(c->nframe);
 	return -ENOMEM;
 }
 
@@ -38,6 +40,7 @@ void conn_destroy(struct conn *c)
 	free(c->rxbuf);
 	free(c->frame[0]);
 	free(c->frame[1]);
+	free(c->nframe);
 }
 
 void conn_open(struct conn *c, int fd)
@@ -244,4 +247,28 @@ void conn_console_async(struct conn *c, const char *text, size_t len)
 	if (c->fd >= 0 && c->live)
 		(void)console_locked(c, text, len);
 	pthread_mutex_unlock(&c->lock);
+}
+
+void conn_notify_begin(struct conn *c, struct pkt_buf *b)
+{
+	b->buf = c->nframe + 1;
+	b->cap = STUB_NOTIFY_SIZE / 2 - 4; /* room to escape every byte */
+	b->len = 0;
+	b->overflow = false;
+}
+
+/* A notification is framed as a packet with '%' for '$', is not
+ * acknowledged, and is never the packet a '-' asks again for. */
+int conn_notify_end(struct conn *c, struct pkt_buf *b)
+{
+	size_t n = pkt_frame(c->nframe, STUB_NOTIFY_SIZE, b->len);
+	int r;
+
+	if (!n || b->overflow)
+		return -EMSGSIZE;
+	c->nframe[0] = '%';
+	pthread_mutex_lock(&c->lock);
+	r = c->fd < 0 ? -ENOTCONN : write_all(c->fd, c->nframe, n);
+	pthread_mutex_unlock(&c->lock);
+	return r;
 }

@@ -2,6 +2,7 @@
  *
  * conn.c   the client connection: buffered reads, acks, framed writes, resend
  * cmd.c    the packet handlers and their dispatch table
+ * nonstop.c non-stop mode: the stop notifications and their queue
  * hostio.c vFile: host file I/O, limited to the target's image, read-only
  * stub.c   stub_new / stub_serve / stub_run / stub_console: the session loops
  * net.c    stub_listen
@@ -19,6 +20,8 @@
 #define STUB_MAX_FILES 8 /* vFile descriptors open at once */
 /* '+' slot, '$', every payload byte escaped, '#', two digits. */
 #define STUB_FRAME_SIZE (2 * STUB_PACKET_SIZE + 8)
+#define STUB_NOTIFY_SIZE 8192 /* a framed notification: a stop reply with its registers */
+#define STUB_NS_QUEUE (STUB_MAX_THREADS + 2) /* stops a thread each, and an exit */
 
 struct conn {
 	int fd;                /* -1: no client */
@@ -36,6 +39,7 @@ struct conn {
 	 * next reply is built in the other.  frame[k][0] is a slot for a '+'
 	 * owed to the client, so an ack and its reply leave in one write. */
 	char *frame[2];
+	char *nframe;          /* the notification being sent (stub thread) */
 	int last;              /* frame holding the last packet, -1: none */
 	size_t last_len;       /* its length from frame[last] + 1 */
 	int building;          /* frame given out by conn_reply_begin */
@@ -61,6 +65,9 @@ int conn_nack(struct conn *c) __attribute__((warn_unused_result));
 int conn_flush_ack(struct conn *c) __attribute__((warn_unused_result));
 /* The last packet again, after the client's '-'. */
 int conn_resend(struct conn *c) __attribute__((warn_unused_result));
+/* A notification ("%Stop:..."): build its payload in b, then send it. */
+void conn_notify_begin(struct conn *c, struct pkt_buf *b);
+int conn_notify_end(struct conn *c, struct pkt_buf *b) __attribute__((warn_unused_result));
 /* Text as O packets, each within the packet size. */
 int conn_console(struct conn *c, const char *text, size_t len) __attribute__((warn_unused_result));
 /* The same from another thread: only while live, errors dropped. */
@@ -107,6 +114,15 @@ struct stub {
 	/* qXfer:threads:read's document, made at offset 0 and read in pieces */
 	char threads_doc[STUB_MAX_THREADS * 512];
 
+	/* Non-stop (QNonStop:1): stops not yet acknowledged, oldest first.
+	 * The first went out as a %Stop notification (or as the reply to '?'
+	 * or vStopped) when notified is set; the client's vStopped drops it
+	 * and asks for the next. */
+	bool nonstop;
+	bool notified;
+	struct stub_stop nq[STUB_NS_QUEUE];
+	int nq_head, nq_len;
+
 	bool exited;           /* the target is gone: W was seen */
 	int exit_status;
 };
@@ -116,6 +132,8 @@ enum cmd_result cmd_dispatch(struct stub *s, char *pkt, size_t len, struct pkt_b
 void cmd_stop_reply(struct stub *s, const struct stub_stop *st, struct pkt_buf *out);
 /* An error reply ("Exx", or with text where the client asked for it). */
 void cmd_error(struct stub *s, struct pkt_buf *out, int err);
+/* ... with the target's reason (why may be empty). */
+void cmd_error_why(struct stub *s, struct pkt_buf *out, int err, const char *why);
 /* vFile (hostio.c): the handlers, named as cmd_fn; descriptors set free,
  * all closed (at a session's end). */
 enum cmd_result hostio_setfs(struct stub *s, const char *a, const char *end, struct pkt_buf *out);
@@ -134,5 +152,16 @@ void cmd_pc_settled(struct stub *s, int tid);
 
 /* Session start: pick the threads Hg / Hc refer to. */
 void cmd_session_start(struct stub *s);
+
+/* nonstop.c: QNonStop, vStopped, vCtrlC, '?' in non-stop (named as cmd_fn);
+ * ns_run answers a resume at once; ns_collect takes the target's stops and
+ * notifies the client of the first (0, or -errno: the client is lost). */
+enum cmd_result ns_qnonstop(struct stub *s, const char *a, const char *end, struct pkt_buf *out);
+enum cmd_result ns_vstopped(struct stub *s, const char *a, const char *end, struct pkt_buf *out);
+enum cmd_result ns_vctrlc(struct stub *s, const char *a, const char *end, struct pkt_buf *out);
+enum cmd_result ns_why(struct stub *s, struct pkt_buf *out);
+int ns_run(struct stub *s, struct pkt_buf *out);
+int ns_collect(struct stub *s);
+void ns_reset(struct stub *s);
 
 #endif

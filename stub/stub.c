@@ -281,6 +281,8 @@ static int handle_packet(struct stub *s)
 	case CMD_REPLY:
 		return conn_reply_end(c, &out) ? lost(s) : SESSION_ON;
 	case CMD_RESUME:
+		if (s->nonstop)
+			return ns_run(s, &out) ? lost(s) : SESSION_ON;
 		return run_target(s, &out);
 	case CMD_DETACH:
 		(void)!conn_reply_end(c, &out); /* detach whether or not OK arrived */
@@ -295,22 +297,27 @@ static int handle_packet(struct stub *s)
 	return SESSION_ON;
 }
 
-/* Target stopped: block until the client sends something. */
+/* Target stopped (all-stop), or anything (non-stop): block until the client
+ * sends something, telling it of the target's stops meanwhile (non-stop). */
 static int wait_input(struct stub *s)
 {
 	struct conn *c = &s->conn;
+	bool ns = s->nonstop && !s->exited && s->ops->stop_fd && s->ops->get_stop;
 
 	for (;;) {
-		struct pollfd p[2] = {
+		struct pollfd p[3] = {
 			{ .fd = c->fd, .events = POLLIN },
 			{ .fd = s->listen_fd, .events = POLLIN },
+			{ .fd = ns ? s->ops->stop_fd(s->t) : -1, .events = POLLIN },
 		};
 
-		if (poll(p, 2, -1) < 0) {
+		if (poll(p, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
+		if (p[2].revents && ns_collect(s))
+			return 0;
 		/* A client that left makes room for the next one: see it first. */
 		if (p[0].revents || (p[1].revents && client_ready(c, POLLIN)))
 			return conn_fill(c) > 0 ? 1 : 0;
@@ -351,8 +358,11 @@ static int serve(struct stub *s)
 		case PKT_NACK:
 			r = conn_resend(c) ? lost(s) : SESSION_ON;
 			break;
+		case PKT_INTERRUPT: /* all-stop: nothing runs, nothing to interrupt */
+			if (s->nonstop && s->ops->interrupt)
+				s->ops->interrupt(s->t);
+			break;
 		case PKT_ACK:
-		case PKT_INTERRUPT: /* nothing runs: nothing to interrupt */
 			break;
 		}
 		if (r != SESSION_ON)

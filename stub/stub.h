@@ -15,6 +15,17 @@
  * The stub then waits on its socket and on stop_fd(); when stop_fd() becomes
  * readable the stub calls get_stop() and sends the stop reply.  A 0x03 byte
  * from the client calls interrupt(), which must make a stop appear soon.
+ *
+ * Non-stop (a target with nonstop(), after the client's QNonStop:1): each
+ * thread runs and stops on its own.  resume() touches only the threads
+ * whose action is not STUB_STAY (a thread already running keeps running);
+ * STUB_STOP_THREAD asks a running thread to stop, which it reports as a
+ * stop with signal 0.  Every stop comes through stop_fd()/get_stop() as in
+ * all-stop, but while other threads run, and the stub tells the client of
+ * each (%Stop notifications).  The other operations are called while threads
+ * run: the target answers them as if nothing ran (a consistent view of
+ * memory and breakpoints), and a register of a running thread is -EBUSY.
+ * interrupt() (vCtrlC) stops one running thread, reported with GDB_SIGINT.
  */
 #ifndef STUB_STUB_H
 #define STUB_STUB_H
@@ -65,10 +76,12 @@ struct stub_stop {
 
 /* STUB_RANGE (vCont;r): step, and keep stepping while the thread's pc stays
  * in [range_start, range_end), then report it like a step. */
-enum stub_action { STUB_CONTINUE, STUB_STEP, STUB_STAY, STUB_RANGE };
+enum stub_action { STUB_CONTINUE, STUB_STEP, STUB_STAY, STUB_RANGE, STUB_STOP_THREAD };
 
 /* What each thread does on resume; the stub fills one entry per thread id
- * (index tid - 1) from c / s / vCont, STUB_STAY for threads left stopped. */
+ * (index tid - 1) from c / s / vCont, STUB_STAY for threads left stopped
+ * (non-stop: left as they are).  STUB_STOP_THREAD (vCont;t) only in
+ * non-stop. */
 struct stub_resume {
 	int nthreads;
 	bool reverse;    /* bs / bc: STEP or CONTINUE backwards (ops->reverse) */
@@ -156,6 +169,14 @@ struct stub_ops {
 	 * past the breakpoint instruction (after), or back onto it (!after: the
 	 * client went away before it did so).  NULL, or an error: it stays. */
 	int (*pc_after_break)(void *t, int tid, bool after);
+
+	/* Non-stop mode on or off (QNonStop:1 / 0), called with every thread
+	 * stopped; 0, or -errno with the reason in why (cap bytes).  NULL: the
+	 * target is all-stop only. */
+	int (*nonstop)(void *t, bool on, char *why, size_t cap);
+	/* Non-stop: 0 and the thread's stop (its last one reported, or a stop
+	 * with signal 0) if thread tid is stopped, -EBUSY if it runs ('?'). */
+	int (*thread_stop)(void *t, int tid, struct stub_stop *out);
 
 	/* Thread ids currently alive, up to max; returns how many. */
 	int (*threads)(void *t, int *tids, int max);

@@ -25,6 +25,8 @@ class Client:
     def __init__(self, port, timeout=10, on_eof="connection closed", host="127.0.0.1"):
         self.s = socket.create_connection((host, port), timeout=timeout)
         self.buf = b""
+        self.notes = []   # notifications read, not yet taken
+        self.held = []    # packets read while waiting for a notification
         self.ack = True
         self.on_eof = on_eof
 
@@ -39,21 +41,42 @@ class Client:
 
     def packet(self, console=False):
         """The next packet's payload (latin1); O packets are skipped unless
-        console.  A hang-up ends the script with on_eof."""
+        console; notifications ("%Stop:...", not acked) are kept in
+        self.notes.  A hang-up ends the script with on_eof."""
         while True:
-            i = self.buf.find(b"$")
-            j = self.buf.find(b"#", i)
-            if i >= 0 and j >= 0 and len(self.buf) >= j + 3:
-                p, self.buf = self.buf[i + 1:j].decode("latin1"), self.buf[j + 3:]
-                if self.ack:
-                    self.s.sendall(b"+")
-                if console or not p.startswith("O") or p == "OK":
-                    return p
-                continue
-            d = self.s.recv(65536)
-            if not d:
-                raise SystemExit(self.on_eof)
-            self.buf += d
+            p = self._take()
+            if p is not None and (console or not p.startswith("O") or p == "OK"):
+                return p
+
+    def notification(self):
+        """The next notification's payload ("Stop:T05..."), waiting for it."""
+        while not self.notes:
+            p = self._take()
+            if p is not None:
+                self.held.append(p)
+        return self.notes.pop(0)
+
+    def _take(self):
+        """One packet's payload, None after a notification, or reads more."""
+        if self.held:
+            return self.held.pop(0)
+        starts = [k for k in (self.buf.find(b"$"), self.buf.find(b"%")) if k >= 0]
+        i = min(starts) if starts else -1
+        j = self.buf.find(b"#", i) if i >= 0 else -1
+        if i >= 0 and j >= 0 and len(self.buf) >= j + 3:
+            note = self.buf[i:i + 1] == b"%"
+            p, self.buf = self.buf[i + 1:j].decode("latin1"), self.buf[j + 3:]
+            if note:
+                self.notes.append(p)
+                return None
+            if self.ack:
+                self.s.sendall(b"+")
+            return p
+        d = self.s.recv(65536)
+        if not d:
+            raise SystemExit(self.on_eof)
+        self.buf += d
+        return None
 
     def cmd(self, payload):
         self.send(payload)

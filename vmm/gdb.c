@@ -62,6 +62,8 @@ static int op_read_reg(void *p, int tid, int regno, uint8_t *buf, size_t cap)
 
 	if (cap < 16 || regno < 0 || regno >= tdesc_nregs(t->arch))
 		return -EINVAL;
+	if (ns_running(t, tid))
+		return -EBUSY;
 	r = regs_fetch(tc, tdesc_needs(t->arch, regno));
 	if (r)
 		return r;
@@ -73,7 +75,7 @@ static int op_write_reg(void *p, int tid, int regno, const uint8_t *buf, size_t 
 	struct gdb_target *t = p;
 	struct tcpu *tc = cpu_of(t, tid);
 	struct rec_user_regs before;
-	int r = regs_fetch(tc, tdesc_needs(t->arch, regno));
+	int r = ns_running(t, tid) ? -EBUSY : regs_fetch(tc, tdesc_needs(t->arch, regno));
 
 	if (r == 0 && t->rec_on)
 		r = rec_user_regs_begin(tc, &before);
@@ -85,7 +87,7 @@ static int op_write_reg(void *p, int tid, int regno, const uint8_t *buf, size_t 
 	return r;
 }
 
-static long op_read_mem(void *p, int tid, uint64_t addr, uint8_t *buf, size_t len)
+static long read_mem(void *p, int tid, uint64_t addr, uint8_t *buf, size_t len)
 {
 	struct gdb_target *t = p;
 	struct mmu_regs mr = { 0 };
@@ -111,7 +113,7 @@ static long op_read_mem(void *p, int tid, uint64_t addr, uint8_t *buf, size_t le
 	return n;
 }
 
-static int op_write_mem(void *p, int tid, uint64_t addr, const uint8_t *buf, size_t len)
+static int write_mem(void *p, int tid, uint64_t addr, const uint8_t *buf, size_t len)
 {
 	struct gdb_target *t = p;
 	struct tcpu *tc = cpu_of(t, tid);
@@ -141,25 +143,67 @@ static int op_write_mem(void *p, int tid, uint64_t addr, const uint8_t *buf, siz
 	return 0;
 }
 
+/* In non-stop, what touches memory and breakpoints runs while no vCPU does
+ * (nonstop.c); in all-stop nothing runs anyway. */
+static long op_read_mem(void *p, int tid, uint64_t addr, uint8_t *buf, size_t len)
+{
+	long n;
+
+	ns_hold(p);
+	n = read_mem(p, tid, addr, buf, len);
+	ns_release(p);
+	return n;
+}
+
+static int op_write_mem(void *p, int tid, uint64_t addr, const uint8_t *buf, size_t len)
+{
+	int r;
+
+	ns_hold(p);
+	r = write_mem(p, tid, addr, buf, len);
+	ns_release(p);
+	return r;
+}
+
 static int op_insert_bp(void *p, enum stub_bp_type type, uint64_t addr, uint64_t kind, char *why,
 			size_t cap)
 {
-	return bp_insert(p, type, addr, kind, why, cap);
+	int r;
+
+	ns_hold(p);
+	r = bp_insert(p, type, addr, kind, why, cap);
+	ns_release(p);
+	return r;
 }
 
 static int op_remove_bp(void *p, enum stub_bp_type type, uint64_t addr, uint64_t kind)
 {
-	return bp_remove(p, type, addr, kind);
+	int r;
+
+	ns_hold(p);
+	r = bp_remove(p, type, addr, kind);
+	ns_release(p);
+	return r;
 }
 
 static int op_resume(void *p, const struct stub_resume *r)
 {
-	return sched_resume(p, r);
+	return ((struct gdb_target *)p)->nonstop ? ns_resume(p, r) : sched_resume(p, r);
 }
 
 static int op_interrupt(void *p)
 {
-	return sched_interrupt(p);
+	return ((struct gdb_target *)p)->nonstop ? ns_interrupt(p) : sched_interrupt(p);
+}
+
+static int op_nonstop(void *p, bool on, char *why, size_t cap)
+{
+	return ns_set(p, on, why, cap);
+}
+
+static int op_thread_stop(void *p, int tid, struct stub_stop *out)
+{
+	return ns_thread_stop(p, tid, out);
 }
 
 static int op_stop_fd(void *p)
@@ -169,7 +213,14 @@ static int op_stop_fd(void *p)
 
 static int op_get_stop(void *p, struct stub_stop *out)
 {
-	return sched_get_stop(p, out);
+	int r = sched_get_stop(p, out);
+
+	/* Non-stop forbids O packets: a stop's note goes to the terminal. */
+	if (r == 0 && ((struct gdb_target *)p)->nonstop && out->message[0]) {
+		fputs(out->message, stderr);
+		out->message[0] = 0;
+	}
+	return r;
 }
 
 static int op_current_stop(void *p, struct stub_stop *out)
@@ -217,16 +268,20 @@ static int op_thread_info(void *p, int tid, char *buf, size_t cap)
 {
 	struct gdb_target *t = p;
 	struct tcpu *tc;
+	int r = 0;
 
 	if (tid < 1 || tid > t->vm->ncpus)
 		return -ENOENT;
 	tc = &t->cpus[tid - 1];
+	ns_hold(t);
 	if (regs_fetch(tc, DIRTY_SREGS))
-		return -EIO;
-	snprintf(buf, cap, "vCPU %d, %s mode, %s%s", tid - 1, mode_name(&tc->st.sregs),
-		 tc->state == TS_HALTED ? "halted" : tc->why ? tc->why : "stopped",
-		 tc->has_event ? " (not reported yet)" : "");
-	return 0;
+		r = -EIO;
+	else
+		snprintf(buf, cap, "vCPU %d, %s mode, %s%s", tid - 1, mode_name(&tc->st.sregs),
+			 tc->state == TS_HALTED ? "halted" : tc->why ? tc->why : "stopped",
+			 tc->has_event ? " (not reported yet)" : "");
+	ns_release(t);
+	return r;
 }
 
 /* A vCPU is named by its index, and runs on the guest's processor of that
@@ -272,7 +327,12 @@ static int op_arch_info(void *p, struct stub_arch_info *out)
 
 static int op_monitor(void *p, const char *cmd, char *out, size_t cap)
 {
-	return monitor_run(p, cmd, out, cap);
+	int r;
+
+	ns_hold(p);
+	r = monitor_run(p, cmd, out, cap);
+	ns_release(p);
+	return r;
 }
 
 static void op_detach(void *p)
@@ -281,6 +341,7 @@ static void op_detach(void *p)
 
 	pthread_mutex_lock(&t->lock);
 	halt_all_locked(t);
+	t->nonstop = false; /* the next client starts in all-stop */
 	if (t->rec_on && !t->hold) {
 		rec_stop(t);
 		fprintf(stderr, "vmm: gdb left: recording stopped, its log dropped ('monitor hold on' keeps both)\n");
@@ -304,6 +365,7 @@ static void op_kill(void *p)
 
 	pthread_mutex_lock(&t->lock);
 	halt_all_locked(t);
+	t->nonstop = false;
 	unlock_wake(t);
 }
 
@@ -315,6 +377,7 @@ static void op_attach(void *p)
 	pthread_mutex_lock(&t->lock);
 	t->client = true;
 	halt_all_locked(t);
+	t->nonstop = false;
 	unlock_wake(t);
 	/* (every vCPU is stopped: nothing steps while this changes) */
 	kvm_probe(t->vm->kvm_fd, &t->vm->feat, PROBE_KEEPS);
@@ -360,6 +423,8 @@ static const struct stub_ops gdb_ops = {
 	.get_stop = op_get_stop,
 	.current_stop = op_current_stop,
 	.pc_after_break = op_pc_after_break,
+	.nonstop = op_nonstop,
+	.thread_stop = op_thread_stop,
 	.threads = op_threads,
 	.thread_info = op_thread_info,
 	.thread_desc = op_thread_desc,

@@ -312,6 +312,11 @@ int rec_start(struct gdb_target *t, char *out, size_t cap)
 		snprintf(out, cap, "recording is already on\n");
 		return 0;
 	}
+	if (t->nonstop) {
+		snprintf(out, cap, "cannot record in non-stop mode: every vCPU but the recording one "
+			 "must be stopped ('set non-stop off' before connecting)\n");
+		return 0;
+	}
 	kvm_probe(t->vm->kvm_fd, &t->vm->feat, PROBE_WATCH);
 	if (!t->vm->feat.readonly_slot) {
 		snprintf(out, cap, "cannot record: this KVM does not trap writes to read-only memory\n");

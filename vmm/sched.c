@@ -49,7 +49,7 @@ static bool all_halted(struct gdb_target *t)
 	return true;
 }
 
-static void stop_all_locked(struct gdb_target *t)
+void stop_all_locked(struct gdb_target *t)
 {
 	for (int i = 0; i < t->vm->ncpus; i++) {
 		struct tcpu *tc = &t->cpus[i];
@@ -67,7 +67,7 @@ static void stop_all_locked(struct gdb_target *t)
 /* Is there a stop to report?  Events of threads the last resume left
  * stopped stay kept until a resume includes them (gdb asserts on a stop of
  * a thread it did not resume). */
-static bool pending_locked(struct gdb_target *t)
+bool pending_locked(struct gdb_target *t)
 {
 	if (t->exited || t->interrupt_req)
 		return true;
@@ -80,6 +80,13 @@ static bool pending_locked(struct gdb_target *t)
 /* Called with the lock held whenever a vCPU stops. */
 void check_stopped_locked(struct gdb_target *t)
 {
+	if (t->nonstop) { /* each stop is reported as it comes */
+		if (!nrunning(t)) /* (halt_all_locked waits for it) */
+			pthread_cond_broadcast(&t->stopped);
+		if (pending_locked(t) && t->efd >= 0)
+			t->post_efd = t->efd_set = true;
+		return;
+	}
 	if (nrunning(t))
 		return;
 	pthread_cond_broadcast(&t->stopped);
@@ -107,7 +114,7 @@ void check_stopped_locked(struct gdb_target *t)
 
 /* Run the vCPU once (one KVM_RUN, or a step over a breakpoint) and record
  * what came of it.  Called and returns with the lock held. */
-static void run_once_locked(struct tcpu *tc)
+void run_once_locked(struct tcpu *tc)
 {
 	struct gdb_target *t = tc->t;
 	bool step, over, event = false;
@@ -118,6 +125,8 @@ static void run_once_locked(struct tcpu *tc)
 	tc->over = false;
 	tc->stepped = false;
 	tc->reported_bp = false;
+	tc->in_run = true;
+	t->nactive++;
 	unlock_wake(t);
 
 	if (over && bp_step_over(tc, &ev) && (step || ev != EV_DEBUG)) {
@@ -136,6 +145,9 @@ static void run_once_locked(struct tcpu *tc)
 	}
 
 	pthread_mutex_lock(&t->lock);
+	tc->in_run = false;
+	if (--t->nactive == 0 && t->paused)
+		pthread_cond_broadcast(&t->stopped);
 	if (tc->halted_now) {
 		tc->halted_now = false;
 		tc->state = TS_HALTED;
@@ -170,7 +182,8 @@ static void run_once_locked(struct tcpu *tc)
 		tc->seq = ++t->seq;
 		if (tc->state != TS_HALTED)
 			tc->state = TS_STOPPED;
-		stop_all_locked(t);
+		if (!t->nonstop || t->exited) /* (non-stop: the others run on) */
+			stop_all_locked(t);
 	} else if (tc->state == TS_HALTED) {
 		if (all_halted(t) && !t->client) {
 			t->exited = true;
@@ -184,7 +197,8 @@ static void run_once_locked(struct tcpu *tc)
 			set_event(tc, STUB_STOP_SIGNAL, SIGTRAP_, 0, NULL);
 			tc->stepped = true;
 			tc->seq = ++t->seq;
-			stop_all_locked(t);
+			if (!t->nonstop)
+				stop_all_locked(t);
 		}
 	} else if (tc->stop_req || over) {
 		tc->state = TS_STOPPED;
@@ -203,7 +217,7 @@ static void *cpu_main(void *arg)
 	pthread_mutex_lock(&t->lock);
 	for (;;) {
 		/* (a vCPU stepped inline by the stub thread is not ours meanwhile) */
-		while ((tc->state != TS_RUNNING || tc->inline_run) && !t->quit)
+		while ((tc->state != TS_RUNNING || tc->inline_run || t->paused) && !t->quit)
 			pthread_cond_wait(&tc->go, &t->lock);
 		if (t->quit)
 			break;
@@ -267,7 +281,7 @@ void halt_all_locked(struct gdb_target *t)
  * the breakpoint or watchpoint it reports (the thread simply runs on: a
  * breakpoint's instruction has not run), or a step that is not asked for
  * again. */
-static bool event_stale(struct tcpu *tc)
+bool event_stale(struct tcpu *tc)
 {
 	struct gdb_target *t = tc->t;
 	const struct stub_stop *e = &tc->event;
@@ -297,7 +311,7 @@ static bool event_stale(struct tcpu *tc)
 }
 
 /* Resumed from a breakpoint it reported, still there: step over it first. */
-static bool needs_over(struct tcpu *tc)
+bool needs_over(struct tcpu *tc)
 {
 	bool alias;
 
@@ -438,7 +452,7 @@ int sched_get_stop(struct gdb_target *t, struct stub_stop *out)
 	uint64_t v;
 
 	pthread_mutex_lock(&t->lock);
-	if (nrunning(t) || !pending_locked(t)) {
+	if ((!t->nonstop && nrunning(t)) || !pending_locked(t)) {
 		/* Nothing to report yet: drain the eventfd, or a stale post (a
 		 * stop of a session whose client left before asking) would keep
 		 * it readable while the guest runs and spin the stub.  A stop that
@@ -468,6 +482,8 @@ int sched_get_stop(struct gdb_target *t, struct stub_stop *out)
 	if (best) {
 		*out = best->event;
 		best->has_event = false;
+		if (t->nonstop)
+			best->resumed = false; /* stopped, as gdb now sees it */
 		best->reported_bp = best->event.kind == STUB_STOP_SWBREAK || best->event_alias;
 		best->reported_rip = best->event_rip;
 	} else {

@@ -6,6 +6,7 @@
  * bkpt.c    breakpoints, watchpoints, debug registers
  * exits.c   what a vCPU's exit means: the stop event, or none
  * sched.c   the vCPU threads and the all-stop rules
+ * nonstop.c non-stop mode: one vCPU stops while the others run
  * decode.c  the recorder's instruction decoders (decode.h: pure)
  * record_run.c, record_mem.c  recording; replay.c  walking the log back and forth
  * monitor.c the monitor commands
@@ -77,8 +78,10 @@ struct tcpu {
 	bool stepped;                /* runner: the last event was a plain single step */
 	bool stop_req;               /* lock: to stop after its KVM_RUN (kicked) */
 	bool inline_run;             /* lock: being stepped by the stub thread itself */
+	bool in_run;                 /* lock: inside run_once_locked, maybe in KVM_RUN (a pause kicks it) */
 	bool has_event;              /* runner: event is a stop not reported yet */
-	bool resumed;                /* lock: by the last resume: only such threads' events are reported */
+	bool resumed;                /* lock: by the last resume: only such threads' events are reported
+					(non-stop: gdb sees it running, until its stop is reported) */
 	bool halted_now;             /* runner: classify saw a HLT; the state changes under the lock */
 	bool over;                   /* lock: step over the reported breakpoint alone, before the others run */
 	bool reported_bp;            /* lock: the last stop reported for it: a breakpoint at reported_rip */
@@ -144,6 +147,9 @@ struct gdb_target {
 	bool client;            /* lock (but forward_console reads it without) */
 	bool phys, hold;        /* stub (monitor phys, monitor hold) */
 	bool quit;              /* lock: the threads are to end */
+	bool nonstop;           /* stopped, and lock: non-stop mode (QNonStop:1; nonstop.c) */
+	bool paused;            /* lock: non-stop: the stub thread holds every vCPU out of KVM_RUN */
+	int nactive;            /* lock: vCPUs inside run_once_locked */
 	bool bp_patched;        /* stopped: software breakpoints are written into guest memory */
 	bool rec_on;            /* stopped: recording (monitor record on) */
 	bool live_saved;        /* stopped, and lock at a walk's end: the log's cursor left its end:
@@ -293,6 +299,25 @@ int sched_interrupt(struct gdb_target *t);
 int sched_get_stop(struct gdb_target *t, struct stub_stop *out);
 int sched_threads_start(struct gdb_target *t) __attribute__((warn_unused_result));
 void sched_threads_end(struct gdb_target *t);
+/* (the rules nonstop.c shares) */
+void stop_all_locked(struct gdb_target *t);
+bool pending_locked(struct gdb_target *t);
+void run_once_locked(struct tcpu *tc);
+bool event_stale(struct tcpu *tc);
+bool needs_over(struct tcpu *tc);
+
+/* nonstop.c: non-stop mode.  A pause holds every running vCPU out of KVM_RUN
+ * while the stub thread works on the target (gdb still sees them running);
+ * hold/release do that around a stub operation, and nothing in all-stop. */
+int ns_set(struct gdb_target *t, bool on, char *why, size_t cap);
+void ns_pause_locked(struct gdb_target *t);
+void ns_unpause_locked(struct gdb_target *t);
+void ns_hold(struct gdb_target *t);
+void ns_release(struct gdb_target *t);
+int ns_resume(struct gdb_target *t, const struct stub_resume *r);
+int ns_interrupt(struct gdb_target *t);
+int ns_thread_stop(struct gdb_target *t, int tid, struct stub_stop *out);
+bool ns_running(struct gdb_target *t, int tid);
 
 /* record_mem.c */
 int rec_tables_open(struct tcpu *tc);
