@@ -159,7 +159,8 @@ enum cmd_result ns_why(struct stub *s, struct pkt_buf *out)
 /* c / s / vCont in non-stop: started, and "OK" now; the stops come later. */
 int ns_run(struct stub *s, struct pkt_buf *out)
 {
-	int r = s->ops->resume ? s->ops->resume(s->t, &s->resume) : -ENOSYS;
+	int r = s->exited ? -ESRCH /* the target is gone */
+		: s->ops->resume ? s->ops->resume(s->t, &s->resume) : -ENOSYS;
 
 	if (r)
 		cmd_error(s, out, r);

@@ -170,8 +170,9 @@ struct stub_ops {
 	 * client went away before it did so).  NULL, or an error: it stays. */
 	int (*pc_after_break)(void *t, int tid, bool after);
 
-	/* Non-stop mode on or off (QNonStop:1 / 0), called with every thread
-	 * stopped; 0, or -errno with the reason in why (cap bytes).  NULL: the
+	/* Non-stop mode on or off (QNonStop:1 / 0): the target stops every
+	 * thread first (gdb sends it before it resumes any, but a client may
+	 * not); 0, or -errno with the reason in why (cap bytes).  NULL: the
 	 * target is all-stop only. */
 	int (*nonstop)(void *t, bool on, char *why, size_t cap);
 	/* Non-stop: 0 and the thread's stop (its last one reported, or a stop

@@ -52,6 +52,7 @@ struct fs_target {
 	int ntids;
 	int pipe[2];
 	bool running, exited;
+	bool nonstop;     /* QNonStop:1: resumes while running are fine */
 	int pending;      /* stops posted, not yet fetched */
 	unsigned stops;   /* stops fetched so far: picks the next kind */
 	struct stub_stop current;
@@ -194,11 +195,12 @@ static int fs_resume(void *t, const struct stub_resume *r)
 	bool any = false;
 
 	(void)t;
-	FS_CHECK(!FT.running && !FT.exited);
+	FS_CHECK((FT.nonstop || !FT.running) && !FT.exited);
 	FS_CHECK(r->nthreads >= 0 && r->nthreads <= STUB_MAX_THREADS);
 	for (int i = 0; i < STUB_MAX_THREADS; i++) {
 		FS_CHECK(r->action[i] == STUB_CONTINUE || r->action[i] == STUB_STEP ||
-			 r->action[i] == STUB_STAY);
+			 r->action[i] == STUB_STAY ||
+			 (FT.nonstop && r->action[i] == STUB_STOP_THREAD));
 		if (r->action[i] != STUB_STAY) {
 			FS_CHECK(i < r->nthreads && fs_alive(i + 1));
 			any = true;
@@ -354,6 +356,32 @@ static void fs_kill(void *t)
 static void fs_attach(void *t)
 {
 	(void)t;
+	FT.nonstop = false;
+}
+
+static int fs_nonstop(void *t, bool on, char *why, size_t cap)
+{
+	(void)t;
+	FS_CHECK(why && cap > 0);
+	if (on && FT.cfg & 0x20) { /* (never: the minimal target has no nonstop) */
+		snprintf(why, cap, "refused");
+		return -EBUSY;
+	}
+	FT.nonstop = on;
+	FT.running = false; /* it stops every thread first */
+	return 0;
+}
+
+/* Non-stop '?': odd thread ids stopped, even ones running. */
+static int fs_thread_stop(void *t, int tid, struct stub_stop *out)
+{
+	(void)t;
+	FS_CHECK(fs_alive(tid));
+	if (!(tid & 1))
+		return -EBUSY;
+	*out = FT.current;
+	out->tid = tid;
+	return 0;
 }
 
 static const struct stub_ops fs_full_ops = {
@@ -383,6 +411,8 @@ static const struct stub_ops fs_full_ops = {
 	.detach = fs_detach,
 	.kill = fs_kill,
 	.attach = fs_attach,
+	.nonstop = fs_nonstop,
+	.thread_stop = fs_thread_stop,
 };
 
 static const struct stub_ops fs_min_ops = {
@@ -420,7 +450,7 @@ static void fs_setup(uint8_t cfg)
 		memcpy(FT.tids, odd, sizeof(odd));
 		break;
 	}
-	FT.running = FT.exited = false;
+	FT.running = FT.exited = FT.nonstop = false;
 	FT.pending = 0;
 	FT.stops = 0;
 	memset(&FT.current, 0, sizeof(FT.current));

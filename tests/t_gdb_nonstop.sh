@@ -7,9 +7,10 @@
 # (gdb -batch would not look at them until a command waits): "set non-stop
 # on" + "target remote", "continue -a &" with a breakpoint on lap hit by
 # every vCPU (one report each), one vCPU continued in the background while
-# another single-steps, "interrupt" of the running one, detach.
+# another single-steps, "interrupt" of the running one, the console kept
+# for "monitor console read", detach.
 . "$(dirname "$0")/gdb/lib.sh"
-plan 9
+plan 11
 gdb_preflight gdb_nonstop_all
 
 SMP=$GUESTS/smp64.elf
@@ -23,7 +24,7 @@ wait_listen || { fail gdb_nonstop "vmm did not listen: $(head -c 300 "$TMP/vmm.e
 SESSION=nonstop OUT=$TMP/nonstop.out VOUT=$TMP/nonstop.vmm.out VERR=$TMP/nonstop.vmm.err
 {
 	printf '%s\n' "set pagination off" "set width 0" "set confirm off" "set non-stop on" \
-		"target remote 127.0.0.1:$port" 'echo \n@@ threads\n' "info threads" "break lap" \
+		"target remote 127.0.0.1:$port" 'echo \n@@ threads\n' "info threads" "monitor console gdb" "break lap" \
 		"continue -a &"
 	pause 4
 	printf '%s\n' 'echo \n@@ hits\n' "info threads"
@@ -34,7 +35,8 @@ SESSION=nonstop OUT=$TMP/nonstop.out VOUT=$TMP/nonstop.vmm.out VERR=$TMP/nonstop
 	pause 1
 	printf '%s\n' "$(val laps[1])" "thread 1" "interrupt"
 	pause 2
-	printf '%s\n' 'echo \n@@ interrupted\n' "info threads" "detach" 'echo \n@@ end\n' "quit"
+	printf '%s\n' 'echo \n@@ interrupted\n' "info threads" 'echo \n@@ console\n' "monitor console read" \
+		"detach" 'echo \n@@ end\n' "quit"
 } | timeout -k 2 "$(tscale 60)" gdb -nx -q "$SMP" >"$OUT" 2>&1
 GDB_RC=$?
 
@@ -65,7 +67,10 @@ want_re nonstop_stepi_reports_one step '(\(gdb\) )?0x[0-9a-f]+\s+183\s+laps\[cpu
 # interrupt stops the running thread 1 only.
 want_re nonstop_interrupt_stops_thread_1 - 'Thread 1 "vCPU 0" stopped\.'
 want_not nonstop_no_o_packets_error - 'Unexpected|Protocol error|Remote failure|assertion'
+# The guest's lines, kept for gdb (non-stop has no O packets), not on stdout.
+want_re nonstop_console_kept console '.*smp64: cpu 0 arrived' 'smp64: cpu 3 arrived'
 want_re nonstop_detached - '\[Inferior 1 \(Remote target\) detached\]'
 vmm_end 1
 check_eq nonstop_guest_runs_on_after_detach "$VMM_RC" running
+check_eq nonstop_console_not_on_stdout "$(grep -c arrived "$VOUT")" 0
 exit 0

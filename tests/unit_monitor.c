@@ -13,7 +13,7 @@
 
 static struct vm vm;
 static struct gdb_target t;
-static char out[8192];
+static char out[CON_RING + 256];
 
 static void target_reset(void)
 {
@@ -108,8 +108,35 @@ static void test_console_routes_output(void)
 	TEST_ASSERT_EQ(run("console both"), 0);
 	TEST_ASSERT(t.console_gdb && !vm.console_off);
 	TEST_ASSERT_EQ(run("console nowhere"), 0);
-	TEST_ASSERT_STREQ(out, "usage: monitor console stdout|gdb|both\n");
+	TEST_ASSERT_STREQ(out, "usage: monitor console stdout|gdb|both|read\n");
 	TEST_ASSERT(t.console_gdb && !vm.console_off);
+}
+
+/* Non-stop: output for gdb is kept (no O packets there) until read, the
+ * oldest bytes dropped, and said so, when more came than the ring holds. */
+static void test_console_kept_in_nonstop(void)
+{
+	static char big[CON_RING + 100];
+
+	target_reset();
+	t.nonstop = true;
+	TEST_ASSERT_EQ(run("console read"), 0);
+	TEST_ASSERT_STREQ(out, "(no console output kept)\n");
+	TEST_ASSERT_EQ(run("console gdb"), 0);
+	TEST_ASSERT_STREQ(out, "guest console (port 0xE9) goes to gdb (non-stop: kept for 'monitor console read')\n");
+	ns_console_put(&t, "hello ", 6);
+	ns_console_put(&t, "there\n", 6);
+	TEST_ASSERT_EQ(run("console read"), 0);
+	TEST_ASSERT_STREQ(out, "hello there\n");
+	TEST_ASSERT_EQ(run("console read"), 0);
+	TEST_ASSERT_STREQ(out, "(no console output kept)\n");
+	memset(big, 'a', sizeof(big));
+	memcpy(big + sizeof(big) - 4, "end\n", 4);
+	ns_console_put(&t, big, sizeof(big));
+	TEST_ASSERT_EQ(run("console read"), 0);
+	TEST_ASSERT(!strncmp(out, "(100 bytes lost: more than 65536 came between reads)\naaa", 56), "%.80s", out);
+	TEST_ASSERT_EQ(strlen(out), 53 + (size_t)CON_RING);
+	TEST_ASSERT_STREQ(out + strlen(out) - 4, "end\n");
 }
 
 static void test_walk_and_record_say_their_usage(void)
@@ -133,6 +160,7 @@ int main(void)
 	RUN_TEST(test_phys_sets_and_tells);
 	RUN_TEST(test_hold_sets_and_tells);
 	RUN_TEST(test_console_routes_output);
+	RUN_TEST(test_console_kept_in_nonstop);
 	RUN_TEST(test_walk_and_record_say_their_usage);
 	TEST_MAIN_END();
 }

@@ -62,6 +62,8 @@ struct fake {
 	size_t last_read_len;
 	int pc_after_calls, pc_after_tid;
 	bool flat;                  /* no file to load symbols from */
+	bool nonstop, refuse_nonstop;
+	unsigned stopped_mask;      /* non-stop: bit tid-1 set: the thread is stopped */
 };
 
 static struct fake F;
@@ -363,6 +365,29 @@ static void f_kill(void *t)
 	F.kills++;
 }
 
+static int f_nonstop(void *t, bool on, char *why, size_t cap)
+{
+	(void)t;
+	if (F.refuse_nonstop) {
+		snprintf(why, cap, "not now: recording");
+		return -EBUSY;
+	}
+	F.nonstop = on;
+	return 0;
+}
+
+static int f_thread_stop(void *t, int tid, struct stub_stop *out)
+{
+	(void)t;
+	if (!(F.stopped_mask >> (tid - 1) & 1))
+		return -EBUSY;
+	memset(out, 0, sizeof(*out));
+	out->kind = STUB_STOP_SIGNAL;
+	out->signo = tid == 1 ? GDB_SIGTRAP : 0;
+	out->tid = tid;
+	return 0;
+}
+
 static void f_attach(void *t)
 {
 	(void)t;
@@ -396,6 +421,8 @@ static const struct stub_ops fake_ops = {
 	.detach = f_detach,
 	.kill = f_kill,
 	.attach = f_attach,
+	.nonstop = f_nonstop,
+	.thread_stop = f_thread_stop,
 };
 
 /* ---- a raw RSP client --------------------------------------------------- */
@@ -499,6 +526,30 @@ static size_t cl_recv(struct client *c, char *out, size_t cap)
 }
 
 static char reply[2 * STUB_PACKET_SIZE + 16];
+
+/* The next notification ("%name:payload#cs", not acknowledged): its text. */
+static const char *cl_notification(struct client *c)
+{
+	static char note[4096];
+	size_t n = 0;
+	int ch, hi, lo;
+
+	ch = cl_getc(c, TIMEOUT_MS);
+	if (ch != '%')
+		TEST_FAIL("expected '%%', got %d", ch);
+	while ((ch = cl_getc(c, TIMEOUT_MS)) != '#') {
+		if (ch < 0)
+			TEST_FAIL("notification cut short (%d) after %zu bytes", ch, n);
+		TEST_ASSERT(n < sizeof(note) - 1);
+		note[n++] = (char)ch;
+	}
+	hi = pkt_hexval((uint8_t)cl_getc(c, TIMEOUT_MS));
+	lo = pkt_hexval((uint8_t)cl_getc(c, TIMEOUT_MS));
+	TEST_ASSERT(hi >= 0 && lo >= 0, "bad checksum digits");
+	TEST_ASSERT_EQ(hi << 4 | lo, pkt_checksum(note, n));
+	note[n] = '\0';
+	return note;
+}
 
 static const char *cl_cmd(struct client *c, const char *body)
 {
@@ -634,6 +685,121 @@ static void snapshot(void)
 {
 	memcpy(ram_copy, F.ram, RAM_SIZE);
 	memcpy(regs_copy, F.regs, sizeof(F.regs));
+}
+
+
+/* ---- non-stop ----------------------------------------------------------- */
+
+static void test_nonstop_negotiation(void)
+{
+	session_start();
+	TEST_ASSERT(strstr(cl_cmd(&S.c, "qSupported:swbreak+"), ";QNonStop+"));
+	TEST_ASSERT(strstr(cl_cmd(&S.c, "vCont?"), ";t"));
+	/* vCont;t is non-stop's only */
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;t:1"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "QNonStop:2"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "QNonStop:1"), "OK");
+	TEST_ASSERT(F.nonstop);
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "QNonStop:0"), "OK");
+	TEST_ASSERT(!F.nonstop);
+	/* vStopped outside non-stop, vCtrlC with nothing to stop */
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vStopped"), "E16");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCtrlC"), "OK");
+	TEST_ASSERT_EQ(F.interrupts, 0);
+	session_end();
+}
+
+static void test_nonstop_refusal_says_why(void)
+{
+	session_start();
+	cl_cmd(&S.c, "qSupported:error-message+");
+	F.refuse_nonstop = true;
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "QNonStop:1"), "E.10.not now: recording");
+	session_end();
+}
+
+static void test_nonstop_unsupported_reply_empty(void)
+{
+	struct stub_ops ops = fake_ops;
+
+	ops.nonstop = NULL;
+	session_start_ops(&ops);
+	TEST_ASSERT(!strstr(cl_cmd(&S.c, "qSupported"), "QNonStop"));
+	TEST_ASSERT(!strstr(cl_cmd(&S.c, "vCont?"), ";t"));
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "QNonStop:1"), "");
+	session_end();
+}
+
+/* '?': the stopped threads, one per reply, through vStopped. */
+static void test_nonstop_why_lists_stopped_threads(void)
+{
+	session_start();
+	cl_cmd(&S.c, "QNonStop:1");
+	F.stopped_mask = 0x5; /* threads 1 and 3 */
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "?"), stop_reply(5, 1, ""));
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vStopped"), stop_reply(0, 3, ""));
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vStopped"), "OK");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vStopped"), "OK");
+	F.stopped_mask = 0;
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "?"), "OK");
+	session_end();
+}
+
+/* A resume is answered at once; each stop is a notification, the next
+ * ones wait in the queue for vStopped, and no console output goes out. */
+static void test_nonstop_resume_and_notifications(void)
+{
+	session_start();
+	cl_cmd(&S.c, "qSupported:swbreak+");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "QNonStop:1"), "OK");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;c:2;t:3"), "OK");
+	TEST_ASSERT_EQ(F.resumes, 1);
+	TEST_ASSERT_EQ(F.last_resume.action[0], STUB_STAY);
+	TEST_ASSERT_EQ(F.last_resume.action[1], STUB_CONTINUE);
+	TEST_ASSERT_EQ(F.last_resume.action[2], STUB_STOP_THREAD);
+	stub_console(S.stub, "not in non-stop", 15);
+	fake_post(&(struct stub_stop){ .kind = STUB_STOP_SWBREAK, .tid = 2 });
+	fake_post(&(struct stub_stop){ .kind = STUB_STOP_SIGNAL, .signo = 0, .tid = 3 });
+	{
+		char want[300];
+
+		snprintf(want, sizeof(want), "Stop:%s", stop_reply(5, 2, "swbreak:;"));
+		TEST_ASSERT_STREQ(cl_notification(&S.c), want);
+	}
+	cl_expect_silence(&S.c, 100); /* one notification until vStopped */
+	/* packets are answered meanwhile */
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qC"), "QC1");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vStopped"), stop_reply(0, 3, ""));
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vStopped"), "OK");
+	/* a stop after the queue emptied is notified again */
+	fake_post(&(struct stub_stop){ .kind = STUB_STOP_SIGNAL, .signo = GDB_SIGINT, .tid = 1 });
+	{
+		char want[300];
+
+		snprintf(want, sizeof(want), "Stop:%s", stop_reply(2, 1, ""));
+		TEST_ASSERT_STREQ(cl_notification(&S.c), want);
+	}
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vStopped"), "OK");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCtrlC"), "OK");
+	TEST_ASSERT_EQ(F.interrupts, 1);
+	/* the next session starts in all-stop */
+	session_end();
+	session_start();
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;t:1"), "E16");
+	session_end();
+}
+
+/* The exit is notified once, then the session answers W to '?'. */
+static void test_nonstop_exit_notified(void)
+{
+	session_start();
+	cl_cmd(&S.c, "QNonStop:1");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;c"), "OK");
+	fake_post(&(struct stub_stop){ .kind = STUB_STOP_EXITED, .status = 3 });
+	TEST_ASSERT_STREQ(cl_notification(&S.c), "Stop:W03");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vStopped"), "OK");
+	cl_expect_silence(&S.c, 100);
+	session_end();
 }
 
 /* ---- framing and acks --------------------------------------------------- */
@@ -786,7 +952,8 @@ static void test_qsupported(void)
 	snprintf(want, sizeof(want),
 		 "PacketSize=%x;swbreak+;hwbreak+;qXfer:features:read+;qXfer:memory-map:read+;"
 		 "qXfer:threads:read+;qXfer:exec-file:read+;"
-		 "binary-upload+;vContSupported+;QStartNoAckMode+;error-message+", STUB_PACKET_SIZE);
+		 "binary-upload+;vContSupported+;QStartNoAckMode+;error-message+;QNonStop+",
+		 STUB_PACKET_SIZE);
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qSupported:multiprocess+;swbreak+;xmlRegisters=i386"),
 			  want);
 	session_end();
@@ -802,7 +969,8 @@ static void test_qsupported_without_memory_map(void)
 	snprintf(want, sizeof(want),
 		 "PacketSize=%x;swbreak+;hwbreak+;qXfer:features:read+;qXfer:threads:read+;"
 		 "qXfer:exec-file:read+;"
-		 "binary-upload+;vContSupported+;QStartNoAckMode+;error-message+", STUB_PACKET_SIZE);
+		 "binary-upload+;vContSupported+;QStartNoAckMode+;error-message+;QNonStop+",
+		 STUB_PACKET_SIZE);
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qSupported"), want);
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qXfer:memory-map:read::0,100"), "");
 	session_end();
@@ -1724,7 +1892,7 @@ static void test_spurious_stop_wakeup_keeps_waiting(void)
 static void test_vcont(void)
 {
 	session_start();
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont?"), "vCont;c;C;s;S");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont?"), "vCont;c;C;s;S;t");
 
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;s:2;c"), stop_reply(5, 2, ""));
 	TEST_ASSERT_EQ(F.last_resume.action[0], STUB_CONTINUE);
@@ -1844,11 +2012,11 @@ static void test_qsupported_advertises_reverse_only_if_the_target_can(void)
 		 "PacketSize=%x;swbreak+;hwbreak+;qXfer:features:read+;qXfer:memory-map:read+;"
 		 "qXfer:threads:read+;qXfer:exec-file:read+;"
 		 "binary-upload+;vContSupported+;QStartNoAckMode+;error-message+;"
-		 "ReverseStep+;ReverseContinue+", STUB_PACKET_SIZE);
+		 "ReverseStep+;ReverseContinue+;QNonStop+", STUB_PACKET_SIZE);
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "qSupported:multiprocess+;swbreak+;xmlRegisters=i386"),
 			  want);
 	/* vCont? says nothing of reverse execution. */
-	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont?"), "vCont;c;C;s;S");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont?"), "vCont;c;C;s;S;t");
 	session_end();
 
 	session_start();
@@ -2332,6 +2500,12 @@ int main(void)
 	RUN_TEST(test_run_many_connections_leak_nothing);
 	RUN_TEST(test_listen_errors_are_clear);
 	RUN_TEST(test_listen_unix_reuses_a_stale_socket_only);
+	RUN_TEST(test_nonstop_negotiation);
+	RUN_TEST(test_nonstop_refusal_says_why);
+	RUN_TEST(test_nonstop_unsupported_reply_empty);
+	RUN_TEST(test_nonstop_why_lists_stopped_threads);
+	RUN_TEST(test_nonstop_resume_and_notifications);
+	RUN_TEST(test_nonstop_exit_notified);
 	if (S.live)
 		session_end();
 	TEST_MAIN_END();

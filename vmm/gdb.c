@@ -398,7 +398,11 @@ static void forward_console(void *p, const char *buf, size_t len)
 {
 	struct gdb_target *t = p;
 
-	if (t->console_gdb && t->client)
+	if (!t->console_gdb || !t->client)
+		return;
+	if (t->nonstop)
+		ns_console_put(t, buf, len);
+	else
 		stub_console(t->stub, buf, len);
 }
 

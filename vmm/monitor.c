@@ -139,17 +139,23 @@ static int mon_console(struct gdb_target *t, const char *arg, char *out, size_t 
 {
 	const char *how = arg ? arg : "";
 
+	if (!strcmp(how, "read")) {
+		if (!ns_console_read(t, out, cap))
+			snprintf(out, cap, "(no console output kept)\n");
+		return 0;
+	}
 	if (!strcmp(how, "stdout") || !strcmp(how, "gdb") || !strcmp(how, "both")) {
 		pthread_mutex_lock(&t->vm->out_lock);
 		t->console_gdb = strcmp(how, "stdout") != 0;
 		t->vm->console_off = !strcmp(how, "gdb");
 		pthread_mutex_unlock(&t->vm->out_lock);
 	} else if (*how) {
-		snprintf(out, cap, "usage: monitor console stdout|gdb|both\n");
+		snprintf(out, cap, "usage: monitor console stdout|gdb|both|read\n");
 		return 0;
 	}
-	snprintf(out, cap, "guest console (port 0xE9) goes to %s\n",
-		 t->vm->console_off ? "gdb" : t->console_gdb ? "stdout and gdb" : "stdout");
+	snprintf(out, cap, "guest console (port 0xE9) goes to %s%s\n",
+		 t->vm->console_off ? "gdb" : t->console_gdb ? "stdout and gdb" : "stdout",
+		 t->console_gdb && t->nonstop ? " (non-stop: kept for 'monitor console read')" : "");
 	return 0;
 }
 
@@ -235,7 +241,9 @@ static const struct {
 	{ "probe", NULL, "what this KVM offers and which mechanisms are in use", mon_probe },
 	{ "hold", "on|off", "keep the guest stopped when gdb disconnects (for a reconnect)", mon_hold },
 	{ "arch", NULL, "the register layout of this session and of each vCPU's mode", mon_arch },
-	{ "console", "stdout|gdb|both", "where the guest's port-0xE9 output goes (default stdout)",
+	{ "console", "stdout|gdb|both|read",
+	  "where the guest's port-0xE9 output goes (default stdout);\n"
+	  "read: what non-stop mode kept for gdb (no O packets there)",
 	  mon_console },
 	{ "record", "on|off|status",
 	  "log every instruction and memory write, for reverse-stepi,\n"

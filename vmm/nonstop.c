@@ -255,3 +255,39 @@ int ns_thread_stop(struct gdb_target *t, int tid, struct stub_stop *out)
 	unlock_wake(t);
 	return r;
 }
+
+/* Console output for gdb in non-stop (vm->out_lock held): kept, the oldest
+ * bytes dropped when full. */
+void ns_console_put(struct gdb_target *t, const char *buf, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (t->con_len == CON_RING) {
+			t->con_head = (t->con_head + 1) % CON_RING;
+			t->con_len--;
+			t->con_lost++;
+		}
+		t->con_ring[(t->con_head + t->con_len++) % CON_RING] = buf[i];
+	}
+}
+
+/* monitor console read: the kept output, NUL-terminated; its length. */
+size_t ns_console_read(struct gdb_target *t, char *out, size_t cap)
+{
+	size_t n = 0;
+
+	if (cap < 80)
+		return 0;
+	pthread_mutex_lock(&t->vm->out_lock);
+	if (t->con_lost)
+		n = (size_t)snprintf(out, cap, "(%llu bytes lost: more than %d came between reads)\n",
+				     (unsigned long long)t->con_lost, CON_RING);
+	while (t->con_len && n < cap - 1) {
+		out[n++] = t->con_ring[t->con_head];
+		t->con_head = (t->con_head + 1) % CON_RING;
+		t->con_len--;
+	}
+	out[n] = 0;
+	t->con_lost = 0;
+	pthread_mutex_unlock(&t->vm->out_lock);
+	return n;
+}

@@ -38,6 +38,7 @@
 #define REC_OPEN_MAX 32 /* page-table pages left writable while recording, at most */
 #define PTP_MAX 65536   /* page-table pages of one hierarchy the recorder can tell apart */
 #define HW_SLOTS 4      /* debug-register slots: DR0-DR3 */
+#define CON_RING 65536  /* guest console kept for gdb in non-stop */
 #define PAGE_DOWN(a) ((a) & ~(PAGE_SIZE - 1))
 
 /* gdb's thread ids are the vCPUs, one each. */
@@ -165,6 +166,11 @@ struct gdb_target {
 	bool efd_set;           /* lock: efd is (or is about to be) readable */
 	uint64_t wake_mask;     /* lock: vCPU threads to wake once the lock is dropped */
 	bool console_gdb;       /* vm->out_lock: forward 0xE9 output to gdb as O packets */
+	/* Non-stop forbids O packets: output for gdb waits here for 'monitor
+	 * console read' (nonstop.c).  All vm->out_lock. */
+	char con_ring[CON_RING];
+	size_t con_head, con_len;
+	uint64_t con_lost;      /* bytes that did not fit, since the last read */
 	bool interrupt_req;     /* lock: Ctrl-C, not reported yet */
 	bool waiting;           /* lock: gdb waits for a stop of the resumed threads */
 	int last_halted;        /* lock: thread that halted last */
@@ -318,6 +324,8 @@ int ns_resume(struct gdb_target *t, const struct stub_resume *r);
 int ns_interrupt(struct gdb_target *t);
 int ns_thread_stop(struct gdb_target *t, int tid, struct stub_stop *out);
 bool ns_running(struct gdb_target *t, int tid);
+void ns_console_put(struct gdb_target *t, const char *buf, size_t len);
+size_t ns_console_read(struct gdb_target *t, char *out, size_t cap);
 
 /* record_mem.c */
 int rec_tables_open(struct tcpu *tc);
