@@ -11,10 +11,10 @@
 # reported on its own, all four resumed at once again and again: the
 # guest's own count of laps must equal the hits reported, exactly (a vCPU
 # that ran past the breakpoint while another stepped off it would count
-# more).  Then vCtrlC, detach, and an
+# more).  Then vCtrlC, a write watchpoint set while they run, detach, and an
 # all-stop client after it.
 . "$(dirname "$0")/lib.sh"
-plan 22
+plan 23
 if ! have_kvm; then skip_rest rsp_nonstop_all "no usable /dev/kvm on this machine"; fi
 
 SMP=$GUESTS/smp64.elf
@@ -163,6 +163,21 @@ check("vctrlc_stops_one_with_sigint", len(got) == 1 and got[0].startswith("T02")
 q("Hg%x" % tid_of(got[0]))
 g = q("g")
 check("registers_of_stopped_thread", re.fullmatch("[0-9a-fx]{200,}", g) is not None, g[:40])
+
+# A write watchpoint set while vCPUs run stops the writer alone.
+x = tid_of(got[0])
+w = [t for t in (1, 2, 3, 4) if t != x][0]
+o = [t for t in (1, 2, 3, 4) if t not in (x, w)][0]
+wa = laps + 8 * (w - 1)
+r = q("Z2,%x,8" % wa)
+got = stops() if r == "OK" else [r]
+a = u64(spins + 8 * (o - 1))
+time.sleep(0.2 * scale)
+b = u64(spins + 8 * (o - 1))
+check("watchpoint_while_running_stops_the_writer",
+      len(got) == 1 and tid_of(got[0]) == w and ("watch:%x;" % wa) in got[0] and b > a,
+      (got, "spins of vCPU %d: %d then %d" % (o - 1, a, b)))
+r = q("z2,%x,8" % wa)
 
 r = q("D")
 check("detach_in_nonstop", r == "OK", r)
