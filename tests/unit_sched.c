@@ -1,5 +1,5 @@
 /* unit_sched.c - the all-stop rules of the gdb target's scheduler (vmm/sched.c)
- * against a fake KVM, no /dev/kvm needed.
+ * and non-stop's (vmm/nonstop.c) against a fake KVM, no /dev/kvm needed.
  *
  * ioctl is wrapped (-Wl,--wrap=ioctl, see the Makefile).  Every vCPU runs on
  * its own thread, as under gdb_serve (sched_threads_start), and the test
@@ -1027,6 +1027,136 @@ static void test_triple_fault_stops_then_resuming_ends_the_guest(void)
 	rig_done();
 }
 
+
+/* ---- non-stop (vmm/nonstop.c) ---- */
+
+static void nonstop_on(void)
+{
+	char why[128] = "";
+
+	TEST_ASSERT_EQ(ns_set(t, true, why, sizeof(why)), 0);
+}
+
+/* vCont in non-stop, one action per vCPU. */
+static void ns_res(int n, ...)
+{
+	struct stub_resume r = { .nthreads = n };
+	va_list ap;
+
+	va_start(ap, n);
+	for (int i = 0; i < n; i++)
+		r.action[i] = (enum stub_action)va_arg(ap, int);
+	va_end(ap);
+	TEST_ASSERT_EQ(ns_resume(t, &r), 0);
+}
+
+/* One vCPU's breakpoint stops it alone: the other stays in KVM_RUN, never
+ * kicked; vCont;t stops that one as a stop of its own (signal 0). */
+static void test_nonstop_a_stop_leaves_the_others_running(void)
+{
+	struct stub_stop s;
+	int mark;
+
+	rig_up(2);
+	nonstop_on();
+	insert_bp(0x1000);
+	script(1, 1, BP(0x1000, .meet = THR(2)));
+	mark = nruns();
+	ns_res(2, STUB_CONTINUE, STUB_CONTINUE);
+	s = wait_stop();
+	ASSERT_STOP(s, STUB_STOP_SWBREAK, 1, SIGTRAP_);
+	wait_running(2);
+	TEST_ASSERT(nth_run(mark, 2, 0) && !nth_run(mark, 2, 1), "vCPU 1 entered KVM_RUN once");
+	TEST_ASSERT(!ns_running(t, 1) && ns_running(t, 2));
+	assert_no_stop();
+	ns_res(2, STUB_STAY, STUB_STOP_THREAD);
+	s = wait_stop();
+	ASSERT_STOP(s, STUB_STOP_SIGNAL, 2, 0);
+	TEST_ASSERT(!ns_running(t, 2));
+	rig_done();
+}
+
+/* Stepping off a breakpoint while another vCPU runs: that one is held out
+ * of KVM_RUN during the step (the byte is lifted), then runs again. */
+static void test_nonstop_step_over_pauses_the_running_ones(void)
+{
+	const struct krun *k;
+	struct stub_stop s;
+	int mark;
+
+	rig_up(2);
+	nonstop_on();
+	insert_bp(0x1000);
+	script(1, 1, BP(0x1000, .meet = THR(2)));
+	ns_res(2, STUB_CONTINUE, STUB_CONTINUE);
+	s = wait_stop();
+	ASSERT_STOP(s, STUB_STOP_SWBREAK, 1, SIGTRAP_);
+	wait_running(2);
+
+	mark = nruns();
+	ns_res(2, STUB_CONTINUE, STUB_STAY);
+	wait_running(1);
+	wait_running(2);
+	assert_no_stop();
+	k = nth_run(mark, 1, 0);
+	TEST_ASSERT(k && k->step && k->rip == 0x1000 && k->byte == NOP,
+		    "vCPU 0 first steps the original instruction");
+	TEST_ASSERT_EQ(F.overlaps, 0);
+	TEST_ASSERT_EQ(vm.ram[0x1000], OPC_INT3);
+
+	/* vCtrlC: the current thread, SIGINT; the other runs on */
+	TEST_ASSERT_EQ(ns_interrupt(t), 0);
+	s = wait_stop();
+	ASSERT_STOP(s, STUB_STOP_SIGNAL, 1, SIGINT_);
+	wait_running(2);
+	rig_done();
+}
+
+/* A hold (around a stub operation) has no vCPU in KVM_RUN until released. */
+static void test_nonstop_hold_keeps_every_vcpu_out_of_kvm_run(void)
+{
+	rig_up(3);
+	nonstop_on();
+	ns_res(3, STUB_CONTINUE, STUB_CONTINUE, STUB_CONTINUE);
+	wait_running(1);
+	wait_running(2);
+	wait_running(3);
+	ns_hold(t);
+	pthread_mutex_lock(&fake_lock);
+	TEST_ASSERT_EQ(F.inside, 0);
+	pthread_mutex_unlock(&fake_lock);
+	sleep_us(20000);
+	pthread_mutex_lock(&fake_lock);
+	TEST_ASSERT_EQ(F.inside, 0);
+	pthread_mutex_unlock(&fake_lock);
+	TEST_ASSERT(ns_running(t, 1) && ns_running(t, 2) && ns_running(t, 3), "gdb still sees them run");
+	ns_release(t);
+	wait_running(1);
+	wait_running(2);
+	wait_running(3);
+	assert_no_stop();
+	rig_done();
+}
+
+/* '?' in non-stop: the current thread is reported, the other stopped ones
+ * start (gdb 13 takes one stopped thread at a connect). */
+static void test_nonstop_why_reports_one_and_starts_the_others(void)
+{
+	struct stub_stop s;
+
+	rig_up(3);
+	nonstop_on();
+	TEST_ASSERT_EQ(ns_thread_stop(t, 1, &s), 0);
+	TEST_ASSERT_EQ(s.tid, 1);
+	TEST_ASSERT_EQ(ns_thread_stop(t, 2, &s), -EBUSY);
+	TEST_ASSERT_EQ(ns_thread_stop(t, 3, &s), -EBUSY);
+	wait_running(2);
+	wait_running(3);
+	TEST_ASSERT(!ns_running(t, 1));
+	TEST_ASSERT_EQ(ns_thread_stop(t, 1, &s), 0);
+	rig_done();
+}
+
 #define RUN(fn)                                                                  \
 	do {                                                                     \
 		RUN_TEST(fn);                                                    \
@@ -1053,5 +1183,9 @@ int main(void)
 	RUN(test_halted_vcpu_runs_again_once_gdb_moves_it);
 	RUN(test_exit_port_ends_the_guest_with_its_status);
 	RUN(test_triple_fault_stops_then_resuming_ends_the_guest);
+	RUN(test_nonstop_a_stop_leaves_the_others_running);
+	RUN(test_nonstop_step_over_pauses_the_running_ones);
+	RUN(test_nonstop_hold_keeps_every_vcpu_out_of_kvm_run);
+	RUN(test_nonstop_why_reports_one_and_starts_the_others);
 	TEST_MAIN_END();
 }
