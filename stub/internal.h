@@ -1,7 +1,10 @@
 /* internal.h - what the stub's modules share; not part of the API.
  *
  * conn.c   the client connection: buffered reads, acks, framed writes, resend
- * cmd.c    the packet handlers and their dispatch table
+ * cmd.c    the dispatch table, error replies, the parsers handlers share
+ * cmd_regs.c, cmd_mem.c, cmd_run.c, cmd_thread.c, cmd_query.c  the handlers:
+ *          registers; memory; stops, breakpoints and resumes; threads;
+ *          qSupported, qXfer documents, lldb's queries, qRcmd
  * nonstop.c non-stop mode: the stop notifications and their queue
  * hostio.c vFile: host file I/O, limited to the target's image, read-only
  * stub.c   stub_new / stub_serve / stub_run / stub_console: the session loops
@@ -128,6 +131,43 @@ struct stub {
 };
 
 enum cmd_result cmd_dispatch(struct stub *s, char *pkt, size_t len, struct pkt_buf *out);
+
+/* A packet handler: the packet's arguments a .. end (after its name), the
+ * reply built in out (cmd.c's table dispatches to them). */
+typedef enum cmd_result cmd_handler(struct stub *s, const char *a, const char *end,
+				    struct pkt_buf *out);
+typedef cmd_handler *cmd_fn;
+
+#define CMD_REG_MAX 512 /* bytes of one register the handlers can hold */
+
+/* The parsers and lists the handlers share (cmd.c): a hex number ending
+ * exactly at end or at sep; a thread id (hex, or -1 for all); the alive
+ * threads, at most max (thread 1 alone without ops->threads); whether tid is
+ * one; a memory range that does not wrap around. */
+int cmd_parse_num(const char **p, const char *end, char sep, uint64_t *v);
+int cmd_parse_tid(const char **p, const char *end, int *tid);
+int cmd_thread_list(struct stub *s, int *tids, int max);
+bool cmd_thread_alive(struct stub *s, int tid);
+bool cmd_range_ok(uint64_t addr, uint64_t len);
+/* The "offset,length" tail of a qXfer read, served from doc (cmd_query.c). */
+void cmd_xfer_reply(struct stub *s, const char *doc, const char *a, const char *end,
+		    struct pkt_buf *out);
+
+/* The handlers, by the file that holds them (one declaration each: the
+ * function type above). */
+/* cmd_regs.c */
+cmd_handler h_g, h_G, h_p, h_P;
+/* cmd_mem.c */
+cmd_handler h_m, h_x, h_M, h_X, h_qregion;
+/* cmd_run.c */
+cmd_handler h_why, h_Z, h_z, h_c, h_s, h_C, h_S, h_bs, h_bc, h_vcont_query, h_vcont;
+/* cmd_thread.c */
+cmd_handler h_H, h_T, h_qC, h_qattached, h_qfthread, h_qsthread, h_qextra, h_xfer_threads,
+	h_jthreadsinfo;
+/* cmd_query.c */
+cmd_handler h_qsupported, h_noack, h_list_threads, h_error_strings, h_xfer_features,
+	h_xfer_exec_file, h_xfer_memmap, h_qhostinfo, h_qprocessinfo, h_qrcmd;
+
 /* T.../W... for a stop (the message is sent by the caller). */
 void cmd_stop_reply(struct stub *s, const struct stub_stop *st, struct pkt_buf *out);
 /* An error reply ("Exx", or with text where the client asked for it). */

@@ -58,6 +58,8 @@ enum atomic_gpr {
 enum atomic_seg { ATOMIC_ES, ATOMIC_CS, ATOMIC_SS, ATOMIC_DS, ATOMIC_FS, ATOMIC_GS };
 
 /* RFLAGS status bits; ATOMIC_FLAGS is all the instructions here may change. */
+#define ATOMIC_INSN_MAX 15 /* bytes of an x86 instruction, at most */
+
 #define ATOMIC_CF (1ULL << 0)
 #define ATOMIC_PF (1ULL << 2)
 #define ATOMIC_AF (1ULL << 4)
