@@ -423,17 +423,34 @@ static void insert_bp(uint64_t addr)
 	TEST_ASSERT_EQ(vm.ram[addr], OPC_INT3);
 }
 
-/* vCont with one action per vCPU, as the stub fills it. */
-static void resume(int n, ...)
+/* vCont with one action per vCPU, as the stub fills it: to the all-stop
+ * scheduler (resume) or to non-stop's (ns_res). */
+static void resume_with(int (*fn)(struct gdb_target *, const struct stub_resume *), int n,
+			va_list ap)
 {
 	struct stub_resume r = { .nthreads = n };
+
+	for (int i = 0; i < n; i++)
+		r.action[i] = (enum stub_action)va_arg(ap, int);
+	TEST_ASSERT_EQ(fn(t, &r), 0);
+}
+
+static void resume(int n, ...)
+{
 	va_list ap;
 
 	va_start(ap, n);
-	for (int i = 0; i < n; i++)
-		r.action[i] = (enum stub_action)va_arg(ap, int);
+	resume_with(sched_resume, n, ap);
 	va_end(ap);
-	TEST_ASSERT_EQ(sched_resume(t, &r), 0);
+}
+
+static void ns_res(int n, ...)
+{
+	va_list ap;
+
+	va_start(ap, n);
+	resume_with(ns_resume, n, ap);
+	va_end(ap);
 }
 
 static void resume_all(void)
@@ -1035,19 +1052,6 @@ static void nonstop_on(void)
 	char why[128] = "";
 
 	TEST_ASSERT_EQ(ns_set(t, true, why, sizeof(why)), 0);
-}
-
-/* vCont in non-stop, one action per vCPU. */
-static void ns_res(int n, ...)
-{
-	struct stub_resume r = { .nthreads = n };
-	va_list ap;
-
-	va_start(ap, n);
-	for (int i = 0; i < n; i++)
-		r.action[i] = (enum stub_action)va_arg(ap, int);
-	va_end(ap);
-	TEST_ASSERT_EQ(ns_resume(t, &r), 0);
 }
 
 /* One vCPU's breakpoint stops it alone: the other stays in KVM_RUN, never
