@@ -66,13 +66,15 @@ void stop_all_locked(struct gdb_target *t)
 
 /* Is there a stop to report?  Events of threads the last resume left
  * stopped stay kept until a resume includes them (gdb asserts on a stop of
- * a thread it did not resume). */
+ * a thread it did not resume).  A vCPU inside run_once_locked writes its
+ * event without the lock: it counts once it is out (in all-stop none is in
+ * then; in non-stop the others run meanwhile). */
 bool pending_locked(struct gdb_target *t)
 {
 	if (t->exited || t->interrupt_req)
 		return true;
 	for (int i = 0; i < t->vm->ncpus; i++)
-		if (t->cpus[i].has_event && t->cpus[i].resumed)
+		if (!t->cpus[i].in_run && t->cpus[i].has_event && t->cpus[i].resumed)
 			return true;
 	return false;
 }
@@ -466,7 +468,7 @@ int sched_get_stop(struct gdb_target *t, struct stub_stop *out)
 	for (int i = 0; i < t->vm->ncpus; i++) {
 		struct tcpu *tc = &t->cpus[i];
 
-		if (tc->has_event && tc->resumed && (!best || tc->seq < best->seq))
+		if (!tc->in_run && tc->has_event && tc->resumed && (!best || tc->seq < best->seq))
 			best = tc;
 	}
 	t->waiting = false;

@@ -80,7 +80,8 @@ struct tcpu {
 	bool stop_req;               /* lock: to stop after its KVM_RUN (kicked) */
 	bool inline_run;             /* lock: being stepped by the stub thread itself */
 	bool in_run;                 /* lock: inside run_once_locked, maybe in KVM_RUN (a pause kicks it) */
-	bool has_event;              /* runner: event is a stop not reported yet */
+	bool has_event;              /* runner: event is a stop not reported yet (others read it
+					under the lock, and only while !in_run) */
 	bool resumed;                /* lock: by the last resume: only such threads' events are reported
 					(non-stop: gdb sees it running, until its stop is reported) */
 	bool halted_now;             /* runner: classify saw a HLT; the state changes under the lock */
