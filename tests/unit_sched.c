@@ -1054,9 +1054,9 @@ static void nonstop_on(void)
 	TEST_ASSERT_EQ(ns_set(t, true, why, sizeof(why)), 0);
 }
 
-/* One vCPU's breakpoint stops it alone: the other stays in KVM_RUN, never
- * kicked; vCont;t stops that one as a stop of its own (signal 0). */
-static void test_nonstop_a_stop_leaves_the_others_running(void)
+/* Non-stop, two vCPUs continued: vCPU 0 stops at its breakpoint at 0x1000,
+ * vCPU 1 runs on (in KVM_RUN).  The log mark from before the resume. */
+static int two_run_one_at_breakpoint(void)
 {
 	struct stub_stop s;
 	int mark;
@@ -1070,6 +1070,16 @@ static void test_nonstop_a_stop_leaves_the_others_running(void)
 	s = wait_stop();
 	ASSERT_STOP(s, STUB_STOP_SWBREAK, 1, SIGTRAP_);
 	wait_running(2);
+	return mark;
+}
+
+/* One vCPU's breakpoint stops it alone: the other stays in KVM_RUN, never
+ * kicked; vCont;t stops that one as a stop of its own (signal 0). */
+static void test_nonstop_a_stop_leaves_the_others_running(void)
+{
+	struct stub_stop s;
+	int mark = two_run_one_at_breakpoint();
+
 	TEST_ASSERT(nth_run(mark, 2, 0) && !nth_run(mark, 2, 1), "vCPU 1 entered KVM_RUN once");
 	TEST_ASSERT(!ns_running(t, 1) && ns_running(t, 2));
 	assert_no_stop();
@@ -1088,15 +1098,7 @@ static void test_nonstop_step_over_pauses_the_running_ones(void)
 	struct stub_stop s;
 	int mark;
 
-	rig_up(2);
-	nonstop_on();
-	insert_bp(0x1000);
-	script(1, 1, BP(0x1000, .meet = THR(2)));
-	ns_res(2, STUB_CONTINUE, STUB_CONTINUE);
-	s = wait_stop();
-	ASSERT_STOP(s, STUB_STOP_SWBREAK, 1, SIGTRAP_);
-	wait_running(2);
-
+	two_run_one_at_breakpoint();
 	mark = nruns();
 	ns_res(2, STUB_CONTINUE, STUB_STAY);
 	wait_running(1);
