@@ -70,14 +70,18 @@ for t in ${SCRIPTS:-tests/t_*.sh}; do
 	if [ -n "$nested" ]; then
 		run_one "$name" planned -- python3 tests/nested/rig.py "$B" bash "$t"
 		# The rig's own kernel (QEMU TCG's SVM) locks up now and then, or
-		# stalls while it boots, more often on a loaded machine: that script
-		# runs once more in a new VM, said loudly; a failure of ours fails
-		# both times.
-		if grep -q "the rig's VM stopped answering\|nested rig: the VM did not come up" "$log"; then
-			echo "  [$name] retry: the rig's VM locked up or did not boot (not the vmm: a user program cannot); once more in a new VM"
+		# stalls while it boots (seen twice in a row), more often on a loaded
+		# machine: that script runs again in a new VM, at most twice more,
+		# said loudly; a failure of ours fails every time.
+		tries=1
+		while [ "$tries" -lt 3 ] &&
+			grep -q "the rig's VM stopped answering\|nested rig: the VM did not come up" "$log"; do
+			tries=$((tries + 1))
+			echo "  [$name] retry: the rig's VM locked up or did not boot (not the vmm: a user program cannot); again in a new VM (attempt $tries of 3)"
 			pass=$((pass - last_p)) fail=$((fail - last_f)) skip=$((skip - last_s))
+			sleep 5
 			run_one "$name" planned -- python3 tests/nested/rig.py "$B" bash "$t"
-		fi
+		done
 	else
 		run_one "$name" planned -- bash "$t"
 	fi
