@@ -141,8 +141,7 @@ enum cmd_result h_X(struct stub *s, const char *a, const char *end, struct pkt_b
  * falls back to the memory map, whose last region ends at 2^64, which lldb
  * 14 cannot represent (it asserts).  The stub cannot see page-table bits:
  * a readable page is reported rwx, which is what a debugger may do there. */
-enum cmd_result h_qregion(struct stub *s, const char *a, const char *end,
-				 struct pkt_buf *out)
+enum cmd_result h_qregion(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
 {
 	enum { PAGE = 4096, MAX_PAGES = 1 << 14 };
 	uint64_t addr, start, size = 0;

@@ -24,8 +24,7 @@ static bool has_feature(const char *a, const char *end, const char *feature)
 }
 
 /* qSupported[:feature;...] */
-enum cmd_result h_qsupported(struct stub *s, const char *a, const char *end,
-				    struct pkt_buf *out)
+enum cmd_result h_qsupported(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
 {
 	if (a < end && *a == ':')
 		a++;
@@ -52,8 +51,7 @@ enum cmd_result h_qsupported(struct stub *s, const char *a, const char *end,
 }
 
 /* QStartNoAckMode */
-enum cmd_result h_noack(struct stub *s, const char *a, const char *end,
-			       struct pkt_buf *out)
+enum cmd_result h_noack(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
 {
 	(void)a, (void)end;
 	s->conn.noack = true; /* this packet's own '+' is still owed and sent */
@@ -62,8 +60,7 @@ enum cmd_result h_noack(struct stub *s, const char *a, const char *end,
 }
 
 /* QListThreadsInStopReply (lldb): saves a qfThreadInfo after each stop. */
-enum cmd_result h_list_threads(struct stub *s, const char *a, const char *end,
-				      struct pkt_buf *out)
+enum cmd_result h_list_threads(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
 {
 	(void)a, (void)end;
 	s->list_threads = true;
@@ -73,8 +70,7 @@ enum cmd_result h_list_threads(struct stub *s, const char *a, const char *end,
 }
 
 /* QEnableErrorStrings (lldb): errors may carry their text, "Exx;hex-text". */
-enum cmd_result h_error_strings(struct stub *s, const char *a, const char *end,
-				       struct pkt_buf *out)
+enum cmd_result h_error_strings(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
 {
 	(void)a, (void)end;
 	s->client.lldb = s->client.lldb_errors = true;
@@ -84,7 +80,7 @@ enum cmd_result h_error_strings(struct stub *s, const char *a, const char *end,
 
 /* The "offset,length" tail of qXfer:...:read, served from a string. */
 void cmd_xfer_reply(struct stub *s, const char *doc, const char *a, const char *end,
-		       struct pkt_buf *out)
+		    struct pkt_buf *out)
 {
 	uint64_t off, len;
 	size_t total = strlen(doc), n;
@@ -103,8 +99,7 @@ void cmd_xfer_reply(struct stub *s, const char *doc, const char *a, const char *
 }
 
 /* qXfer:features:read:annex:offset,length */
-enum cmd_result h_xfer_features(struct stub *s, const char *a, const char *end,
-				       struct pkt_buf *out)
+enum cmd_result h_xfer_features(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
 {
 	const char *colon, *doc;
 	char annex[128];
@@ -130,7 +125,7 @@ enum cmd_result h_xfer_features(struct stub *s, const char *a, const char *end,
 /* qXfer:exec-file:read:annex:offset,length: the image's name (annex: a pid,
  * ours is 1, or empty). */
 enum cmd_result h_xfer_exec_file(struct stub *s, const char *a, const char *end,
-					struct pkt_buf *out)
+				 struct pkt_buf *out)
 {
 	char path[PATH_MAX];
 	uint64_t pid = 1;
@@ -158,8 +153,7 @@ enum cmd_result h_xfer_exec_file(struct stub *s, const char *a, const char *end,
 }
 
 /* qXfer:memory-map:read::offset,length */
-enum cmd_result h_xfer_memmap(struct stub *s, const char *a, const char *end,
-				     struct pkt_buf *out)
+enum cmd_result h_xfer_memmap(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
 {
 	const char *doc;
 
@@ -195,8 +189,7 @@ static bool put_arch_info(struct stub *s, struct pkt_buf *out)
 
 /* qHostInfo (lldb): the machine.  A VM has no host OS to tell of; lldb
  * takes the OS from the triple ("none"). */
-enum cmd_result h_qhostinfo(struct stub *s, const char *a, const char *end,
-				   struct pkt_buf *out)
+enum cmd_result h_qhostinfo(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
 {
 	(void)a, (void)end;
 	s->client.lldb = true;
@@ -206,8 +199,7 @@ enum cmd_result h_qhostinfo(struct stub *s, const char *a, const char *end,
 
 /* qProcessInfo (lldb, several times a session): the guest as one
  * process, pid 1. */
-enum cmd_result h_qprocessinfo(struct stub *s, const char *a, const char *end,
-				      struct pkt_buf *out)
+enum cmd_result h_qprocessinfo(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
 {
 	(void)a, (void)end;
 	s->client.lldb = true;
@@ -218,8 +210,7 @@ enum cmd_result h_qprocessinfo(struct stub *s, const char *a, const char *end,
 }
 
 /* qRcmd,hex */
-enum cmd_result h_qrcmd(struct stub *s, const char *a, const char *end,
-			       struct pkt_buf *out)
+enum cmd_result h_qrcmd(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
 {
 	static const char unknown[] = "unknown monitor command, try 'monitor help'\n";
 	/* The packet buffer is ours: decode the command in place (it shrinks),

@@ -9,8 +9,8 @@
 void cmd_stop_reply(struct stub *s, const struct stub_stop *st, struct pkt_buf *out)
 {
 	int tid = st->tid > 0 ? st->tid : s->g_tid;
-	int regnos[64]; /* registers expedited: the target says which, up to 64 */
-	const int max_regnos = (int)(sizeof(regnos) / sizeof(regnos[0]));
+	int regnos[CMD_EXPEDITE_MAX]; /* registers expedited: the target says which */
+	const int max_regnos = CMD_EXPEDITE_MAX;
 	uint8_t reg[CMD_REG_MAX];
 	int n = 0;
 
@@ -234,8 +234,7 @@ enum cmd_result h_bc(struct stub *s, const char *a, const char *end, struct pkt_
 }
 
 /* vCont? */
-enum cmd_result h_vcont_query(struct stub *s, const char *a, const char *end,
-				     struct pkt_buf *out)
+enum cmd_result h_vcont_query(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
 {
 	(void)a, (void)end;
 	pkt_puts(out, s->ops->range_step ? "vCont;c;C;s;S;r" : "vCont;c;C;s;S");

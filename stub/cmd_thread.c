@@ -54,8 +54,7 @@ enum cmd_result h_qC(struct stub *s, const char *a, const char *end, struct pkt_
 }
 
 /* qAttached[:pid] */
-enum cmd_result h_qattached(struct stub *s, const char *a, const char *end,
-				   struct pkt_buf *out)
+enum cmd_result h_qattached(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
 {
 	(void)s, (void)a, (void)end;
 	pkt_puts(out, "1");
@@ -63,8 +62,7 @@ enum cmd_result h_qattached(struct stub *s, const char *a, const char *end,
 }
 
 /* qfThreadInfo */
-enum cmd_result h_qfthread(struct stub *s, const char *a, const char *end,
-				  struct pkt_buf *out)
+enum cmd_result h_qfthread(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
 {
 	int tids[STUB_MAX_THREADS];
 	int n = cmd_thread_list(s, tids, STUB_MAX_THREADS);
@@ -77,8 +75,7 @@ enum cmd_result h_qfthread(struct stub *s, const char *a, const char *end,
 }
 
 /* qsThreadInfo */
-enum cmd_result h_qsthread(struct stub *s, const char *a, const char *end,
-				  struct pkt_buf *out)
+enum cmd_result h_qsthread(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
 {
 	(void)s, (void)a, (void)end;
 	pkt_puts(out, "l");
@@ -86,8 +83,7 @@ enum cmd_result h_qsthread(struct stub *s, const char *a, const char *end,
 }
 
 /* qThreadExtraInfo,tid */
-enum cmd_result h_qextra(struct stub *s, const char *a, const char *end,
-				struct pkt_buf *out)
+enum cmd_result h_qextra(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
 {
 	char info[256];
 	int tid, e;
@@ -135,8 +131,7 @@ static void put_xml_text(struct pkt_buf *b, const char *text, size_t max)
 /* qXfer:threads:read::offset,length: every thread, with its name, its
  * processor and its qThreadExtraInfo text, in one document (one round trip
  * for gdb's "info threads").  Made anew at offset 0, read in pieces after. */
-enum cmd_result h_xfer_threads(struct stub *s, const char *a, const char *end,
-				      struct pkt_buf *out)
+enum cmd_result h_xfer_threads(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
 {
 	int tids[STUB_MAX_THREADS];
 	struct pkt_buf doc = { .buf = s->threads_doc, .cap = sizeof(s->threads_doc) - 1 };
@@ -208,10 +203,9 @@ static void put_json_text(struct pkt_buf *b, const char *text, size_t max)
  * has not told it (other threads: none, "signal":0), so the stopped thread
  * gets what lldb reads in that reply: the signal, or a watchpoint as
  * "address index" (the index unknown here). */
-enum cmd_result h_jthreadsinfo(struct stub *s, const char *a, const char *end,
-				      struct pkt_buf *out)
+enum cmd_result h_jthreadsinfo(struct stub *s, const char *a, const char *end, struct pkt_buf *out)
 {
-	int tids[STUB_MAX_THREADS], regnos[64], nregs = 0;
+	int tids[STUB_MAX_THREADS], regnos[CMD_EXPEDITE_MAX], nregs = 0;
 	int n = cmd_thread_list(s, tids, STUB_MAX_THREADS);
 	const struct stub_stop *st = &s->last_stop;
 	uint8_t reg[CMD_REG_MAX];
@@ -219,7 +213,7 @@ enum cmd_result h_jthreadsinfo(struct stub *s, const char *a, const char *end,
 	(void)a, (void)end;
 	s->client.lldb = true;
 	if (s->ops->expedite && s->ops->read_reg)
-		nregs = s->ops->expedite(s->t, regnos, (int)(sizeof(regnos) / sizeof(regnos[0])));
+		nregs = s->ops->expedite(s->t, regnos, CMD_EXPEDITE_MAX);
 	pkt_puts(out, "[");
 	for (int i = 0; i < n; i++) {
 		struct stub_thread_desc d;
@@ -237,7 +231,7 @@ enum cmd_result h_jthreadsinfo(struct stub *s, const char *a, const char *end,
 			pkt_printf(out, ",\"reason\":\"watchpoint\",\"description\":\"%llu %u\"",
 				   (unsigned long long)st->addr, 0xffffffffu);
 		pkt_puts(out, ",\"registers\":{");
-		for (int r = 0, k = 0; r < nregs && r < 64; r++) {
+		for (int r = 0, k = 0; r < nregs && r < CMD_EXPEDITE_MAX; r++) {
 			int size = s->ops->read_reg(s->t, tids[i], regnos[r], reg, sizeof(reg));
 
 			if (size <= 0 || size > CMD_REG_MAX)

@@ -139,6 +139,7 @@ typedef enum cmd_result cmd_handler(struct stub *s, const char *a, const char *e
 typedef cmd_handler *cmd_fn;
 
 #define CMD_REG_MAX 512 /* bytes of one register the handlers can hold */
+#define CMD_EXPEDITE_MAX 64 /* registers a stop reply carries, at most */
 
 /* The parsers and lists the handlers share (cmd.c): a hex number ending
  * exactly at end or at sep; a thread id (hex, or -1 for all); the alive
