@@ -126,11 +126,8 @@ static void start_one_locked(struct tcpu *tc, enum stub_action a, uint64_t lo, u
 	tc->range_lo = lo;
 	tc->range_hi = hi;
 	tc->resumed = true;
-	if (tc->dead_status) { /* after a fault, resuming ends the guest */
-		t->exited = true;
-		t->exit_status = tc->dead_status;
-		set_event(tc, STUB_STOP_EXITED, 0, 0, NULL);
-		tc->event.status = tc->dead_status;
+	if (tc->dead_status) {
+		end_by_fault_locked(tc);
 		tc->seq = ++t->seq;
 		stop_all_locked(t);
 		return;

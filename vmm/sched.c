@@ -82,17 +82,13 @@ bool pending_locked(struct gdb_target *t)
 /* Called with the lock held whenever a vCPU stops. */
 void check_stopped_locked(struct gdb_target *t)
 {
-	if (t->nonstop) { /* each stop is reported as it comes */
-		if (!nrunning(t)) /* (halt_all_locked waits for it) */
-			pthread_cond_broadcast(&t->stopped);
-		if (pending_locked(t) && t->efd >= 0)
-			t->post_efd = t->efd_set = true;
+	bool idle = !nrunning(t);
+
+	if (idle) /* (halt_all_locked waits for it) */
+		pthread_cond_broadcast(&t->stopped);
+	if (!idle && !t->nonstop) /* all-stop reports once nothing runs; non-stop as each comes */
 		return;
-	}
-	if (nrunning(t))
-		return;
-	pthread_cond_broadcast(&t->stopped);
-	if (t->waiting && t->client && !pending_locked(t)) {
+	if (!t->nonstop && t->waiting && t->client && !pending_locked(t)) {
 		/* Every resumed vCPU halted while others stayed stopped: nothing
 		 * can happen any more, so say so rather than wait forever. */
 		struct tcpu *tc = t->last_halted ? &t->cpus[t->last_halted - 1] : NULL;
@@ -233,6 +229,18 @@ static void *cpu_main(void *arg)
 	return NULL;
 }
 
+/* A vCPU resumed after its fault (dead_status) ends the guest with that
+ * status: the exit is its event (lock held). */
+void end_by_fault_locked(struct tcpu *tc)
+{
+	struct gdb_target *t = tc->t;
+
+	t->exited = true;
+	t->exit_status = tc->dead_status;
+	set_event(tc, STUB_STOP_EXITED, 0, 0, NULL);
+	tc->event.status = tc->dead_status;
+}
+
 /* Start the vCPUs per their actions (lock held). */
 void start_locked(struct gdb_target *t)
 {
@@ -242,10 +250,7 @@ void start_locked(struct gdb_target *t)
 		struct tcpu *tc = &t->cpus[i];
 
 		if (tc->dead_status && !tc->has_event) {
-			t->exited = true;
-			t->exit_status = tc->dead_status;
-			set_event(tc, STUB_STOP_EXITED, 0, 0, NULL);
-			tc->event.status = tc->dead_status;
+			end_by_fault_locked(tc);
 			check_stopped_locked(t);
 			return;
 		}

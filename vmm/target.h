@@ -308,6 +308,7 @@ int sched_threads_start(struct gdb_target *t) __attribute__((warn_unused_result)
 void sched_threads_end(struct gdb_target *t);
 /* (the rules nonstop.c shares) */
 void stop_all_locked(struct gdb_target *t);
+void end_by_fault_locked(struct tcpu *tc);
 bool pending_locked(struct gdb_target *t);
 void run_once_locked(struct tcpu *tc);
 bool event_stale(struct tcpu *tc);
