@@ -231,6 +231,7 @@ int bp_set_guest_debug(struct tcpu *tc, bool step)
 	memset(&d, 0, sizeof(d));
 	if (step || t->rec_on)
 		d.control |= KVM_GUESTDBG_SINGLESTEP;
+	tc->c->hold_irq = step || t->rec_on; /* (vmm/pc.h: no interrupt into a step) */
 	if (t->nbp && t->bp_insn == OPC_INT3 && t->bp_patched)
 		d.control |= KVM_GUESTDBG_USE_SW_BP;
 	if (!t->rec_on) /* (recording compares addresses itself, before each step) */

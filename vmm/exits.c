@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "vmm/pc.h"
 #include "vmm/target.h"
 
 void set_event(struct tcpu *tc, enum stub_stop_kind kind, int signo, uint64_t addr,
@@ -105,6 +106,15 @@ bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping)
 	case EV_HLT:
 		if (t->bp_insn == OPC_HLT && regs_fetch(tc, DIRTY_REGS) == 0 && bp_trap(tc, tc->st.regs.rip - 1))
 			return true;
+		if (pc_halt(tc->c)) {
+			/* waits for an interrupt: it runs on, unless this was a step */
+			if (!stepping)
+				return false;
+			set_event(tc, STUB_STOP_SIGNAL, SIGTRAP_, 0, NULL);
+			tc->stepped = true;
+			tc->why = "single step";
+			return true;
+		}
 		tc->why = "halted";
 		tc->halted_now = true;
 		return false; /* the caller decides whether all have halted */

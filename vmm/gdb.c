@@ -18,6 +18,7 @@
 
 #include "stub/stub.h"
 #include "vmm/gdb.h"
+#include "vmm/pc.h"
 #include "vmm/target.h"
 
 /* ---- stub operations ---------------------------------------------------------- */
@@ -268,18 +269,20 @@ static int op_thread_info(void *p, int tid, char *buf, size_t cap)
 {
 	struct gdb_target *t = p;
 	struct tcpu *tc;
+	const char *waits;
 	int r = 0;
 
 	if (tid < 1 || tid > t->vm->ncpus)
 		return -ENOENT;
 	tc = &t->cpus[tid - 1];
 	ns_hold(t);
+	waits = pc_cpu_waits(tc->c);
 	if (regs_fetch(tc, DIRTY_SREGS))
 		r = -EIO;
 	else
-		snprintf(buf, cap, "vCPU %d, %s mode, %s%s", tid - 1, mode_name(&tc->st.sregs),
+		snprintf(buf, cap, "vCPU %d, %s mode, %s%s%s%s", tid - 1, mode_name(&tc->st.sregs),
 			 tc->state == TS_HALTED ? "halted" : tc->why ? tc->why : "stopped",
-			 tc->has_event ? " (not reported yet)" : "");
+			 waits ? ", " : "", waits ? waits : "", tc->has_event ? " (not reported yet)" : "");
 	ns_release(t);
 	return r;
 }
@@ -306,7 +309,8 @@ static int op_exec_file(void *p, char *path, size_t cap)
 {
 	struct gdb_target *t = p;
 	unsigned machine = t->arch == ARCH_X86_64 ? EM_X86_64 : t->arch == ARCH_I386 ? EM_386 : 0;
-	unsigned start = t->vm->mode == MODE_LONG ? EM_X86_64 : t->vm->mode == MODE_REAL ? 0 : EM_386;
+	unsigned start = t->vm->mode == MODE_LONG || wide_kernel(t->vm) ? EM_X86_64
+			 : t->vm->mode == MODE_REAL ? 0 : EM_386;
 
 	if (!t->image || !machine || machine != start || t->vm->elf_machine != machine)
 		return -ENOENT;
@@ -384,7 +388,7 @@ static void op_attach(void *p)
 	t->rearm_step = !t->vm->feat.step_after_rip_write;
 	tc = cpu_of(t, t->cur_tid);
 	if (!t->arch_fixed && regs_fetch(tc, DIRTY_SREGS) == 0)
-		t->arch = arch_of_mode(&tc->st.sregs);
+		t->arch = arch_of_mode(t->vm, &tc->st.sregs);
 	if (!t->exited) {
 		memset(&t->last, 0, sizeof(t->last));
 		t->last.kind = STUB_STOP_SIGNAL;
@@ -477,7 +481,8 @@ static struct gdb_target *target_new(struct vm *vm, const struct gdb_config *cfg
 	t->arch = !strcmp(cfg->arch, "i8086") ? ARCH_I8086
 		  : !strcmp(cfg->arch, "i386") ? ARCH_I386 : ARCH_X86_64;
 	if (!t->arch_fixed)
-		t->arch = vm->mode == MODE_REAL ? ARCH_I8086 : vm->mode == MODE_LONG ? ARCH_X86_64 : ARCH_I386;
+		t->arch = vm->mode == MODE_REAL ? ARCH_I8086
+			  : vm->mode == MODE_LONG || wide_kernel(vm) ? ARCH_X86_64 : ARCH_I386;
 	memset(&t->last, 0, sizeof(t->last));
 	t->last.kind = STUB_STOP_SIGNAL;
 	t->last.signo = SIGTRAP_;

@@ -1,6 +1,7 @@
 /* loader.c - load a flat binary or an ELF image into guest RAM. */
 #include <elf.h>
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,6 +206,15 @@ static int load_multiboot(struct vm *vm, const uint8_t *img, size_t size, const 
 
 	if (h->flags & MB_FLAG_ADDRESS) {
 		r = mb_load_address_fields(vm, img, size, h, &end, err, errlen);
+		/* An ELF file loaded by its address fields still carries the
+		 * kernel's symbols: its machine says which layout gdb wants. */
+		if (size >= sizeof(Elf32_Ehdr) && !memcmp(img, ELFMAG, SELFMAG)) {
+			uint16_t m;
+
+			memcpy(&m, img + offsetof(Elf32_Ehdr, e_machine), sizeof(m));
+			if (m == EM_386 || m == EM_X86_64)
+				vm->elf_machine = m;
+		}
 	} else if (size >= EI_NIDENT && !memcmp(img, ELFMAG, SELFMAG)) {
 		r = load_elf(vm, img, size, err, errlen);
 		for (int i = 0; r == 0 && i < vm->nsegs; i++)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "vmm/gdb.h"
+#include "vmm/lapic.h"
 #include "vmm/vm.h"
 
 #define STR_(x) #x
@@ -18,7 +19,8 @@ static const char usage[] =
 "\n"
 "Run IMAGE (a flat binary, or an ELF32/ELF64 file) in a KVM virtual machine.\n"
 "A Multiboot (version 1) kernel is recognised by its header and started as\n"
-"GRUB would: protected mode, EAX = 0x2BADB002, EBX = the Multiboot information.\n"
+"GRUB would: protected mode, EAX = 0x2BADB002, EBX = the Multiboot information;\n"
+"with --cpus N the others wait for INIT/SIPI and ACPI tables (MADT) list them.\n"
 "\n"
 "Modes:\n"
 "  -m, --mode MODE     real | protected | paged | long (default long)\n"
@@ -55,8 +57,12 @@ static const char usage[] =
 "The guest's devices: bytes written to port 0xE9 go to stdout (reading it gives\n"
 "0xE9); so do bytes sent through the 16550A UART at 0x3F8 (COM1, output only,\n"
 "no interrupts); a byte V written to port 0xF4 ends the vmm with status\n"
-"(V << 1) | 1.\n"
+"(V << 1) | 1.  The PC's 8259 PICs, 8254 PIT and a local APIC per vCPU at\n"
+"0xFEE00000 (INIT/SIPI, timer) are emulated in the vmm.\n"
 "Other ports: one warning each, reads give all ones.\n"
+"HLT: with interrupts on (IF=1), once the guest programmed the PIC, PIT or an\n"
+"APIC, a vCPU waits for its next interrupt; otherwise HLT ends that vCPU, and\n"
+"the guest ends when all have ended (or, without --gdb, when none can wake).\n"
 "\n"
 "Exit status: 0 the guest halted; odd: the guest's port-0xF4 exit; 2 usage or\n"
 "image error; 4 KVM unavailable or failing; 6 triple fault; 8 KVM internal error\n"
@@ -278,18 +284,19 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (vm->multiboot) {
-		/* Multiboot says how the kernel starts: one CPU (the others
-		 * would wait for INIT/SIPI, which the vmm does not offer yet),
-		 * 32-bit protected mode. */
+		/* Multiboot says how the kernel starts: 32-bit protected mode on
+		 * the boot processor; the others wait for INIT/SIPI through the
+		 * local APICs, which RAM must not hide. */
 		if (mode_set && cfg.mode != MODE_PROTECTED) {
 			fprintf(stderr, "vmm: %s is a Multiboot kernel: it starts in protected mode, "
 				"not %s mode (leave out --mode)\n", argv[optind], vm_mode_name(cfg.mode));
 			status = STATUS_USAGE;
 			goto out;
 		}
-		if (vm->ncpus > 1) {
-			fprintf(stderr, "vmm: %s is a Multiboot kernel: it starts on one CPU, and the vmm "
-				"cannot start others by INIT/SIPI yet (--cpus 1)\n", argv[optind]);
+		if (vm->ncpus > 1 && vm->ram_size > LAPIC_BASE) {
+			fprintf(stderr, "vmm: %s is a Multiboot kernel with %d CPUs: its others start "
+				"through the local APICs at 0x%llx, which --mem above that hides\n",
+				argv[optind], vm->ncpus, (unsigned long long)LAPIC_BASE);
 			status = STATUS_USAGE;
 			goto out;
 		}

@@ -221,7 +221,7 @@ static int mon_arch(struct gdb_target *t, const char *arg, char *out, size_t cap
 		if (regs_fetch(&t->cpus[i], DIRTY_SREGS) == 0)
 			n += snprintf(out + n, cap - n, "vCPU %d: %s mode (%s)\n", i,
 				      mode_name(&t->cpus[i].st.sregs),
-				      tdesc_arch_name(arch_of_mode(&t->cpus[i].st.sregs)));
+				      tdesc_arch_name(arch_of_mode(t->vm, &t->cpus[i].st.sregs)));
 	return 0;
 }
 

@@ -134,6 +134,42 @@ static bool probe_step_after_rip_write(void)
 	return ok;
 }
 
+/* Does an interrupt injected with KVM_INTERRUPT (no in-kernel irqchip, as
+ * the vmm's PC devices do it) reach the guest's handler?  The guest: sti,
+ * nop, hlt; vector 0x20's gate leads to a hlt at PROBE_CODE + 0x10.  KVM
+ * is asked for an interrupt window; the vector goes in at the window exit
+ * (or at the hlt, if no window exit came first). */
+static bool probe_irq_inject(void)
+{
+	static const uint8_t code[] = { 0xfb, 0x90, 0xf4 };
+	struct probe *p = probe_new(MODE_PROTECTED, code, sizeof(code));
+	struct kvm_interrupt irq = { 0x20 };
+	struct kvm_sregs sr;
+	struct kvm_regs regs;
+	uint32_t gate[2] = { (SEL_CODE32 << 16) | (uint32_t)((PROBE_CODE + 0x10) & 0xffff),
+			     (uint32_t)((PROBE_CODE + 0x10) & 0xffff0000) | 0x8e00 };
+	bool ok = false;
+
+	if (!p)
+		return false;
+	p->vm.ram[PROBE_CODE + 0x10] = 0xf4;
+	memcpy(p->vm.ram + PROBE_DATA + 0x20 * 8, gate, sizeof(gate));
+	if (ioctl(p->c->fd, KVM_GET_SREGS, &sr) == 0) {
+		sr.idt.base = PROBE_DATA;
+		sr.idt.limit = 0x21 * 8 - 1;
+		p->c->run->request_interrupt_window = 1;
+		if (ioctl(p->c->fd, KVM_SET_SREGS, &sr) == 0 && ioctl(p->c->fd, KVM_RUN, 0) == 0 &&
+		    (p->c->run->exit_reason == KVM_EXIT_IRQ_WINDOW_OPEN || p->c->run->exit_reason == KVM_EXIT_HLT) &&
+		    ioctl(p->c->fd, KVM_INTERRUPT, &irq) == 0) {
+			p->c->run->request_interrupt_window = 0;
+			ok = ioctl(p->c->fd, KVM_RUN, 0) == 0 && p->c->run->exit_reason == KVM_EXIT_HLT &&
+			     ioctl(p->c->fd, KVM_GET_REGS, &regs) == 0 && regs.rip == PROBE_CODE + 0x11;
+		}
+	}
+	probe_free(p);
+	return ok;
+}
+
 /* Are the registers after a triple fault the faulting ones?  kvm_amd
  * re-initialises the vCPU on a shutdown (its VMCB is undefined then). */
 static bool probe_shutdown_keeps_state(void)
@@ -229,6 +265,7 @@ int kvm_probe(int kvm_fd, struct kvm_features *f, int what)
 		}
 		probe_free(p);
 	}
+	f->irq_inject = probe_irq_inject();
 	{
 		struct kvm_cpuid2 *c = kvm_supported_cpuid(kvm_fd);
 
@@ -292,6 +329,7 @@ void kvm_probe_print(const struct kvm_features *f, FILE *out)
 	fprintf(out, "1 GiB pages (pdpe1gb):         %s\n", yes(f->gb_pages));
 	fprintf(out, "5-level paging (la57):         %s\n", yes(f->la57));
 	fprintf(out, "no-execute (nx):               %s\n", yes(f->nx));
+	fprintf(out, "interrupt injection:           %s\n", yes(f->irq_inject));
 	fprintf(out, "int3 intercepted (sw bp):      %s%s\n", yes(f->int3_exit),
 		f->int3_exit ? "" : " (software breakpoints use hlt instead)");
 	fprintf(out, "single step:                   %s\n", yes(f->single_step));

@@ -2,6 +2,7 @@
  * (regs_fetch), written back before the vCPU runs (regs_flush), refreshed from
  * kvm_run after an exit (regs_ran); the DIRTY_* bits of tdesc.h say which parts
  * are valid and which were written. */
+#include <elf.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -186,11 +187,20 @@ int mmu_regs_of(struct tcpu *tc, struct mmu_regs *mr)
 	return 0;
 }
 
-enum tdesc_arch arch_of_mode(const struct kvm_sregs *sr)
+/* A Multiboot kernel in an ELF64 file starts in protected mode and goes to
+ * long mode by itself: outside real mode it has the x86-64 layout (that of
+ * its symbols, and what QEMU's gdbstub gives such kernels), so that gdb
+ * takes the ELF at once and needs no reconnect at the switch. */
+bool wide_kernel(const struct vm *vm)
+{
+	return vm->multiboot && vm->elf_machine == EM_X86_64;
+}
+
+enum tdesc_arch arch_of_mode(const struct vm *vm, const struct kvm_sregs *sr)
 {
 	if (!(sr->cr0 & CR0_PE))
 		return ARCH_I8086;
-	return (sr->efer & EFER_LMA) && sr->cs.l ? ARCH_X86_64 : ARCH_I386;
+	return ((sr->efer & EFER_LMA) && sr->cs.l) || wide_kernel(vm) ? ARCH_X86_64 : ARCH_I386;
 }
 
 const char *mode_name(const struct kvm_sregs *sr)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "vmm/pc.h"
 #include "vmm/vm.h"
 
 struct run_state {
@@ -20,9 +21,11 @@ static struct run_state *state_of(struct vm *vm) { return vm->runner; }
  * signal lands before the thread enters KVM_RUN. */
 void vcpu_kick(struct vcpu *c)
 {
+	__atomic_store_n(&c->kicked, 1, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&c->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 	if (c->thread_started)
 		pthread_kill(c->thread, SIGUSR1);
+	pc_wake(c); /* (a vCPU waiting in HLT or for SIPI is in no KVM_RUN) */
 }
 
 static void finish(struct vcpu *c, int status)
@@ -51,15 +54,15 @@ static bool stopping(struct vm *vm)
 	return r;
 }
 
-static void *cpu_thread(void *arg)
+static void *cpu_loop(struct vcpu *c)
 {
-	struct vcpu *c = arg;
-
 	for (;;) {
 		enum vcpu_event ev = vcpu_run(c);
 
 		switch (ev) {
 		case EV_HLT:
+			if (pc_halt(c))
+				continue; /* waits for an interrupt */
 			return NULL; /* halted: done, the others go on */
 		case EV_EXIT_PORT:
 			finish(c, c->exit_status);
@@ -90,6 +93,16 @@ static void *cpu_thread(void *arg)
 	}
 }
 
+static void *cpu_thread(void *arg)
+{
+	struct vcpu *c = arg;
+
+	(void)cpu_loop(c);
+	if (!stopping(c->vm)) /* (a guest that ended is not one that cannot wake) */
+		pc_cpu_gone(c);
+	return NULL;
+}
+
 static void on_kick(int sig) { (void)sig; }
 
 void vm_install_kick_handler(void)
@@ -110,6 +123,7 @@ int vm_run(struct vm *vm)
 	pthread_mutex_init(&st.lock, NULL);
 	vm->runner = &st;
 	vm_install_kick_handler();
+	pc_watch_deadlock(vm);
 	pthread_mutex_lock(&st.lock); /* threads start only when all are known */
 	for (int i = 0; i < vm->ncpus; i++) {
 		r = pthread_create(&vm->cpus[i].thread, NULL, cpu_thread, &vm->cpus[i]);

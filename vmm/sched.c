@@ -524,12 +524,12 @@ int sched_get_stop(struct gdb_target *t, struct stub_stop *out)
 	if (!t->arch_fixed && out->kind != STUB_STOP_EXITED && !out->message[0]) {
 		struct tcpu *tc = cpu_of(t, out->tid);
 
-		if (regs_fetch(tc, DIRTY_SREGS) == 0 && arch_of_mode(&tc->st.sregs) != t->arch)
+		if (regs_fetch(tc, DIRTY_SREGS) == 0 && arch_of_mode(t->vm, &tc->st.sregs) != t->arch)
 			snprintf(out->message, sizeof(out->message),
 				 "vmm: vCPU %d is now in %s mode (%s); this session describes %s: "
 				 "reconnect to follow it (gdbinit does this; 'monitor hold' keeps the guest stopped)\n",
 				 tc->c->index, mode_name(&tc->st.sregs),
-				 tdesc_arch_name(arch_of_mode(&tc->st.sregs)), tdesc_arch_name(t->arch));
+				 tdesc_arch_name(arch_of_mode(t->vm, &tc->st.sregs)), tdesc_arch_name(t->arch));
 	}
 	return 0;
 }

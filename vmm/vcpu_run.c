@@ -8,6 +8,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "vmm/pc.h"
 #include "vmm/vm.h"
 #include "vmm/x86.h"
 
@@ -91,10 +92,28 @@ enum vcpu_event vcpu_run(struct vcpu *c)
 	struct kvm_run *run = c->run;
 
 	for (;;) {
+		if (c->vm->pc) {
+			if (__atomic_load_n(&c->wait, __ATOMIC_ACQUIRE) != VCPU_RUNS) {
+				int r = pc_idle(c);
+
+				if (r == -EINTR)
+					return EV_INTR;
+				if (r == -EPIPE)
+					return EV_HLT; /* nothing can wake it: it ends */
+				if (r < 0) {
+					c->err = -r;
+					return EV_ERROR;
+				}
+			}
+			pc_before_run(c);
+		}
 		if (ioctl(c->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR) {
-				/* vcpu_kick sets it from another thread */
+				/* vcpu_kick sets it from another thread (or an
+				 * interrupt for this vCPU came: EV_INTR is "run on"
+				 * to every caller that was not asked to stop) */
 				__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+				__atomic_store_n(&c->kicked, 0, __ATOMIC_SEQ_CST);
 				return EV_INTR;
 			}
 			if (errno == EAGAIN)
@@ -103,8 +122,10 @@ enum vcpu_event vcpu_run(struct vcpu *c)
 			return EV_ERROR;
 		}
 		switch (run->exit_reason) {
+		case KVM_EXIT_IRQ_WINDOW_OPEN:
+			continue; /* pc_before_run injects now */
 		case KVM_EXIT_IO:
-			if (handle_io(c))
+			if (pc_io(c) || handle_io(c))
 				continue;
 			return EV_EXIT_PORT;
 		case KVM_EXIT_HLT:
@@ -116,6 +137,8 @@ enum vcpu_event vcpu_run(struct vcpu *c)
 		case KVM_EXIT_FAIL_ENTRY:
 			return EV_FAIL_ENTRY;
 		case KVM_EXIT_MMIO:
+			if (pc_mmio(c))
+				continue;
 			return EV_MMIO;
 		case KVM_EXIT_INTR:
 			return EV_INTR;

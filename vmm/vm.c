@@ -11,6 +11,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "vmm/acpi.h"
+#include "vmm/pc.h"
 #include "vmm/vm.h"
 #include "vmm/x86.h"
 
@@ -204,6 +206,7 @@ err_close:
 
 void vm_destroy(struct vm *vm)
 {
+	pc_destroy(vm);
 	for (int i = 0; i < VM_MAX_CPUS; i++) {
 		struct vcpu *c = &vm->cpus[i];
 
@@ -542,6 +545,8 @@ static int setup_vcpu(struct vcpu *c, char *err, size_t errlen)
 		seterr(err, errlen, "no memory for its XSAVE area");
 		return -ENOMEM;
 	}
+	if (vm->multiboot && c->index > 0)
+		return 0; /* an application processor: KVM's reset state until SIPI */
 	return setup_regs(c, err, errlen);
 }
 
@@ -556,6 +561,12 @@ int vm_setup_cpus(struct vm *vm, char *err, size_t errlen)
 		seterr(err, errlen, "entry point 0x%llx is beyond real mode's 1 MiB",
 		       (unsigned long long)vm->entry);
 		return -EINVAL;
+	}
+	if (vm->multiboot && (r = acpi_build(vm, err, errlen)))
+		return r;
+	if (!vm->pc && pc_create(vm, vm->multiboot) < 0) {
+		seterr(err, errlen, "no memory for the PC devices");
+		return -ENOMEM;
 	}
 	for (int i = 0; i < vm->ncpus; i++) {
 		struct vcpu *c = &vm->cpus[i];

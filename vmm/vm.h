@@ -63,6 +63,7 @@ struct kvm_features {
 	bool single_step;
 	bool step_after_rip_write; /* a step armed before a RIP write still steps (else re-arm) */
 	bool shutdown_keeps_state; /* the registers after a triple fault are the faulting ones */
+	bool irq_inject;     /* KVM_INTERRUPT delivers a vector through the guest's IDT (vmm/pc.h) */
 	int max_vcpus;
 };
 
@@ -99,7 +100,13 @@ struct vcpu {
 	int exit_status;  /* for EV_EXIT_PORT */
 	int err;          /* errno for EV_ERROR */
 	void *xsave;      /* KVM_GET/SET_XSAVE buffer (vm->xsave_size bytes); NULL: FPU ioctls */
+	/* The PC side (vmm/pc.h).  wait: written under the PC's lock, read
+	 * atomically by the vCPU's thread before KVM_RUN. */
+	int wait;         /* VCPU_RUNS, VCPU_HALTED (HLT, waits for an interrupt), VCPU_WAITS_SIPI */
+	int kicked;       /* vcpu_kick was here (atomic): ends a wait in pc_idle */
+	bool hold_irq;    /* single-stepping: no interrupt injected (the thread running the vCPU) */
 };
+enum { VCPU_RUNS, VCPU_HALTED, VCPU_WAITS_SIPI };
 
 struct memslot {
 	uint64_t gpa, size;
@@ -131,6 +138,7 @@ struct vm {
 	uint64_t warned_ports[65536 / 64];
 	pthread_mutex_t out_lock;   /* guards console output and com1 */
 	struct uart com1;           /* the 16550A at 0x3F8 (vmm/uart.h) */
+	struct pc *pc;              /* PICs, PIT, local APICs (vmm/pc.h); NULL before vm_setup_cpus */
 	struct vm_hooks hooks;
 	void *runner; /* state of vm_run() */
 	struct memslot slots[VM_MAX_SLOTS]; /* as KVM has them: slot i is slots[i] */
