@@ -19,7 +19,7 @@ GUEST_LD_32   := $(LD) -m elf_i386 $(GUEST_LDFLAGS)
 GUEST_LD_64   := $(LD) -m elf_x86_64 $(GUEST_LDFLAGS)
 GUEST_DEPS    := $(wildcard guest/*.h guest/*.inc) guest/guest.mk
 
-GUEST_NAMES := hello16 seg16 msr64 hello32 hellopg hello64 kernel64 boot16to64 paged32 loop64 smp64 mboot32 mbootaf32
+GUEST_NAMES := hello16 seg16 msr64 hello32 hellopg hello64 kernel64 boot16to64 paged32 loop64 smp64 mboot32 mbootaf32 pckernel
 GUEST_BINS  := $(foreach g,$(GUEST_NAMES),$(GUEST_OUT)/$(g).elf $(GUEST_OUT)/$(g).bin)
 
 # Objects: NAME.o32 / NAME.o64 from guest/NAME.c or guest/NAME.S.
@@ -84,3 +84,10 @@ $(GUEST_OUT)/kernel64.ld: guest/kernel64.ld.S guest/kernel64.h
 $(GUEST_OUT)/kernel64.elf: $(GUEST_OUT)/kernel64_boot.o64 $(GUEST_OUT)/kernel64.o64 \
 			   $(GUEST_OUT)/librt64.a $(GUEST_OUT)/kernel64.ld
 	$(GUEST_LD_64) -T $(GUEST_OUT)/kernel64.ld -o $@ $(filter %.o64 %.a,$^)
+
+# pckernel: a PC kernel at 1 MiB, identity-mapped below 4 GiB (no higher
+# half, so the small code model, not GUEST_CFLAGS_64's kernel one).
+PCKERNEL_CFLAGS := $(filter-out -mcmodel=kernel,$(GUEST_CFLAGS_64)) -mcmodel=small
+$(GUEST_OUT)/pckernel.o64 $(GUEST_OUT)/pckernel_boot.o64: GUEST_CFLAGS_64 := $(PCKERNEL_CFLAGS)
+$(GUEST_OUT)/pckernel.elf: $(GUEST_OUT)/pckernel_boot.o64 $(GUEST_OUT)/pckernel.o64 guest/pckernel.ld
+	$(GUEST_LD_64) -T guest/pckernel.ld -o $@ $(filter %.o64,$^)

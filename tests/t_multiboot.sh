@@ -3,11 +3,12 @@
 # guest/mbkernel.c) loaded by its ELF program headers and, as mbootaf32.bin,
 # by its header's address fields; it checks what it was handed (EAX, the
 # Multiboot information, the memory map, --append, --module) and prints it
-# through the 16550 at 0x3F8 after the usual loopback check.  The refusals
-# (several CPUs, another mode, --append without Multiboot, a missing module,
+# through the 16550 at 0x3F8 after the usual loopback check; with a second
+# CPU that waits for SIPI all along.  The refusals (RAM over the local
+# APICs with several CPUs, another mode, --append without Multiboot, a missing module,
 # a broken header), and gdb at the kernel's entry.
 . "$(dirname "$0")/gdb/lib.sh"
-plan 14
+plan 15
 gdb_preflight multiboot
 MB=$GUESTS/mboot32.elf
 
@@ -52,8 +53,12 @@ mboot32: ok
 EOF2
 expect_run address_fields 33 "$TMP/want2" "$GUESTS/mbootaf32.bin"
 
-run_vmm "$TMP/out" "$TMP/err" --cpus 2 "$MB"
-expect_status cpus_refused_status 2; expect_err cpus_refused_message 'Multiboot kernel: it starts on one CPU'
+# Several CPUs: the others wait for INIT/SIPI, which mboot32 never sends; it
+# ends as with one.  RAM over the local APICs would hide them: refused.
+expect_run ap_waits_for_sipi 33 "$TMP/want2" --cpus 2 "$GUESTS/mbootaf32.bin"
+run_vmm "$TMP/out" "$TMP/err" --cpus 2 --mem 4080M "$MB"
+expect_status cpus_big_ram_refused_status 2
+expect_err cpus_big_ram_refused_message 'with 2 CPUs: its others start through the local APICs at 0xfee00000, which --mem above that hides'
 run_vmm "$TMP/out" "$TMP/err" --mode long "$MB"
 expect_status mode_refused_status 2; expect_err mode_refused_message 'starts in protected mode, not long mode'
 run_vmm "$TMP/out" "$TMP/err" "$GUESTS/hello64.bin" --append x
