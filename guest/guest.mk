@@ -19,7 +19,7 @@ GUEST_LD_32   := $(LD) -m elf_i386 $(GUEST_LDFLAGS)
 GUEST_LD_64   := $(LD) -m elf_x86_64 $(GUEST_LDFLAGS)
 GUEST_DEPS    := $(wildcard guest/*.h guest/*.inc) guest/guest.mk
 
-GUEST_NAMES := hello16 seg16 msr64 hello32 hellopg hello64 kernel64 boot16to64 paged32 loop64 smp64 mboot32 mbootaf32 pckernel
+GUEST_NAMES := hello16 seg16 msr64 hello32 hellopg hello64 kernel64 boot16to64 paged32 loop64 smp64 mboot32 mbootaf32 mbexit32 pckernel
 GUEST_BINS  := $(foreach g,$(GUEST_NAMES),$(GUEST_OUT)/$(g).elf $(GUEST_OUT)/$(g).bin)
 
 # Objects: NAME.o32 / NAME.o64 from guest/NAME.c or guest/NAME.S.
@@ -72,6 +72,9 @@ $(GUEST_OUT)/paged32.elf: $(GUEST_OUT)/paged32.o32 $(GUEST_OUT)/librt32.a guest/
 $(GUEST_OUT)/mboot32.elf: $(GUEST_OUT)/mboot.o32 $(GUEST_OUT)/mbkernel.o32 guest/flat.ld
 	$(call guest_link_flat,$(GUEST_LD_32),0x100000)
 $(GUEST_OUT)/mbootaf32.elf: $(GUEST_OUT)/mbootaf.o32 $(GUEST_OUT)/mbkernel.o32 guest/flat.ld
+	$(call guest_link_flat,$(GUEST_LD_32),0x100000)
+# mbexit32: a Multiboot kernel whose first instruction exits (make bench).
+$(GUEST_OUT)/mbexit32.elf: $(GUEST_OUT)/mbexit.o32 guest/flat.ld
 	$(call guest_link_flat,$(GUEST_LD_32),0x100000)
 # smp64: the image at 0 (below 0x1000), its shared pages as .bss at 1 MiB.
 $(GUEST_OUT)/smp64.elf: $(GUEST_OUT)/smp64.o64 $(GUEST_OUT)/librt64.a guest/smp64.ld

@@ -16,7 +16,9 @@
  * libvmm and drive KVM_RUN by hand; tcp ping-pongs between two threads.
  *
  * Figures:
- *   boot           boot_ms, boot_gdb_nowait_ms: exec of hello64 to its exit
+ *   boot           boot_ms, boot_gdb_nowait_ms: exec of hello64 to its exit;
+ *                  boot_multiboot_ms: of mbexit32, a Multiboot kernel whose
+ *                  first instruction exits
  *   attach         attach_ms: connect, qSupported, QStartNoAckMode, ?, g on a
  *                  running kernel64 (the vCPU must be stopped)
  *   regs           regs_rtt_us (g again and again), g_after_step_us (the
@@ -710,7 +712,7 @@ static const char *const kernel_spin[] = { "--arg", "1", NULL };
 /* Three samples per run: each is a few ms and the host's load comes and goes. */
 static void fig_boot(void)
 {
-	double plain[MAX_SAMPLES * 3] = { 0 }, gdb[MAX_SAMPLES * 3] = { 0 };
+	double plain[MAX_SAMPLES * 3] = { 0 }, gdb[MAX_SAMPLES * 3] = { 0 }, mb[MAX_SAMPLES * 3] = { 0 };
 	int n = runs * 3 > MAX_SAMPLES ? MAX_SAMPLES : runs * 3;
 	char *argv[8], port[16];
 	bool gdb_exits = true;
@@ -741,8 +743,19 @@ static void fig_boot(void)
 			gdb_exits = false;
 		else if (st != 0)
 			die("vmm --gdb-no-wait hello64.bin: status %d", st);
+
+		/* a Multiboot kernel entered in protected mode, to its first
+		 * instruction (an exit through port 0xF4) */
+		argv[1] = guest("mbexit32.elf");
+		argv[2] = NULL;
+		t0 = now_us();
+		st = reap(spawn(argv, NULL), 10e6);
+		mb[i] = (now_us() - t0) / 1e3;
+		if (st != 33)
+			die("vmm mbexit32.elf: status %d, want 33", st);
 	}
 	report("boot_ms", plain, n, "ms", 2);
+	report("boot_multiboot_ms", mb, n, "ms", 2);
 	if (gdb_exits)
 		report("boot_gdb_nowait_ms", gdb, n, "ms", 2);
 	else
