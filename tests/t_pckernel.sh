@@ -42,6 +42,7 @@ pckernel: ACPI: RSDP revision 2 at 0xe0000, XSDT at 0xe0040'
 cat >"$TMP/want4" <<EOF2
 $head4
 pckernel: MADT: 4 CPUs, local APIC at 0xfee00000
+pckernel: IOAPIC 0 at 0xfec00000, GSI base 0
 pckernel: BSP is APIC 0, starting 3 APs
 pckernel: AP 1 online
 pckernel: AP 2 online
@@ -60,6 +61,7 @@ pckernel: PIC at 0x20/0x28, PIT at 100 Hz, waiting for 20 ticks
 pckernel: N ticks
 pckernel: ACPI: RSDP revision 2 at 0xe0000, XSDT at 0xe0040
 pckernel: MADT: 1 CPUs, local APIC at 0xfee00000
+pckernel: IOAPIC 0 at 0xfec00000, GSI base 0
 pckernel: BSP is APIC 0, starting 0 APs
 pckernel: 1 of 1 CPUs online
 pckernel: ok

@@ -1,12 +1,13 @@
 /* unit_acpi: the ACPI tables (vmm/acpi.c) found as a kernel finds them: the
  * RSDP by its signature on a 16-byte boundary in 0xE0000-0xFFFFF, both
  * checksums, the XSDT and the RSDT each leading to one valid MADT that
- * lists every vCPU's local APIC. */
+ * lists every vCPU's local APIC, the I/O APIC and IRQ 0's override. */
 #include <errno.h>
 #include <stdlib.h>
 
 #include "tests/test.h"
 #include "vmm/acpi.h"
+#include "vmm/ioapic.h"
 #include "vmm/lapic.h"
 #include "vmm/vm.h"
 
@@ -61,7 +62,7 @@ static uint64_t madt_of(uint64_t sdt, int w)
 static void check_madt(uint64_t m, int ncpus)
 {
 	uint32_t len = rd32(m + 4);
-	int cpus = 0;
+	int cpus = 0, ioapics = 0, overrides = 0;
 
 	TEST_ASSERT_EQ(sum(m, len), 0);
 	TEST_ASSERT_EQ(rd32(m + 36), LAPIC_BASE);
@@ -71,12 +72,25 @@ static void check_madt(uint64_t m, int ncpus)
 
 		TEST_ASSERT(e[1] >= 2, "entry length %u", e[1]);
 		if (e[0] == 0) {
+			TEST_ASSERT_EQ(e[1], 8);
 			TEST_ASSERT_EQ(e[3], cpus); /* APIC ID = vCPU index */
 			TEST_ASSERT_EQ(rd32(m + off + 4) & 1, 1);
 			cpus++;
+		} else if (e[0] == 1) {
+			TEST_ASSERT_EQ(e[1], 12);
+			TEST_ASSERT_EQ(rd32(m + off + 4), IOAPIC_BASE);
+			TEST_ASSERT_EQ(rd32(m + off + 8), 0);
+			ioapics++;
+		} else if (e[0] == 2) {
+			TEST_ASSERT_EQ(e[1], 10);
+			TEST_ASSERT(e[2] == 0 && e[3] == 0, "ISA IRQ 0");
+			TEST_ASSERT_EQ(rd32(m + off + 4), 2);
+			overrides++;
 		}
 	}
 	TEST_ASSERT_EQ(cpus, ncpus);
+	TEST_ASSERT_EQ(ioapics, 1);
+	TEST_ASSERT_EQ(overrides, 1);
 }
 
 static void test_tables_for_four_cpus(void)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "vmm/acpi.h"
+#include "vmm/ioapic.h"
 #include "vmm/lapic.h"
 #include "vmm/vm.h"
 
@@ -52,10 +53,10 @@ int acpi_build(struct vm *vm, char *err, size_t errlen)
 {
 	/* Layout within the page: RSDP (36 bytes), XSDT, RSDT, MADT. */
 	const uint64_t xsdt = ACPI_RSDP + 0x40, rsdt = xsdt + 0x40, madt = rsdt + 0x40;
-	uint32_t madt_len = SDT_HEADER + 8 + 8 * (uint32_t)vm->ncpus;
+	uint32_t madt_len = SDT_HEADER + 8 + 8 * (uint32_t)vm->ncpus + 12 + 10;
 	uint8_t *ram = vm->ram, *p;
 
-	_Static_assert(0x100 + SDT_HEADER + 8 + 8 * VM_MAX_CPUS <= ACPI_END - ACPI_RSDP,
+	_Static_assert(0xc0 + SDT_HEADER + 8 + 8 * VM_MAX_CPUS + 12 + 10 <= ACPI_END - ACPI_RSDP,
 		       "the ACPI tables fit in their page");
 	if (vm->ram_size < ACPI_END) {
 		snprintf(err, errlen, "RAM of %llu bytes cannot hold the ACPI tables at 0x%llx",
@@ -76,6 +77,22 @@ int acpi_build(struct vm *vm, char *err, size_t errlen)
 		e[2] = (uint8_t)i;  /* ACPI processor UID */
 		e[3] = (uint8_t)i;  /* APIC ID */
 		put32(e + 4, 1);    /* enabled */
+	}
+	{
+		uint8_t *e = p + 44 + 8 * vm->ncpus;
+
+		e[0] = 1;            /* I/O APIC */
+		e[1] = 12;
+		e[2] = 0;            /* its ID */
+		put32(e + 4, (uint32_t)IOAPIC_BASE);
+		put32(e + 8, 0);     /* GSI base */
+		e += 12;
+		e[0] = 2;            /* interrupt source override: ISA IRQ 0 is GSI 2 */
+		e[1] = 10;
+		e[2] = 0;            /* ISA */
+		e[3] = 0;            /* IRQ 0, the PIT */
+		put32(e + 4, 2);
+		e[8] = e[9] = 0;     /* bus-default polarity and trigger: edge, high */
 	}
 	finish(p, madt_len);
 

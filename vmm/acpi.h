@@ -2,8 +2,9 @@
  * (revision 2) on a 16-byte boundary at ACPI_RSDP, which PC kernels find by
  * scanning 0xE0000-0xFFFFF, pointing to an XSDT and an RSDT that each list
  * one MADT: the local APICs (one per vCPU, APIC ID = vCPU index, all
- * enabled) at LAPIC_BASE, and PCAT_COMPAT (the two 8259s are there).  No
- * I/O APIC entry: the vmm has none (PC interrupts go through the 8259s).
+ * enabled) at LAPIC_BASE, PCAT_COMPAT (the two 8259s are there), the I/O
+ * APIC (ID 0, GSI base 0) at IOAPIC_BASE, and the override every PC has:
+ * ISA IRQ 0 (the PIT) is GSI 2.
  * Built for Multiboot kernels only (the boot contract leaves RAM to the
  * guest); the Multiboot memory map already reserves 0x9FC00-0xFFFFF.
  *

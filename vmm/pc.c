@@ -7,6 +7,7 @@
 #include <sys/ioctl.h>
 #include <time.h>
 
+#include "vmm/ioapic.h"
 #include "vmm/lapic.h"
 #include "vmm/pc.h"
 #include "vmm/pic.h"
@@ -20,6 +21,7 @@ struct pc {
 	pthread_cond_t retime;   /* the timer thread waits on it */
 	struct pic pic;
 	struct pit pit;
+	struct ioapic ioapic;
 	struct lapic lapic[VM_MAX_CPUS];
 	bool sipi[VM_MAX_CPUS];        /* a start-up IPI arrived */
 	uint8_t sipi_vector[VM_MAX_CPUS];
@@ -36,6 +38,7 @@ struct pc {
 	bool dead;           /* nothing can wake the idle vCPUs: they end */
 };
 
+#define PC_PIT_GSI 2 /* the I/O APIC pin of the PIT (ISA IRQ 0, overridden as on PCs) */
 #define TIMER_MIN_NS 20000ULL /* 50 kHz: above any tick rate a kernel uses */
 
 static uint64_t now_ns(void)
@@ -62,6 +65,7 @@ int pc_create(struct vm *vm, bool sipi)
 	pthread_condattr_destroy(&ca);
 	pic_reset(&pc->pic);
 	pit_reset(&pc->pit);
+	ioapic_reset(&pc->ioapic);
 	for (int i = 0; i < vm->ncpus; i++) {
 		lapic_reset(&pc->lapic[i], (uint32_t)i);
 		vm->cpus[i].wait = sipi && i ? VCPU_WAITS_SIPI : VCPU_RUNS;
@@ -119,6 +123,8 @@ static bool wake_source_locked(struct pc *pc, int i)
 		return true;
 	if (lapic_timer(&a, 0, &next), next != UINT64_MAX && !(a.lvt[0] & LAPIC_LVT_MASKED))
 		return true;
+	if (pit_irq0_armed(&pc->pit) && !(pc->ioapic.redir[PC_PIT_GSI] & IOAPIC_MASKED))
+		return true; /* (wherever the I/O APIC sends it) */
 	return i == 0 && pit_irq0_armed(&pc->pit) && !(pc->pic.master.imr & 1) && pic_reaches_cpu0(pc);
 }
 
@@ -132,13 +138,14 @@ static void irq_kick(struct vcpu *c)
 		pthread_kill(c->thread, SIGUSR1);
 }
 
-/* Tell each vCPU that has an interrupt to take now. */
-static void notify_locked(struct pc *pc)
+/* Tell each vCPU that has an interrupt to take now, but self (-1: none),
+ * which looks for itself before it enters the guest again. */
+static void notify_locked(struct pc *pc, int self)
 {
 	bool wake = false;
 
 	for (int i = 0; i < pc->vm->ncpus; i++) {
-		if (pc->kick_sent[i] || !deliverable_locked(pc, i))
+		if (i == self || pc->kick_sent[i] || !deliverable_locked(pc, i))
 			continue;
 		pc->kick_sent[i] = true;
 		if (pc->idle[i])
@@ -150,13 +157,62 @@ static void notify_locked(struct pc *pc)
 		pthread_cond_broadcast(&pc->wake);
 }
 
-/* Bring the timers to now; *next: the next deadline. */
+/* An interrupt message (an ICR write of the APIC whose ID is from, or the
+ * I/O APIC's): to every destination, or the first for lowest priority. */
+static void deliver_locked(struct pc *pc, uint32_t from, const struct lapic_ipi *ipi)
+{
+	struct vm *vm = pc->vm;
+	bool wake = false;
+
+	for (int i = 0; i < vm->ncpus; i++) {
+		if (!lapic_is_dest(&pc->lapic[i], ipi, from))
+			continue;
+		switch (ipi->mode) {
+		case IPI_INIT:
+			if (ipi->deassert || vm->cpus[i].wait == VCPU_WAITS_SIPI)
+				break;
+			if (!pc->init_warned)
+				fprintf(stderr, "vmm: INIT to vCPU %d, which runs: ignored (the vmm "
+					"resets a vCPU only at start)\n", i);
+			pc->init_warned = true;
+			break;
+		case IPI_SIPI:
+			if (vm->cpus[i].wait == VCPU_WAITS_SIPI && !pc->sipi[i]) {
+				pc->sipi[i] = true;
+				pc->sipi_vector[i] = ipi->vector;
+				wake = true;
+			}
+			break;
+		case IPI_NMI:
+			pc->nmi[i] = true;
+			break;
+		case IPI_FIXED:
+			lapic_accept(&pc->lapic[i], ipi->vector);
+			break;
+		case IPI_LOWEST: /* no arbitration: the first one takes it */
+			lapic_accept(&pc->lapic[i], ipi->vector);
+			i = vm->ncpus;
+			break;
+		default: /* SMI (no SMM here), ExtINT (the 8259s reach vCPU 0 anyway) */
+			break;
+		}
+	}
+	if (wake)
+		pthread_cond_broadcast(&pc->wake);
+}
+
+/* Bring the timers to now; *next: the next deadline.  The PIT's IRQ 0 is
+ * the 8259's input 0 and the I/O APIC's pin 2 (the MADT says so). */
 static void advance_locked(struct pc *pc, uint64_t now, uint64_t *next)
 {
+	struct lapic_ipi msg;
 	uint64_t n;
 
-	if (pit_irq0(&pc->pit, now, next))
+	if (pit_irq0(&pc->pit, now, next)) {
 		pic_pulse(&pc->pic, 0);
+		if (ioapic_pulse(&pc->ioapic, PC_PIT_GSI, &msg))
+			deliver_locked(pc, 0, &msg);
+	}
 	for (int i = 0; i < pc->vm->ncpus; i++) {
 		lapic_timer(&pc->lapic[i], now, &n);
 		if (n < *next)
@@ -170,12 +226,10 @@ static void *timer_main(void *arg)
 
 	pthread_mutex_lock(&pc->lock);
 	while (!pc->quit) {
-		uint64_t next;
-
-		uint64_t now = now_ns();
+		uint64_t next, now = now_ns();
 
 		advance_locked(pc, now, &next);
-		notify_locked(pc);
+		notify_locked(pc, -1);
 		/* A timer programmed faster than interrupts can be taken
 		 * coalesces: one wake-up per TIMER_MIN_NS at most. */
 		if (next != UINT64_MAX && next < now + TIMER_MIN_NS)
@@ -249,7 +303,7 @@ bool pc_io(struct vcpu *c)
 		__atomic_store_n(&pc->used, true, __ATOMIC_RELEASE);
 		if (pit_port(port))
 			retime_locked(pc);
-		notify_locked(pc);
+		notify_locked(pc, c->index);
 	}
 	pthread_mutex_unlock(&pc->lock);
 	return true;
@@ -273,45 +327,42 @@ static int start_up(struct vcpu *c, uint8_t vector)
 	return 0;
 }
 
-/* An ICR write of vCPU from: deliver to every destination. */
-static void send_ipi_locked(struct pc *pc, int from, const struct lapic_ipi *ipi)
+/* A local APIC access of vCPU i at off (lock held). */
+static void lapic_mmio_locked(struct pc *pc, int i, struct kvm_run *run, unsigned off)
 {
-	struct vm *vm = pc->vm;
-	bool wake = false;
+	struct lapic_ipi ipi;
+	uint32_t v = 0;
 
-	for (int i = 0; i < vm->ncpus; i++) {
-		if (!lapic_is_dest(&pc->lapic[i], ipi, pc->lapic[from].id))
-			continue;
-		switch (ipi->mode) {
-		case IPI_INIT:
-			if (ipi->deassert || pc->vm->cpus[i].wait == VCPU_WAITS_SIPI)
-				break;
-			if (!pc->init_warned)
-				fprintf(stderr, "vmm: INIT to vCPU %d, which runs: ignored (the vmm "
-					"resets a vCPU only at start)\n", i);
-			pc->init_warned = true;
-			break;
-		case IPI_SIPI:
-			if (pc->vm->cpus[i].wait == VCPU_WAITS_SIPI && !pc->sipi[i]) {
-				pc->sipi[i] = true;
-				pc->sipi_vector[i] = ipi->vector;
-				wake = true;
-			}
-			break;
-		case IPI_NMI:
-			pc->nmi[i] = true;
-			break;
-		case IPI_FIXED:
-		case IPI_LOWEST:
-			lapic_accept(&pc->lapic[i], ipi->vector);
-			break;
-		default: /* SMI: no SMM here */
-			break;
-		}
+	if (run->mmio.is_write) {
+		/* 32-bit accesses at 16-byte aligned offsets; others are ignored */
+		if (run->mmio.len != 4 || (off & 0xf))
+			return;
+		memcpy(&v, run->mmio.data, 4);
+		if (lapic_write(&pc->lapic[i], off, v, now_ns(), &ipi))
+			deliver_locked(pc, pc->lapic[i].id, &ipi);
+		if (off == LAPIC_TIMER_INIT || off == LAPIC_LVT_TIMER || off == LAPIC_TIMER_DIV)
+			retime_locked(pc);
+		return;
 	}
-	if (wake)
-		pthread_cond_broadcast(&pc->wake);
-	notify_locked(pc);
+	if ((off & 0xf) < 4) /* a narrower read of a register's low bytes */
+		v = lapic_read(&pc->lapic[i], off & ~0xfu, now_ns()) >> (8 * (off & 3));
+	memcpy(run->mmio.data, &v, run->mmio.len < 4 ? run->mmio.len : 4);
+}
+
+/* An I/O APIC access at off (lock held): IOREGSEL and IOWIN, 32 bits. */
+static void ioapic_mmio_locked(struct pc *pc, struct kvm_run *run, unsigned off)
+{
+	uint32_t v = 0;
+
+	if (run->mmio.len != 4)
+		return;
+	if (run->mmio.is_write) {
+		memcpy(&v, run->mmio.data, 4);
+		ioapic_write(&pc->ioapic, off, v);
+	} else {
+		v = ioapic_read(&pc->ioapic, off);
+		memcpy(run->mmio.data, &v, 4);
+	}
 }
 
 bool pc_mmio(struct vcpu *c)
@@ -319,30 +370,21 @@ bool pc_mmio(struct vcpu *c)
 	struct kvm_run *run = c->run;
 	struct pc *pc = c->vm->pc;
 	uint64_t gpa = run->mmio.phys_addr;
-	unsigned off = (unsigned)(gpa - LAPIC_BASE);
-	struct lapic_ipi ipi;
-	uint32_t v = 0;
+	bool lapic = gpa >= LAPIC_BASE && gpa < LAPIC_BASE + LAPIC_SIZE;
+	bool ioapic = gpa >= IOAPIC_BASE && gpa < IOAPIC_BASE + IOAPIC_SIZE;
 
-	if (!pc || gpa < LAPIC_BASE || gpa >= LAPIC_BASE + LAPIC_SIZE || gpa < c->vm->ram_size)
+	if (!pc || (!lapic && !ioapic) || gpa < c->vm->ram_size)
 		return false;
+	if (!run->mmio.is_write)
+		memset(run->mmio.data, 0, sizeof(run->mmio.data));
 	pthread_mutex_lock(&pc->lock);
 	__atomic_store_n(&pc->used, true, __ATOMIC_RELEASE);
-	if (run->mmio.is_write) {
-		/* 32-bit accesses at 16-byte aligned offsets; others are ignored */
-		if (run->mmio.len == 4 && !(off & 0xf)) {
-			memcpy(&v, run->mmio.data, 4);
-			if (lapic_write(&pc->lapic[c->index], off, v, now_ns(), &ipi))
-				send_ipi_locked(pc, c->index, &ipi);
-			if (off == LAPIC_TIMER_INIT || off == LAPIC_LVT_TIMER || off == LAPIC_TIMER_DIV)
-				retime_locked(pc);
-			notify_locked(pc);
-		}
-	} else {
-		if ((off & 0xf) < 4) /* a narrower read of a register's low bytes */
-			v = lapic_read(&pc->lapic[c->index], off & ~0xfu, now_ns()) >> (8 * (off & 3));
-		memset(run->mmio.data, 0, sizeof(run->mmio.data));
-		memcpy(run->mmio.data, &v, run->mmio.len < 4 ? run->mmio.len : 4);
-	}
+	if (lapic)
+		lapic_mmio_locked(pc, c->index, run, (unsigned)(gpa - LAPIC_BASE));
+	else
+		ioapic_mmio_locked(pc, run, (unsigned)(gpa - IOAPIC_BASE));
+	if (run->mmio.is_write)
+		notify_locked(pc, c->index);
 	pthread_mutex_unlock(&pc->lock);
 	return true;
 }
@@ -358,6 +400,7 @@ void pc_before_run(struct vcpu *c)
 		return;
 	pthread_mutex_lock(&pc->lock);
 	advance_locked(pc, now_ns(), &next);
+	notify_locked(pc, i);
 	pc->kick_sent[i] = false;
 	run->request_interrupt_window = 0;
 	if (c->hold_irq || __atomic_load_n(&run->immediate_exit, __ATOMIC_SEQ_CST)) {

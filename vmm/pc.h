@@ -1,5 +1,6 @@
 /* pc.h - the PC around the vCPUs: the 8259 PICs and the 8254 PIT on their
- * ports, a local APIC per vCPU at LAPIC_BASE, interrupt delivery into KVM,
+ * ports, a local APIC per vCPU at LAPIC_BASE, the I/O APIC at IOAPIC_BASE
+ * (the PIT on its pin 2), interrupt delivery into KVM,
  * HLT that waits for an interrupt, and application processors that wait for
  * INIT/SIPI.  All in user space, with no KVM_CREATE_IRQCHIP: KVM's in-kernel
  * local APIC handles HLT itself, and HLT is the vmm's software breakpoint
@@ -7,8 +8,8 @@
  * docs/boot.md).
  *
  * Delivery: the PIC's INTR goes to vCPU 0 (through LINT0 in ExtINT mode, as
- * a BIOS leaves it), APIC interrupts (the APIC timer, fixed IPIs) to their
- * vCPU.  Before each KVM_RUN the vCPU injects what is deliverable
+ * a BIOS leaves it), APIC interrupts (the APIC timer, IPIs, the I/O APIC's
+ * messages) to their vCPUs.  Before each KVM_RUN the vCPU injects what is deliverable
  * (KVM_INTERRUPT) when KVM says it can take one, else asks KVM for an exit
  * when it can (request_interrupt_window).  A timer thread, started when the
  * guest first arms a timer, raises IRQ 0 and APIC timer interrupts on time
