@@ -91,8 +91,8 @@ continue
 delete
 interrupt-after 1
 continue
-thread 1
 echo @@ idle\n
+pv $_thread
 frames
 pv *(unsigned char *)($pc - 1) == 0xf4
 pv ticks > 1
@@ -107,7 +107,7 @@ want_re threads_wait_sipi threads '^\* 1 +Thread 1 "vCPU 0" \(vCPU 0, protected 
 	'^ +2 +Thread 2 "vCPU 1" \(vCPU 1, real mode, [^)]*waiting for INIT/SIPI.*'
 want break_in_timer_handler tick 'ticks = 0' 'frame timer_tick'
 want_re watch_tick_counter watch '^Old value = 0$' '^New value = 1$'
-want ctrl_c_in_idle_hlt idle 'frame idle_until' '*(unsigned char *)($pc - 1) == 0xf4 = 1' 'ticks > 1 = 1'
+want ctrl_c_in_idle_hlt idle '$_thread = 1' 'frame idle_until' '*(unsigned char *)($pc - 1) == 0xf4 = 1' 'ticks > 1 = 1'
 want ticks_go_on again 'ticks > 2 = 1'
 
 # gdb 2: a breakpoint where an AP starts in C, stepped there; then the

@@ -28,7 +28,10 @@ struct pc {
 	bool nmi[VM_MAX_CPUS];         /* an NMI IPI to inject */
 	bool idle[VM_MAX_CPUS];        /* in pc_idle */
 	bool kick_sent[VM_MAX_CPUS];   /* kicked for an interrupt it has not looked at yet */
+	bool has_thread[VM_MAX_CPUS];  /* thread[i] runs vCPU i: it may be kicked */
+	pthread_t thread[VM_MAX_CPUS];
 	bool init_warned;
+	bool no_inject;      /* KVM_INTERRUPT failed: no interrupts delivered any more */
 	bool used;           /* the guest programmed a device: HLT with IF=1 waits */
 	bool timer_started, quit;
 	pthread_t timer;
@@ -131,11 +134,11 @@ static bool wake_source_locked(struct pc *pc, int i)
 /* Interrupt kick: out of KVM_RUN (vcpu_run returns EV_INTR, which every
  * caller takes as "run on" when nobody asked it to stop), to inject at the
  * next entry. */
-static void irq_kick(struct vcpu *c)
+static void irq_kick_locked(struct pc *pc, struct vcpu *c)
 {
 	__atomic_store_n(&c->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-	if (c->thread_started)
-		pthread_kill(c->thread, SIGUSR1);
+	if (pc->has_thread[c->index])
+		pthread_kill(pc->thread[c->index], SIGUSR1);
 }
 
 /* Tell each vCPU that has an interrupt to take now, but self (-1: none),
@@ -151,7 +154,7 @@ static void notify_locked(struct pc *pc, int self)
 		if (pc->idle[i])
 			wake = true;
 		else
-			irq_kick(&pc->vm->cpus[i]);
+			irq_kick_locked(pc, &pc->vm->cpus[i]);
 	}
 	if (wake)
 		pthread_cond_broadcast(&pc->wake);
@@ -393,7 +396,7 @@ void pc_before_run(struct vcpu *c)
 {
 	struct pc *pc = c->vm->pc;
 	struct kvm_run *run = c->run;
-	int i = c->index;
+	int i = c->index, r;
 	uint64_t next;
 
 	if (!pc || !__atomic_load_n(&pc->used, __ATOMIC_ACQUIRE)) /* (set once, under the lock) */
@@ -406,8 +409,11 @@ void pc_before_run(struct vcpu *c)
 	if (c->hold_irq || __atomic_load_n(&run->immediate_exit, __ATOMIC_SEQ_CST)) {
 		/* single-stepping (interrupts wait), or not entering the guest */
 	} else if (pc->nmi[i]) {
-		if (kvm_ioctl_raw(c->fd, KVM_NMI, 0) == 0)
-			pc->nmi[i] = false;
+		pc->nmi[i] = false;
+		if ((r = kvm_ioctl_raw(c->fd, KVM_NMI, 0)) < 0)
+			fprintf(stderr, "vmm: vCPU %d: KVM_NMI: %s; the NMI is lost\n", i, strerror(-r));
+	} else if (pc->no_inject) {
+		/* this KVM takes no interrupt from user space: said once */
 	} else if (deliverable_locked(pc, i)) {
 		if (run->ready_for_interrupt_injection && run->if_flag) {
 			/* take the vector from a copy: the models change only if
@@ -417,14 +423,19 @@ void pc_before_run(struct vcpu *c)
 			bool apic = lapic_pending(&a) >= 0;
 			struct kvm_interrupt irq = { apic ? lapic_ack(&a) : pic_ack(&p) };
 
-			if (kvm_ioctl_raw(c->fd, KVM_INTERRUPT, &irq) == 0) {
-				if (apic)
-					pc->lapic[i] = a;
-				else
-					pc->pic = p;
+			r = kvm_ioctl_raw(c->fd, KVM_INTERRUPT, &irq);
+			if (r == 0 && apic)
+				pc->lapic[i] = a;
+			else if (r == 0)
+				pc->pic = p;
+			else if (r != -EEXIST) {
+				/* asking for windows again would spin: stop delivering */
+				pc->no_inject = true;
+				fprintf(stderr, "vmm: KVM_INTERRUPT: %s: this KVM takes no interrupts from the "
+					"vmm, so the guest gets none (see 'vmm --probe')\n", strerror(-r));
 			}
 		}
-		if (deliverable_locked(pc, i))
+		if (!pc->no_inject && deliverable_locked(pc, i))
 			run->request_interrupt_window = 1;
 	}
 	pthread_mutex_unlock(&pc->lock);
@@ -507,6 +518,29 @@ void pc_wake(struct vcpu *c)
 	pthread_mutex_lock(&pc->lock);
 	if (pc->idle[c->index])
 		pthread_cond_broadcast(&pc->wake);
+	pthread_mutex_unlock(&pc->lock);
+}
+
+void pc_thread_begin(struct vcpu *c)
+{
+	struct pc *pc = c->vm->pc;
+
+	if (!pc)
+		return;
+	pthread_mutex_lock(&pc->lock);
+	pc->thread[c->index] = pthread_self();
+	pc->has_thread[c->index] = true;
+	pthread_mutex_unlock(&pc->lock);
+}
+
+void pc_thread_end(struct vcpu *c)
+{
+	struct pc *pc = c->vm->pc;
+
+	if (!pc)
+		return;
+	pthread_mutex_lock(&pc->lock);
+	pc->has_thread[c->index] = false;
 	pthread_mutex_unlock(&pc->lock);
 }
 

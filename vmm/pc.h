@@ -56,6 +56,11 @@ bool pc_halt(struct vcpu *c);
  * guest is over).  At SIPI the vCPU's CS:IP are set to the start-up vector. */
 int pc_idle(struct vcpu *c);
 
+/* The thread that runs c (vm_run's, the gdb target's) starts and ends:
+ * between the two the timer thread may signal it to take an interrupt. */
+void pc_thread_begin(struct vcpu *c);
+void pc_thread_end(struct vcpu *c);
+
 /* A vcpu_kick: wake c if it waits in pc_idle. */
 void pc_wake(struct vcpu *c);
 

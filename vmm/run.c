@@ -97,9 +97,11 @@ static void *cpu_thread(void *arg)
 {
 	struct vcpu *c = arg;
 
+	pc_thread_begin(c);
 	(void)cpu_loop(c);
 	if (!stopping(c->vm)) /* (a guest that ended is not one that cannot wake) */
 		pc_cpu_gone(c);
+	pc_thread_end(c);
 	return NULL;
 }
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vmm/pc.h"
 #include "vmm/target.h"
 
 /* Drop the lock, then wake whom the locked section asked to: a thread woken
@@ -212,6 +213,7 @@ static void *cpu_main(void *arg)
 	struct tcpu *tc = arg;
 	struct gdb_target *t = tc->t;
 
+	pc_thread_begin(tc->c);
 	pthread_mutex_lock(&t->lock);
 	for (;;) {
 		/* (a vCPU stepped inline by the stub thread is not ours meanwhile) */
@@ -226,6 +228,7 @@ static void *cpu_main(void *arg)
 		}
 	}
 	unlock_wake(t);
+	pc_thread_end(tc->c);
 	return NULL;
 }
 
@@ -494,11 +497,13 @@ int sched_get_stop(struct gdb_target *t, struct stub_stop *out)
 		best->reported_bp = best->event.kind == STUB_STOP_SWBREAK || best->event_alias;
 		best->reported_rip = best->event_rip;
 	} else {
-		/* Ctrl-C: name a thread that was running, not a halted one */
+		/* Ctrl-C: name a thread that was running, not a halted one, nor
+		 * one that still waits for its start-up IPI */
 		struct tcpu *tc = cpu_of(t, t->cur_tid);
 
 		for (int i = 0; i < t->vm->ncpus; i++)
-			if (tc->state == TS_HALTED || !tc->resumed)
+			if (tc->state == TS_HALTED || !tc->resumed ||
+			    __atomic_load_n(&tc->c->wait, __ATOMIC_ACQUIRE) == VCPU_WAITS_SIPI)
 				tc = &t->cpus[i];
 		memset(out, 0, sizeof(*out));
 		out->kind = STUB_STOP_SIGNAL;
