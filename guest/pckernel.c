@@ -6,8 +6,10 @@
  * INIT/SIPI.  Each step prints a line on COM1; the verdict ends through
  * port 0xF4: 0x10 all as expected (status 33), 0x11 not (status 35).
  *
- * Command line: ticks=N (IRQ 0 ticks to wait, default 10), cpus=N (CPUs
- * expected online; default the MADT's count).
+ * Command line: ticks=N (timer ticks to wait, default 10), cpus=N (CPUs
+ * expected online; default the MADT's count), irq=ioapic (IRQ 0 through the
+ * MADT's IOAPIC, the PICs masked; the MADT is then read before the ticks),
+ * timer=lapic (tick with the BSP's local APIC timer, calibrated by the PIT).
  */
 #include <stdarg.h>
 #include <stdint.h>
@@ -22,6 +24,9 @@
 #define PIT_CTRL  0x43
 #define PIT_HZ    1193182
 #define TICK_HZ   100
+#define CAL_TICKS (TICK_HZ / 10)	/* 100 ms of PIT ticks to count the APIC timer against */
+#define VEC_IRQ0  0x20
+#define VEC_APIC_TIMER 0x30
 #define EXIT_PORT 0xf4
 #define EXIT_OK   0x10
 #define EXIT_FAIL 0x11
@@ -29,14 +34,27 @@
 #define MB_CMDLINE 0x4
 
 enum {
-	LAPIC_ID = 0x20, LAPIC_SVR = 0xf0, LAPIC_ICR_LO = 0x300, LAPIC_ICR_HI = 0x310,
-	LAPIC_LINT0 = 0x350,
+	LAPIC_ID = 0x20, LAPIC_EOI = 0xb0, LAPIC_SVR = 0xf0, LAPIC_ICR_LO = 0x300, LAPIC_ICR_HI = 0x310,
+	LAPIC_LVT_TIMER = 0x320, LAPIC_LINT0 = 0x350, LAPIC_TMICT = 0x380, LAPIC_TMCCT = 0x390,
+	LAPIC_TDCR = 0x3e0,
 };
 #define ICR_BUSY     (1u << 12)
 #define ICR_INIT     0x4500		/* INIT, level assert */
 #define ICR_SIPI     0x4600
 #define SVR_ENABLE   0x1ff		/* APIC on, spurious vector 0xFF */
 #define LVT_EXTINT   0x700
+#define LVT_MASKED   (1u << 16)
+#define LVT_PERIODIC (1u << 17)
+#define TDCR_DIV16   0x3
+#define MSR_APIC_BASE 0x1b
+#define APIC_BASE_ENABLE (1u << 11)
+
+/* The IOAPIC: a register index at +0x00, its value at +0x10. */
+#define IOAPIC_VER   0x01
+#define IOAPIC_RTE(n) (0x10 + 2 * (n))	/* low half; the high half (destination) follows */
+#define RTE_ACTIVE_LOW (1u << 13)
+#define RTE_LEVEL    (1u << 15)
+#define RTE_MASKED   (1u << 16)
 
 struct mb_info { uint32_t flags, mem_lower, mem_upper, boot_device, cmdline; };
 
@@ -73,7 +91,11 @@ volatile uint32_t *lapic;
 
 static uint64_t want_ticks = 10;
 static uint32_t want_cpus;			/* 0: as many as the MADT lists */
+static int irq_ioapic, timer_lapic;		/* irq=ioapic, timer=lapic */
+static const struct acpi_sdt *madt;
 static uint32_t madt_ids[PCK_MAX_CPUS], madt_cpus;
+static volatile uint32_t *irq0_ioapic;		/* irq=ioapic: where IRQ 0's entry is */
+static uint32_t irq0_pin, irq0_gsi, irq0_rte;
 static uint32_t console_lock;
 static struct idt_gate idt[256];
 static struct { uint16_t limit; uint64_t base; } __attribute__((packed)) idt_ptr;
@@ -89,6 +111,26 @@ static inline uint8_t inb(uint16_t port)
 static inline void pause(void) { __asm__ volatile("pause"); }
 static uint32_t lapic_read(unsigned reg) { return lapic[reg / 4]; }
 static void lapic_write(unsigned reg, uint32_t v) { lapic[reg / 4] = v; }
+
+static uint32_t ioapic_read(volatile uint32_t *io, uint32_t reg)
+{
+	io[0] = reg;
+	return io[4];
+}
+
+static void ioapic_write(volatile uint32_t *io, uint32_t reg, uint32_t v)
+{
+	io[0] = reg;
+	io[4] = v;
+}
+
+static uint64_t rdmsr(uint32_t msr)
+{
+	uint32_t lo, hi;
+
+	__asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+	return lo | (uint64_t)hi << 32;
+}
 
 static void __attribute__((noreturn)) finish(uint8_t code)
 {
@@ -232,9 +274,28 @@ static int word_value(const char *w, const char *key, uint64_t *v)
 	return 1;
 }
 
+/* If word w is KEY=VALUE, VALUE's index in vals (NULL-ended); -1 if it is not
+ * KEY=, -2 if VALUE is none of vals. */
+static int word_choice(const char *w, const char *key, const char *const *vals)
+{
+	for (; *key; key++, w++)
+		if (*w != *key)
+			return -1;
+	for (int i = 0; vals[i]; i++) {
+		const char *a = w, *b = vals[i];
+
+		while (*b && *a == *b)
+			a++, b++;
+		if (!*b && (!*a || *a == ' '))
+			return i;
+	}
+	return -2;
+}
+
 /* QEMU's command line starts with the kernel's file name: look at every word. */
 static void parse_cmdline(const char *s)
 {
+	static const char *const irqs[] = { "pic", "ioapic", 0 }, *const timers[] = { "pit", "lapic", 0 };
 	uint64_t v;
 	int r;
 
@@ -253,6 +314,16 @@ static void parse_cmdline(const char *s)
 			fail("bad cpus= on the command line");
 		if (r > 0)
 			want_cpus = (uint32_t)v;
+		r = word_choice(s, "irq=", irqs);
+		if (r == -2)
+			fail("bad irq= on the command line (pic or ioapic)");
+		if (r >= 0)
+			irq_ioapic = r;
+		r = word_choice(s, "timer=", timers);
+		if (r == -2)
+			fail("bad timer= on the command line (pit or lapic)");
+		if (r >= 0)
+			timer_lapic = r;
 		while (*s && *s != ' ')
 			s++;
 	}
@@ -274,7 +345,8 @@ static void idt_init(void)
 {
 	for (unsigned v = 0; v < 256; v++)
 		set_gate(v, (void (*)(void))(isr_stubs + v * PCK_ISR_STUB));
-	set_gate(0x20, timer_irq);
+	set_gate(VEC_IRQ0, timer_irq);
+	set_gate(VEC_APIC_TIMER, apic_timer_irq);
 	set_gate(0x27, spurious_master);
 	set_gate(0x2f, spurious_slave);
 	set_gate(0xff, spurious_lapic);
@@ -300,11 +372,21 @@ void isr_fatal(const struct isr_frame *f)
 void timer_tick(void)
 {
 	ticks++;
-	outb(PIC1, PIC_EOI);
+	if (irq_ioapic)
+		lapic_write(LAPIC_EOI, 0);
+	else
+		outb(PIC1, PIC_EOI);
 }
 
-/* IRQ 0 only, at vectors 0x20-0x2F; the PIT's counter 0 at TICK_HZ. */
-static void pic_pit_init(void)
+void apic_timer_tick(void)
+{
+	ticks++;
+	lapic_write(LAPIC_EOI, 0);
+}
+
+/* The PICs at vectors 0x20-0x2F (a stray one lands there), IRQs not in
+ * master_imr enabled; the PIT's counter 0 at TICK_HZ. */
+static void pic_pit_init(uint8_t master_imr)
 {
 	const uint16_t divisor = (PIT_HZ + TICK_HZ / 2) / TICK_HZ;
 
@@ -316,7 +398,7 @@ static void pic_pit_init(void)
 	outb(PIC2 + 1, 2);
 	outb(PIC1 + 1, 1);		/* ICW4: 8086 mode */
 	outb(PIC2 + 1, 1);
-	outb(PIC1 + 1, 0xfe);
+	outb(PIC1 + 1, master_imr);
 	outb(PIC2 + 1, 0xff);
 
 	outb(PIT_CTRL, 0x34);		/* counter 0, lobyte/hibyte, mode 2 */
@@ -430,14 +512,17 @@ static const uint8_t *madt_next(const struct acpi_sdt *madt, const uint8_t *prev
 	return e + 2 <= end && e[1] >= 2 && e + e[1] <= end ? e : 0;
 }
 
+static uint16_t rd16(const uint8_t *p) { return *(const uint16_t *)p; }
 static uint32_t rd32(const uint8_t *p) { return *(const uint32_t *)p; }
 
 /* The local APIC address and the enabled CPUs' APIC IDs; the IOAPICs. */
 static void madt_parse(void)
 {
-	const struct acpi_sdt *madt = madt_find();
-	uint64_t base = rd32((const uint8_t *)madt + sizeof(*madt));
+	uint64_t base;
 	const uint8_t *e;
+
+	madt = madt_find();
+	base = rd32((const uint8_t *)madt + sizeof(*madt));
 
 	for (e = madt_next(madt, 0); e; e = madt_next(madt, e)) {
 		if (e[0] == 0 && e[1] >= 8 && (rd32(e + 4) & 1)) {	/* processor local APIC, enabled */
@@ -456,7 +541,107 @@ static void madt_parse(void)
 		fail("the MADT lists no enabled CPU");
 	if (base >= 0xffff0000ULL)
 		fail("local APIC at 0x%lx is outside our map", base);
+	/* timer=lapic alone has been ticking at IA32_APIC_BASE's address. */
+	if (lapic && lapic != (volatile uint32_t *)(uintptr_t)base)
+		fail("the MADT's local APIC 0x%lx is not IA32_APIC_BASE's 0x%lx", base, (uint64_t)(uintptr_t)lapic);
 	lapic = (volatile uint32_t *)(uintptr_t)base;
+}
+
+/* Timers -------------------------------------------------------------- */
+
+/* Software-enabled, the PICs' INTR through LINT0 (virtual wire, as a BIOS
+ * leaves it). */
+static void lapic_enable(void)
+{
+	lapic_write(LAPIC_SVR, SVR_ENABLE);
+	lapic_write(LAPIC_LINT0, LVT_EXTINT);
+}
+
+/* Before the MADT is read (timer=lapic alone): the address the CPU says. */
+static void lapic_from_msr(void)
+{
+	uint64_t v = rdmsr(MSR_APIC_BASE), base = v & 0xffffffffff000ULL;
+
+	if (!(v & APIC_BASE_ENABLE) || !base || base >= 0xffff0000ULL)
+		fail("IA32_APIC_BASE is 0x%lx: no local APIC we can use", v);
+	lapic = (volatile uint32_t *)(uintptr_t)base;
+}
+
+/*
+ * ISA IRQ 0 by the MADT: its GSI (a type 2 override for bus 0 source 0, else
+ * GSI 0, edge, active high) and the IOAPIC whose pins hold it; that entry to
+ * the BSP at VEC_IRQ0.  The PICs are all masked already.
+ */
+static void ioapic_route_irq0(void)
+{
+	uint32_t gsi = 0, flags = 0, addr = 0, base = 0, bsp;
+	const uint8_t *e;
+
+	for (e = madt_next(madt, 0); e; e = madt_next(madt, e))
+		if (e[0] == 2 && e[1] >= 10 && e[2] == 0 && e[3] == 0) {
+			gsi = rd32(e + 4);
+			flags = rd16(e + 8);
+		}
+	for (e = madt_next(madt, 0); e; e = madt_next(madt, e)) {
+		uint32_t pins;
+
+		if (e[0] != 1 || e[1] < 12)
+			continue;
+		addr = rd32(e + 4);
+		base = rd32(e + 8);
+		pins = (ioapic_read((volatile uint32_t *)(uintptr_t)addr, IOAPIC_VER) >> 16 & 0xff) + 1;
+		if (gsi >= base && gsi - base < pins)
+			break;
+	}
+	if (!e)
+		fail("no IOAPIC in the MADT has GSI %u (IRQ 0)", gsi);
+
+	/* MPS INTI flags: polarity in bits 0-1, trigger in 2-3; 3 is active
+	 * low / level, 0 the bus's (ISA: active high, edge). */
+	irq0_ioapic = (volatile uint32_t *)(uintptr_t)addr;
+	irq0_pin = gsi - base;
+	irq0_gsi = gsi;
+	irq0_rte = VEC_IRQ0 | ((flags & 3) == 3 ? RTE_ACTIVE_LOW : 0) | ((flags >> 2 & 3) == 3 ? RTE_LEVEL : 0);
+	lapic_enable();
+	bsp = lapic_read(LAPIC_ID) >> 24;
+	ioapic_write(irq0_ioapic, IOAPIC_RTE(irq0_pin) + 1, bsp << 24);
+	ioapic_write(irq0_ioapic, IOAPIC_RTE(irq0_pin), irq0_rte);	/* fixed, physical, unmasked */
+	kprintf("pckernel: IRQ 0 through the IOAPIC at 0x%x, GSI %u%s%s\n", addr, gsi,
+		irq0_rte & RTE_LEVEL ? ", level-triggered" : "", irq0_rte & RTE_ACTIVE_LOW ? ", active low" : "");
+}
+
+/*
+ * With the PIT ticking: count the APIC timer (divide by 16) over CAL_TICKS
+ * ticks from a tick's edge, make it periodic at TICK_HZ, then mask IRQ 0 so
+ * that it alone ticks, from 0.
+ */
+static void apic_timer_start(void)
+{
+	uint32_t left, per_tick;
+	uint64_t t;
+
+	lapic_write(LAPIC_TDCR, TDCR_DIV16);
+	lapic_write(LAPIC_LVT_TIMER, LVT_MASKED | VEC_APIC_TIMER);	/* one-shot */
+	t = ticks + 1;
+	idle_until(t);
+	lapic_write(LAPIC_TMICT, 0xffffffff);
+	idle_until(t + CAL_TICKS);
+	left = lapic_read(LAPIC_TMCCT);
+	per_tick = (0xffffffff - left) / CAL_TICKS;
+	if (!left)
+		fail("the APIC timer ran out within %u PIT ticks", CAL_TICKS);
+	if (!per_tick)
+		fail("the APIC timer did not count in %u PIT ticks", CAL_TICKS);
+
+	lapic_write(LAPIC_LVT_TIMER, LVT_PERIODIC | VEC_APIC_TIMER);
+	lapic_write(LAPIC_TMICT, per_tick);
+	if (irq_ioapic)
+		ioapic_write(irq0_ioapic, IOAPIC_RTE(irq0_pin), irq0_rte | RTE_MASKED);
+	else
+		outb(PIC1 + 1, 0xff);
+	ticks = 0;
+	kprintf("pckernel: APIC timer at %u Hz (%u counts per %u ms, divide by 16), waiting for %lu ticks\n",
+		TICK_HZ, per_tick, 1000 / TICK_HZ, want_ticks);
 }
 
 /* SMP ----------------------------------------------------------------- */
@@ -514,9 +699,7 @@ static void smp_start(void)
 	uint64_t cr3_64;
 
 	bsp = lapic_read(LAPIC_ID) >> 24;
-	lapic_write(LAPIC_SVR, SVR_ENABLE);
-	/* Virtual wire, as a BIOS leaves it: the PIC's INTR through LINT0. */
-	lapic_write(LAPIC_LINT0, LVT_EXTINT);
+	lapic_enable();
 	for (i = 0; i < madt_cpus && madt_ids[i] != bsp; i++)
 		;
 	if (i == madt_cpus)
@@ -566,13 +749,38 @@ void kmain(void)
 	idt_init();
 	kprintf("pckernel: IDT loaded\n");
 
-	pic_pit_init();
-	kprintf("pckernel: PIC at 0x20/0x28, PIT at %u Hz, waiting for %lu ticks\n", TICK_HZ, want_ticks);
+	/* irq=ioapic: step 5 (the MADT) comes before the ticks. */
+	if (irq_ioapic) {
+		madt_parse();
+		pic_pit_init(0xff);
+		ioapic_route_irq0();
+	} else {
+		pic_pit_init(0xfe);
+	}
+	if (timer_lapic) {
+		if (!lapic)
+			lapic_from_msr();
+		lapic_enable();
+	}
+	console_acquire();
+	if (irq_ioapic)
+		print("pckernel: IOAPIC GSI %u", irq0_gsi);
+	else
+		print("pckernel: PIC at 0x20/0x28");
+	print(", PIT at %u Hz, ", TICK_HZ);
+	if (timer_lapic)
+		print("%u ticks to calibrate the APIC timer\n", CAL_TICKS);
+	else
+		print("waiting for %lu ticks\n", want_ticks);
+	console_release();
 	__asm__ volatile("sti");
+	if (timer_lapic)
+		apic_timer_start();
 	idle_until(want_ticks);
 	kprintf("pckernel: %lu ticks\n", ticks);
 
-	madt_parse();
+	if (!irq_ioapic)
+		madt_parse();
 	smp_start();
 
 	expected = want_cpus ? want_cpus : madt_cpus;

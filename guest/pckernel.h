@@ -28,6 +28,7 @@ struct isr_frame {
 extern uint32_t mb_magic, mb_info;	/* EAX and EBX at entry */
 extern char isr_stubs[], tramp_start[], tramp_cr3[], tramp_end[];
 void timer_irq(void);
+void apic_timer_irq(void);
 void spurious_master(void);
 void spurious_slave(void);
 void spurious_lapic(void);
@@ -36,6 +37,7 @@ void spurious_lapic(void);
 void kmain(void);
 void ap_main(uint32_t apic_id);
 void timer_tick(void);
+void apic_timer_tick(void);
 void isr_fatal(const struct isr_frame *f);
 extern volatile uint32_t *lapic;
 #endif

@@ -159,12 +159,13 @@ ap_long:
 	.size	ap_long, . - ap_long
 
 /*
- * IRQ 0: save what the C ABI lets timer_tick clobber.  Nine pushes after
- * the CPU's five keep RSP 16-byte aligned at the call.
+ * An interrupt's stub: save what the C ABI lets its handler clobber.  Nine
+ * pushes after the CPU's five keep RSP 16-byte aligned at the call.
  */
-	.globl	timer_irq
-	.type	timer_irq, @function
-timer_irq:
+.macro	irq_stub name, handler
+	.globl	\name
+	.type	\name, @function
+\name:
 	/* The CPU's frame: CFA = its top, RIP at CFA-40, RSP at CFA-16. */
 	.cfi_startproc simple
 	.cfi_signal_frame
@@ -181,7 +182,7 @@ timer_irq:
 	cpush	%r10
 	cpush	%r11
 	cld
-	call	timer_tick
+	call	\handler
 	cpop	%r11
 	cpop	%r10
 	cpop	%r9
@@ -193,7 +194,11 @@ timer_irq:
 	cpop	%rax
 	iretq
 	.cfi_endproc
-	.size	timer_irq, . - timer_irq
+	.size	\name, . - \name
+.endm
+
+	irq_stub timer_irq, timer_tick			/* IRQ 0, the PIT's: by the PICs or the IOAPIC */
+	irq_stub apic_timer_irq, apic_timer_tick	/* the BSP's local APIC timer */
 
 /* IRQ 7 from the master is spurious when masked: no EOI, the master has
  * nothing in service. */

@@ -2,7 +2,8 @@
 # A kernel written for a PC, not for the boot contract: pckernel (guest/
 # pckernel*.{c,S}) is a Multiboot image that enters long mode by itself, sets
 # up its IDT, prints on COM1, remaps the 8259s and counts PIT ticks at
-# 100 Hz idling in HLT, finds its CPUs in the ACPI MADT and starts them with
+# 100 Hz idling in HLT (or, asked, through the I/O APIC and with the APIC
+# timer), finds its CPUs in the ACPI MADT and starts them with
 # INIT/SIPI, and ends through port 0xF4 (status 33 ok, 35 failed).  Run
 # plain, then under gdb: a breakpoint in the timer interrupt's handler, a
 # watchpoint on the tick counter, Ctrl-C out of the idle HLT, the APs
@@ -10,7 +11,7 @@
 # Where this KVM refuses a guest entering long mode itself (vmm --probe),
 # the run must end in that triple fault and the rest is skipped, loudly.
 . "$(dirname "$0")/gdb/lib.sh"
-plan 12
+plan 13
 gdb_preflight pckernel
 PK=$GUESTS/pckernel.elf
 
@@ -67,6 +68,17 @@ pckernel: 1 of 1 CPUs online
 pckernel: ok
 EOF2
 expect smp1 33 "$TMP/want1"
+
+# The other interrupt paths: IRQ 0 through the I/O APIC (the MADT's override
+# to GSI 2), ticks from the APIC timer calibrated against the PIT.
+run_vmm "$TMP/alt.out" "$TMP/alt.err" "$PK" --cpus 2 --append "ticks=20 irq=ioapic timer=lapic"
+if [ "$RC" -eq 33 ] && grep -qx 'pckernel: IRQ 0 through the IOAPIC at 0xfec00000, GSI 2' "$TMP/alt.out" &&
+   grep -qxE 'pckernel: APIC timer at 100 Hz \([0-9]+ counts per 10 ms, divide by 16\), waiting for 20 ticks' "$TMP/alt.out" &&
+   grep -qx 'pckernel: 2 of 2 CPUs online' "$TMP/alt.out" && grep -qx 'pckernel: ok' "$TMP/alt.out"; then
+	ok ioapic_and_apic_timer
+else
+	fail ioapic_and_apic_timer "status $RC; stdout $(tr '\n' '|' <"$TMP/alt.out"); stderr $(head -c 400 "$TMP/alt.err")"
+fi
 
 # Expecting more CPUs than there are: the kernel's own failure, status 35.
 run_vmm "$TMP/more.out" "$TMP/more.err" "$PK" --cpus 2 --append "ticks=20 cpus=3"
