@@ -6,7 +6,8 @@
  *   EAX 0x2BADB002; flags with memory sizes, memory map and boot loader
  *   name; mem_lower 639 KiB, mem_upper = RAM above 1 MiB; the memory map
  *   (each entry printed); the command line and modules if given (each
- *   module's string and first line).
+ *   module's string and first line).  With the command line "echo" it
+ *   reads a line from COM1 (the vmm's stdin) and prints it back.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -100,6 +101,36 @@ static void expect(int ok, const char *what)
 	}
 }
 
+/* With the command line "echo": one line typed on COM1 (the vmm's stdin),
+ * read by polling the line status as a boot loader's prompt does. */
+static void echo_line(void)
+{
+	char line[80];
+	unsigned n = 0;
+
+	for (;;) {
+		char c;
+
+		while (!(inb(COM1 + 5) & 0x01))
+			;
+		c = (char)inb(COM1);
+		if (c == '\n' || n == sizeof(line) - 1)
+			break;
+		line[n++] = c;
+	}
+	line[n] = 0;
+	puts_serial("mboot32: read '");
+	puts_serial(line);
+	puts_serial("'\n");
+}
+
+static int streq(const char *a, const char *b)
+{
+	while (*a && *a == *b)
+		a++, b++;
+	return *a == *b;
+}
+
 void mb_main(uint32_t magic, const struct mb_info *mbi)
 {
 	if (serial_init()) {
@@ -133,6 +164,8 @@ void mb_main(uint32_t magic, const struct mb_info *mbi)
 		puts_serial("mboot32: cmdline '");
 		puts_serial((const char *)(uintptr_t)mbi->cmdline);
 		puts_serial("'\n");
+		if (streq((const char *)(uintptr_t)mbi->cmdline, "echo"))
+			echo_line();
 	}
 	for (uint32_t i = 0; (mbi->flags & 0x8) && i < mbi->mods_count; i++) {
 		const struct mb_module *m = (const struct mb_module *)(uintptr_t)mbi->mods_addr + i;

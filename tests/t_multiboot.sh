@@ -4,11 +4,11 @@
 # by its header's address fields; it checks what it was handed (EAX, the
 # Multiboot information, the memory map, --append, --module) and prints it
 # through the 16550 at 0x3F8 after the usual loopback check; with a second
-# CPU that waits for SIPI all along.  The refusals (RAM over the local
+# CPU that waits for SIPI all along; a line typed on stdin read from COM1.  The refusals (RAM over the local
 # APICs with several CPUs, another mode, --append without Multiboot, a missing module,
 # a broken header), and gdb at the kernel's entry.
 . "$(dirname "$0")/gdb/lib.sh"
-plan 15
+plan 16
 gdb_preflight multiboot
 MB=$GUESTS/mboot32.elf
 
@@ -69,6 +69,17 @@ cp "$GUESTS/mbootaf32.bin" "$TMP/broken.bin"
 printf '\x01' | dd of="$TMP/broken.bin" bs=1 seek=8 conv=notrunc status=none	# the checksum's low byte
 run_vmm "$TMP/out" "$TMP/err" "$TMP/broken.bin"
 expect_status broken_header_status 2; expect_err broken_header_message 'Multiboot header at offset 0x0: bad checksum'
+
+# COM1 input: the vmm's stdin, typed into the kernel's serial console (it
+# polls the line status for one line and prints it back).
+printf 'typed on the console\nnot read\n' >"$TMP/typed.txt"
+run_vmm "$TMP/out" "$TMP/err" "$MB" --append echo <"$TMP/typed.txt"
+if [ "$RC" -eq 33 ] && grep -qx "mboot32: cmdline 'echo'" "$TMP/out" &&
+   grep -qx "mboot32: read 'typed on the console'" "$TMP/out" && grep -qx 'mboot32: ok' "$TMP/out"; then
+	ok serial_input_from_stdin
+else
+	fail serial_input_from_stdin "status $RC; stdout $(tr '\n' '|' <"$TMP/out"); stderr $(head -c 300 "$TMP/err")"
+fi
 
 # gdb: held at the kernel's first instruction in protected mode, EAX/EBX as
 # Multiboot says; mb_main sees them as its arguments.

@@ -93,6 +93,59 @@ static void test_modem_status_in_loopback(void)
 	TEST_ASSERT_EQ(uart_read(&u, 5), 0x60);
 }
 
+/* Bytes from the host: the line status says data is ready, reads take
+ * them in order, a full FIFO refuses more, FCR bit 1 clears it. */
+static void test_receive_fifo(void)
+{
+	uart_reset(&u);
+	TEST_ASSERT_EQ(init_serial(), 0);
+	TEST_ASSERT_EQ(uart_read(&u, 5) & 1, 0);
+	TEST_ASSERT(uart_rx_push(&u, 'h'));
+	TEST_ASSERT(uart_rx_push(&u, 'i'));
+	TEST_ASSERT_EQ(uart_read(&u, 5) & 1, 1);
+	TEST_ASSERT_EQ(uart_read(&u, 0), 'h');
+	TEST_ASSERT_EQ(uart_read(&u, 0), 'i');
+	TEST_ASSERT_EQ(uart_read(&u, 5) & 1, 0);
+	for (int i = 0; i < UART_FIFO; i++)
+		TEST_ASSERT(uart_rx_push(&u, (uint8_t)i));
+	TEST_ASSERT(!uart_rx_push(&u, 0xff));
+	TEST_ASSERT_EQ(uart_read(&u, 0), 0);
+	TEST_ASSERT(uart_rx_push(&u, 0xff)); /* room again */
+	uart_write(&u, 2, 0x03, &(uint8_t){ 0 }); /* FIFO on, receive FIFO cleared */
+	TEST_ASSERT_EQ(uart_read(&u, 5) & 1, 0);
+}
+
+/* Interrupts: received data before transmitter empty, each named by the
+ * IIR, the THRE one ended by reading the IIR or by the next byte sent, and
+ * the line to the PIC only with OUT2. */
+static void test_interrupts(void)
+{
+	uint8_t tx;
+
+	uart_reset(&u);
+	TEST_ASSERT_EQ(init_serial(), 0); /* MCR 0x0f: OUT2 on */
+	TEST_ASSERT(!uart_irq(&u));
+	uart_write(&u, 1, 0x01, &tx);     /* received-data interrupt */
+	TEST_ASSERT(!uart_irq(&u));
+	uart_rx_push(&u, 'x');
+	TEST_ASSERT(uart_irq(&u));
+	TEST_ASSERT_EQ(uart_read(&u, 2) & 0x0f, 0x04);
+	uart_read(&u, 0);
+	TEST_ASSERT(!uart_irq(&u));
+	TEST_ASSERT_EQ(uart_read(&u, 2) & 0x0f, 0x01);
+	uart_write(&u, 1, 0x03, &tx);     /* and transmitter empty: raised at once */
+	TEST_ASSERT(uart_irq(&u));
+	uart_rx_push(&u, 'y');
+	TEST_ASSERT_EQ(uart_read(&u, 2) & 0x0f, 0x04); /* received data first */
+	uart_read(&u, 0);
+	TEST_ASSERT_EQ(uart_read(&u, 2) & 0x0f, 0x02);
+	TEST_ASSERT(!uart_irq(&u));       /* read: ended */
+	TEST_ASSERT(uart_write(&u, 0, 'z', &tx));
+	TEST_ASSERT(uart_irq(&u));        /* sent: empty again */
+	uart_write(&u, 4, 0x07, &tx);     /* OUT2 off: the PIC sees nothing */
+	TEST_ASSERT(!uart_irq(&u));
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IONBF, 0);
@@ -101,5 +154,7 @@ int main(void)
 	RUN_TEST(test_divisor_latch_and_scratch);
 	RUN_TEST(test_fifo_probe_says_16550a);
 	RUN_TEST(test_modem_status_in_loopback);
+	RUN_TEST(test_receive_fifo);
+	RUN_TEST(test_interrupts);
 	TEST_MAIN_END();
 }

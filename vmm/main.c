@@ -1,5 +1,6 @@
 /* main.c - the vmm command line. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -55,10 +56,11 @@ static const char usage[] =
 "  -V, --version       the version\n"
 "\n"
 "The guest's devices: bytes written to port 0xE9 go to stdout (reading it gives\n"
-"0xE9); so do bytes sent through the 16550A UART at 0x3F8 (COM1, output only,\n"
-"no interrupts); a byte V written to port 0xF4 ends the vmm with status\n"
-"(V << 1) | 1.  The PC's 8259 PICs, 8254 PIT, a local APIC per vCPU at\n"
-"0xFEE00000 (INIT/SIPI, timer) and an I/O APIC at 0xFEC00000 are emulated.\n"
+"0xE9); so do bytes sent through the 16550A UART at 0x3F8 (COM1, IRQ 4), which\n"
+"receives what the vmm reads on stdin; a byte V written to port 0xF4 ends the\n"
+"vmm with status (V << 1) | 1.  The PC's 8259 PICs, 8254 PIT, a local APIC per\n"
+"vCPU at 0xFEE00000 (INIT/SIPI, timer) and an I/O APIC at 0xFEC00000 are\n"
+"emulated.\n"
 "Other ports: one warning each, reads give all ones.\n"
 "HLT: with interrupts on (IF=1), once the guest programmed the PIC, PIT or an\n"
 "APIC, a vCPU waits for its next interrupt; otherwise HLT ends that vCPU, and\n"
@@ -136,6 +138,16 @@ static void dump_mem(struct vm *vm, uint64_t addr, uint64_t len)
 enum { OPT_MEM = 256, OPT_LOAD, OPT_CPUS, OPT_ARG, OPT_DUMP, OPT_GDB, OPT_NOWAIT, OPT_ARCH,
        OPT_PROBE, OPT_QUIET, OPT_RECLIMIT, OPT_APPEND, OPT_MODULE };
 
+/* Standard input, output and error opened on /dev/null where the vmm was
+ * started without them: otherwise the first file it opens (/dev/kvm, gdb's
+ * socket) would take fd 0 and COM1's reader would read it. */
+static void std_fds(void)
+{
+	for (int fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF && open("/dev/null", fd ? O_WRONLY : O_RDONLY) != fd)
+			exit(STATUS_USAGE);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -167,6 +179,7 @@ int main(int argc, char **argv)
 	bool mode_set = false;
 	int opt, status;
 
+	std_fds();
 	while ((opt = getopt_long(argc, argv, "m:rsplhV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'm':

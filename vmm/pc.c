@@ -30,6 +30,7 @@ struct pc {
 	bool kick_sent[VM_MAX_CPUS];   /* kicked for an interrupt it has not looked at yet */
 	bool has_thread[VM_MAX_CPUS];  /* thread[i] runs vCPU i: it may be kicked */
 	pthread_t thread[VM_MAX_CPUS];
+	uint16_t isa_level;  /* the ISA lines' levels (pc_set_irq) */
 	bool init_warned;
 	bool no_inject;      /* KVM_INTERRUPT failed: no interrupts delivered any more */
 	bool used;           /* the guest programmed a device: HLT with IF=1 waits */
@@ -518,6 +519,23 @@ void pc_wake(struct vcpu *c)
 	pthread_mutex_lock(&pc->lock);
 	if (pc->idle[c->index])
 		pthread_cond_broadcast(&pc->wake);
+	pthread_mutex_unlock(&pc->lock);
+}
+
+void pc_set_irq(struct vm *vm, int self, unsigned irq, bool level)
+{
+	struct pc *pc = vm->pc;
+	struct lapic_ipi msg;
+	uint16_t bit = (uint16_t)(1u << irq);
+
+	if (!pc || irq >= 16)
+		return;
+	pthread_mutex_lock(&pc->lock);
+	pic_set_irq(&pc->pic, irq, level);
+	if (level && !(pc->isa_level & bit) && ioapic_pulse(&pc->ioapic, irq, &msg))
+		deliver_locked(pc, 0, &msg);
+	pc->isa_level = level ? pc->isa_level | bit : pc->isa_level & ~bit;
+	notify_locked(pc, self);
 	pthread_mutex_unlock(&pc->lock);
 }
 

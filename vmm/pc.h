@@ -44,6 +44,11 @@ void pc_destroy(struct vm *vm);
 bool pc_io(struct vcpu *c);
 bool pc_mmio(struct vcpu *c);
 
+/* ISA interrupt line irq (0-15) of a device is at level: the 8259 input and
+ * the I/O APIC pin of that number (a rising edge).  self: the vCPU whose
+ * thread calls (it needs no kick), or -1. */
+void pc_set_irq(struct vm *vm, int self, unsigned irq, bool level);
+
 /* Before KVM_RUN: inject or ask for an interrupt window (vCPU thread). */
 void pc_before_run(struct vcpu *c);
 

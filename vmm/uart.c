@@ -17,13 +17,53 @@ enum {
 #define LSR_DR      0x01 /* a received byte is waiting */
 #define LSR_THRE    0x20 /* the transmit holding register is empty */
 #define LSR_TEMT    0x40 /* and so is the transmitter */
+#define MCR_OUT2    0x08 /* on PCs: the interrupt line to the PIC */
+#define IER_RX      0x01
+#define IER_THRE    0x02
 #define IIR_NONE    0x01 /* no interrupt pending */
+#define IIR_THRE    0x02
+#define IIR_RX      0x04
 #define IIR_FIFO    0xc0 /* FIFOs enabled (a 16550A) */
 #define FCR_ENABLE  0x01
 
 void uart_reset(struct uart *u)
 {
 	*u = (struct uart){ .dll = 12 };
+}
+
+bool uart_rx_push(struct uart *u, uint8_t v)
+{
+	if (u->rx_len == UART_FIFO)
+		return false;
+	u->rx[(u->rx_head + u->rx_len++) % UART_FIFO] = v;
+	return true;
+}
+
+static uint8_t rx_pop(struct uart *u)
+{
+	uint8_t v;
+
+	if (!u->rx_len)
+		return 0;
+	v = u->rx[u->rx_head];
+	u->rx_head = (u->rx_head + 1) % UART_FIFO;
+	u->rx_len--;
+	return v;
+}
+
+/* The pending interrupt of the highest priority, as the IIR says it. */
+static uint8_t pending(const struct uart *u)
+{
+	if ((u->ier & IER_RX) && u->rx_len)
+		return IIR_RX;
+	if ((u->ier & IER_THRE) && u->thre_irq)
+		return IIR_THRE;
+	return IIR_NONE;
+}
+
+bool uart_irq(const struct uart *u)
+{
+	return (u->mcr & MCR_OUT2) && pending(u) != IIR_NONE;
 }
 
 uint8_t uart_read(struct uart *u, unsigned off)
@@ -35,19 +75,20 @@ uint8_t uart_read(struct uart *u, unsigned off)
 	case REG_DATA:
 		if (dlab)
 			return u->dll;
-		v = u->rbr_full ? u->rbr : 0;
-		u->rbr_full = false;
-		return v;
+		return rx_pop(u);
 	case REG_IER:
 		return dlab ? u->dlm : u->ier;
 	case REG_IIR:
-		return IIR_NONE | (u->fcr & FCR_ENABLE ? IIR_FIFO : 0);
+		v = pending(u);
+		if (v == IIR_THRE) /* reading the IIR that names it ends it */
+			u->thre_irq = false;
+		return v | (u->fcr & FCR_ENABLE ? IIR_FIFO : 0);
 	case REG_LCR:
 		return u->lcr;
 	case REG_MCR:
 		return u->mcr;
 	case REG_LSR:
-		return LSR_THRE | LSR_TEMT | (u->rbr_full ? LSR_DR : 0);
+		return LSR_THRE | LSR_TEMT | (u->rx_len ? LSR_DR : 0);
 	case REG_MSR:
 		if (u->mcr & MCR_LOOP) /* DTR->DSR, RTS->CTS, OUT1->RI, OUT2->DCD */
 			return (uint8_t)(((u->mcr & 0x02) << 3) | ((u->mcr & 0x01) << 5) |
@@ -68,21 +109,26 @@ bool uart_write(struct uart *u, unsigned off, uint8_t v, uint8_t *tx)
 			u->dll = v;
 			return false;
 		}
+		u->thre_irq = true; /* sent at once: the holding register is empty again */
 		if (u->mcr & MCR_LOOP) {
-			u->rbr = v;
-			u->rbr_full = true;
+			uart_rx_push(u, v);
 			return false;
 		}
 		*tx = v;
 		return true;
 	case REG_IER:
-		if (dlab)
+		if (dlab) {
 			u->dlm = v;
-		else
-			u->ier = v & 0x0f;
+			return false;
+		}
+		if ((v & IER_THRE) && !(u->ier & IER_THRE))
+			u->thre_irq = true; /* enabling it with the register empty raises it */
+		u->ier = v & 0x0f;
 		return false;
 	case REG_IIR:
-		u->fcr = v & ~0x06; /* the reset bits clear FIFOs, that are always empty */
+		if (v & 0x02) /* clear the receive FIFO */
+			u->rx_len = 0;
+		u->fcr = v & ~0x06;
 		return false;
 	case REG_LCR:
 		u->lcr = v;

@@ -66,6 +66,8 @@ static bool handle_io(struct vcpu *c)
 			else if (uart_write(&vm->com1, off, data[i], &tx))
 				console_out(vm, &tx, 1);
 		}
+		pc_set_irq(vm, c->index, UART_IRQ, uart_irq(&vm->com1));
+		serial_in_start_locked(vm);
 		pthread_mutex_unlock(&vm->out_lock);
 		return true;
 	}

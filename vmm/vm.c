@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "vmm/acpi.h"
+#include "vmm/lapic.h"
 #include "vmm/pc.h"
 #include "vmm/vm.h"
 #include "vmm/x86.h"
@@ -206,6 +207,7 @@ err_close:
 
 void vm_destroy(struct vm *vm)
 {
+	serial_in_stop(vm);
 	pc_destroy(vm);
 	for (int i = 0; i < VM_MAX_CPUS; i++) {
 		struct vcpu *c = &vm->cpus[i];
@@ -544,6 +546,21 @@ static int setup_vcpu(struct vcpu *c, char *err, size_t errlen)
 	if (vm->xsave_size && !(c->xsave = calloc(1, vm->xsave_size))) {
 		seterr(err, errlen, "no memory for its XSAVE area");
 		return -ENOMEM;
+	}
+	/* The local APIC the vmm emulates, enabled, as a BIOS leaves it (KVM
+	 * keeps the MSR without an in-kernel APIC, and sets CPUID's APIC bit
+	 * from it).  A KVM that refuses leaves a kernel to find the APIC by
+	 * the MADT. */
+	{
+		struct { struct kvm_msrs h; struct kvm_msr_entry e; } m = {
+			.h.nmsrs = 1,
+			.e = { .index = MSR_APIC_BASE,
+			       .data = LAPIC_BASE | APIC_BASE_ENABLE | (c->index ? 0 : APIC_BASE_BSP) },
+		};
+
+		int set = kvm_ioctl_raw(c->fd, KVM_SET_MSRS, &m);
+
+		(void)set;
 	}
 	if (vm->multiboot && c->index > 0)
 		return 0; /* an application processor: KVM's reset state until SIPI */

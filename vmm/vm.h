@@ -138,6 +138,8 @@ struct vm {
 	uint64_t warned_ports[65536 / 64];
 	pthread_mutex_t out_lock;   /* guards console output and com1 */
 	struct uart com1;           /* the 16550A at 0x3F8 (vmm/uart.h) */
+	pthread_t serial_in;        /* stdin to COM1 (vmm/serial_in.c); out_lock: */
+	bool serial_in_tried, serial_in_started;
 	struct pc *pc;              /* PICs, PIT, local APICs (vmm/pc.h); NULL before vm_setup_cpus */
 	struct vm_hooks hooks;
 	void *runner; /* state of vm_run() */
@@ -204,6 +206,12 @@ enum vcpu_event vcpu_run(struct vcpu *c);
  * keeps the rest of the XSAVE area (AVX...) as it is. */
 int vcpu_get_fpu(struct vcpu *c, struct kvm_fpu *f) __attribute__((warn_unused_result));
 int vcpu_set_fpu(struct vcpu *c, const struct kvm_fpu *f) __attribute__((warn_unused_result));
+
+/* stdin to COM1's receive FIFO (vmm/serial_in.c): the reader thread is
+ * started at the guest's first COM1 access (vm->out_lock held), and
+ * cancelled by vm_destroy. */
+void serial_in_start_locked(struct vm *vm);
+void serial_in_stop(struct vm *vm);
 
 /* Run every vCPU (one thread each) without a debugger until all have
  * halted, one exits through port 0xF4, or one fails.  Returns the vmm's exit

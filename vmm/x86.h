@@ -55,6 +55,9 @@
 #define OPC_INT3 0xcc
 #define OPC_HLT 0xf4
 
+#define MSR_APIC_BASE 0x1b /* IA32_APIC_BASE: base, bit 8 BSP, bit 11 enabled */
+#define APIC_BASE_BSP (1ULL << 8)
+#define APIC_BASE_ENABLE (1ULL << 11)
 #define MSR_EFER 0xc0000080
 #define MSR_KERNEL_GS_BASE 0xc0000102
 #define MSR_STAR 0xc0000081

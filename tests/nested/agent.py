@@ -47,8 +47,11 @@ class Proc:
                     os.chdir(req.get("cwd", "/"))
                 except OSError:
                     os.chdir("/")
-                null = os.open("/dev/null", os.O_RDONLY)
-                os.dup2(null, 0)
+                try:
+                    stdin = os.open(req.get("stdin") or "/dev/null", os.O_RDONLY)
+                except OSError:
+                    stdin = os.open("/dev/null", os.O_RDONLY)
+                os.dup2(stdin, 0)
                 os.dup2(out_w, 1)
                 os.dup2(err_w, 2)
                 os.closerange(3, 1 << 16)
