@@ -11,7 +11,7 @@
 # Where this KVM refuses a guest entering long mode itself (vmm --probe),
 # the run must end in that triple fault and the rest is skipped, loudly.
 . "$(dirname "$0")/gdb/lib.sh"
-plan 13
+plan 15
 gdb_preflight pckernel
 PK=$GUESTS/pckernel.elf
 
@@ -145,3 +145,22 @@ want_seq ap_steps ap '$_thread = 2' '$_thread = 2' '$pc != $a = 1'
 want ap_kernel_verdict end '[Inferior 1 (Remote target) exited with code 041]'
 if grep -qx 'pckernel: AP 1 online' "$VOUT" && grep -qx 'pckernel: ok' "$VOUT"; then ok ap_kernel_output
 else fail ap_kernel_output "$(tr '\n' '|' <"$VOUT")"; fi
+
+# gdb 3: recording holds interrupts back, so a vCPU that waits in HLT for
+# one stops and says so; with recording off the ticks come again.  The AP
+# waits for its SIPI all the while without taking the recording's turn.
+gdb_session record "$PK" "$PK" --cpus 2 --append "ticks=5" <<'EOF2'
+break idle_until
+continue
+monitor record on
+echo @@ rec\n
+continue
+echo @@ recoff\n
+monitor record off
+delete
+continue
+EOF2
+vmm_end 5
+want record_stops_at_idle_hlt rec \
+	"vmm: vCPU 0 waits in HLT for an interrupt, and recording holds interrupts back: 'monitor record off' lets them come"
+want record_off_ticks_again recoff '[Inferior 1 (Remote target) exited with code 041]'

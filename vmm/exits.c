@@ -107,6 +107,15 @@ bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping)
 		if (t->bp_insn == OPC_HLT && regs_fetch(tc, DIRTY_REGS) == 0 && bp_trap(tc, tc->st.regs.rip - 1))
 			return true;
 		if (pc_halt(tc->c)) {
+			/* Recording holds interrupts back (vmm/pc.h): the wait
+			 * would never end, so it is a stop that says why. */
+			if (t->rec_on) {
+				set_event(tc, STUB_STOP_SIGNAL, SIGTRAP_, 0,
+					  "vmm: vCPU %d waits in HLT for an interrupt, and recording holds "
+					  "interrupts back: 'monitor record off' lets them come\n", tc->c->index);
+				tc->why = "halted, waiting for an interrupt recording holds back";
+				return true;
+			}
 			/* waits for an interrupt: it runs on, unless this was a step */
 			if (!stepping)
 				return false;

@@ -413,9 +413,8 @@ void pc_before_run(struct vcpu *c)
 		pc->nmi[i] = false;
 		if ((r = kvm_ioctl_raw(c->fd, KVM_NMI, 0)) < 0)
 			fprintf(stderr, "vmm: vCPU %d: KVM_NMI: %s; the NMI is lost\n", i, strerror(-r));
-	} else if (pc->no_inject) {
-		/* this KVM takes no interrupt from user space: said once */
-	} else if (deliverable_locked(pc, i)) {
+	} else if (!pc->no_inject && deliverable_locked(pc, i)) {
+		/* (no_inject: this KVM takes no interrupt from user space, said once) */
 		if (run->ready_for_interrupt_injection && run->if_flag) {
 			/* take the vector from a copy: the models change only if
 			 * KVM takes it */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "vmm/decode.h"
+#include "vmm/pc.h"
 #include "vmm/target.h"
 
 #define REC_QUANTUM 64 /* instructions a vCPU records before the others get a turn */
@@ -198,10 +199,19 @@ bool rec_run(struct tcpu *tc, bool step, enum vcpu_event *evp)
 	enum stub_stop_kind kind;
 	bool event = false, go;
 
+	*evp = EV_INTR;
+	/* An application processor waiting for its start-up IPI waits without
+	 * the turn, which the one that will send it needs. */
+	if (__atomic_load_n(&tc->c->wait, __ATOMIC_ACQUIRE) == VCPU_WAITS_SIPI) {
+		int r = pc_idle(tc->c);
+
+		regs_ran(tc); /* (a SIPI set CS:IP) */
+		if (r)
+			return false; /* kicked: the caller sees whether to stop */
+	}
 	pthread_mutex_lock(&t->lock);
 	go = rec_turn_locked(tc);
 	pthread_mutex_unlock(&t->lock);
-	*evp = EV_INTR;
 	for (int n = 0; go && n < REC_QUANTUM && !event; n++) {
 		struct watch *w;
 		bool done;
