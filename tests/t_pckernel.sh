@@ -11,7 +11,7 @@
 # Where this KVM refuses a guest entering long mode itself (vmm --probe),
 # the run must end in that triple fault and the rest is skipped, loudly.
 . "$(dirname "$0")/gdb/lib.sh"
-plan 15
+plan 16
 gdb_preflight pckernel
 PK=$GUESTS/pckernel.elf
 
@@ -146,21 +146,37 @@ want ap_kernel_verdict end '[Inferior 1 (Remote target) exited with code 041]'
 if grep -qx 'pckernel: AP 1 online' "$VOUT" && grep -qx 'pckernel: ok' "$VOUT"; then ok ap_kernel_output
 else fail ap_kernel_output "$(tr '\n' '|' <"$VOUT")"; fi
 
-# gdb 3: recording holds interrupts back, so a vCPU that waits in HLT for
-# one stops and says so; with recording off the ticks come again.  The AP
-# waits for its SIPI all the while without taking the recording's turn.
+# gdb 3: recording across an interrupt.  Recording delivers the timer's
+# interrupt itself (vmm/record_irq.c) to the vCPU idling in HLT: the handler
+# is reached and recorded; going back over the delivery restores the
+# registers and the stack the frame was written to; with recording off the
+# kernel runs to its end.  The AP waits for its SIPI all the while without
+# taking the recording's turn.
 gdb_session record "$PK" "$PK" --cpus 2 --append "ticks=5" <<'EOF2'
 break idle_until
 continue
+set $start_pc = $pc
+set $start_sp = $rsp
+set $below = *(unsigned long *)(($rsp & ~0xf) - 8)
 monitor record on
-echo @@ rec\n
+delete
+break timer_tick
 continue
+echo @@ rec\n
+frames
+pv $_thread
+delete
+reverse-continue
+echo @@ back\n
+pv $pc == $start_pc
+pv $rsp == $start_sp
+pv *(unsigned long *)(($rsp & ~0xf) - 8) == $below
 echo @@ recoff\n
 monitor record off
-delete
 continue
 EOF2
 vmm_end 5
-want record_stops_at_idle_hlt rec \
-	"vmm: vCPU 0 waits in HLT for an interrupt, and recording holds interrupts back: 'monitor record off' lets them come"
-want record_off_ticks_again recoff '[Inferior 1 (Remote target) exited with code 041]'
+want record_delivers_interrupt rec 'frame timer_tick' '$_thread = 1'
+want record_back_over_interrupt back '$pc == $start_pc = 1' '$rsp == $start_sp = 1' \
+	'*(unsigned long *)(($rsp & ~0xf) - 8) == $below = 1'
+want record_off_runs_on recoff '[Inferior 1 (Remote target) exited with code 041]'

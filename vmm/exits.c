@@ -107,12 +107,14 @@ bool classify(struct tcpu *tc, enum vcpu_event ev, bool stepping)
 		if (t->bp_insn == OPC_HLT && regs_fetch(tc, DIRTY_REGS) == 0 && bp_trap(tc, tc->st.regs.rip - 1))
 			return true;
 		if (pc_halt(tc->c)) {
-			/* Recording holds interrupts back (vmm/pc.h): the wait
-			 * would never end, so it is a stop that says why. */
-			if (t->rec_on) {
+			/* Recording delivers interrupts itself, in 64-bit kernel
+			 * mode only (vmm/record_irq.c): elsewhere the wait would
+			 * never end, so it is a stop that says why. */
+			if (t->rec_on && !rec_irq_mode_ok(tc)) {
 				set_event(tc, STUB_STOP_SIGNAL, SIGTRAP_, 0,
-					  "vmm: vCPU %d waits in HLT for an interrupt, and recording holds "
-					  "interrupts back: 'monitor record off' lets them come\n", tc->c->index);
+					  "vmm: vCPU %d waits in HLT for an interrupt, and recording delivers "
+					  "interrupts in 64-bit kernel mode only: 'monitor record off' lets them "
+					  "come\n", tc->c->index);
 				tc->why = "halted, waiting for an interrupt recording holds back";
 				return true;
 			}

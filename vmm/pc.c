@@ -441,6 +441,39 @@ void pc_before_run(struct vcpu *c)
 	pthread_mutex_unlock(&pc->lock);
 }
 
+int pc_pending_vector(struct vcpu *c)
+{
+	struct pc *pc = c->vm->pc;
+	int i = c->index, v = -1;
+
+	if (!pc || !__atomic_load_n(&pc->used, __ATOMIC_ACQUIRE)) /* (each recorded step asks) */
+		return -1;
+	pthread_mutex_lock(&pc->lock);
+	if (!pc->nmi[i] && deliverable_locked(pc, i)) {
+		struct lapic a = pc->lapic[i];
+		struct pic p = pc->pic;
+
+		v = lapic_pending(&a) >= 0 ? lapic_ack(&a) : pic_ack(&p);
+	}
+	pthread_mutex_unlock(&pc->lock);
+	return v;
+}
+
+void pc_ack_vector(struct vcpu *c, uint8_t vector)
+{
+	struct pc *pc = c->vm->pc;
+	int i = c->index;
+
+	if (!pc)
+		return;
+	pthread_mutex_lock(&pc->lock);
+	if (lapic_pending(&pc->lapic[i]) == vector)
+		lapic_ack(&pc->lapic[i]);
+	else if (i == 0 && pic_intr(&pc->pic))
+		pic_ack(&pc->pic);
+	pthread_mutex_unlock(&pc->lock);
+}
+
 bool pc_halt(struct vcpu *c)
 {
 	struct pc *pc = c->vm->pc;
@@ -467,7 +500,7 @@ static void check_dead_locked(struct pc *pc)
 	pthread_cond_broadcast(&pc->wake);
 }
 
-int pc_idle(struct vcpu *c)
+int pc_idle(struct vcpu *c, bool step)
 {
 	struct pc *pc = c->vm->pc;
 	int i = c->index, r = 0;
@@ -475,7 +508,7 @@ int pc_idle(struct vcpu *c)
 	if (!pc)
 		return 0;
 	pthread_mutex_lock(&pc->lock);
-	if (c->hold_irq && c->wait == VCPU_HALTED) /* a step of a halted vCPU runs what follows the HLT */
+	if (step && c->wait == VCPU_HALTED) /* a step of a halted vCPU runs what follows the HLT */
 		__atomic_store_n(&c->wait, VCPU_RUNS, __ATOMIC_RELEASE);
 	pc->idle[i] = true;
 	pc->nidle++;

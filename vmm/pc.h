@@ -14,8 +14,8 @@
  * when it can (request_interrupt_window).  A timer thread, started when the
  * guest first arms a timer, raises IRQ 0 and APIC timer interrupts on time
  * and kicks (or wakes) the vCPU they are for.  No interrupt is injected into
- * a vCPU that single-steps (gdb's stepi, recording): it stays pending, as
- * QEMU's gdbstub does by default.
+ * a vCPU that single-steps (gdb's stepi: it stays pending, as QEMU's gdbstub
+ * does by default; recording delivers it itself, vmm/record_irq.c).
  *
  * HLT: a vCPU halting with interrupts on (IF=1) after the guest programmed
  * any of these devices waits for its next interrupt, as on hardware; with
@@ -58,8 +58,16 @@ bool pc_halt(struct vcpu *c);
 
 /* Wait while c->wait says so (halted, or waiting for SIPI).  0: run it;
  * -EINTR: kicked (vcpu_kick); -EPIPE: nothing can wake it any more (the
- * guest is over).  At SIPI the vCPU's CS:IP are set to the start-up vector. */
-int pc_idle(struct vcpu *c);
+ * guest is over).  At SIPI the vCPU's CS:IP are set to the start-up vector.
+ * step: a single step, which a halted vCPU takes at once (it runs what
+ * follows the HLT), interrupts waiting. */
+int pc_idle(struct vcpu *c, bool step);
+
+/* For recording, which delivers interrupts itself (vmm/record_irq.c): the
+ * vector c would take now (-1: none; IF and the interrupt shadow are the
+ * caller's to check), and its acknowledge once delivered. */
+int pc_pending_vector(struct vcpu *c);
+void pc_ack_vector(struct vcpu *c, uint8_t vector);
 
 /* The thread that runs c (vm_run's, the gdb target's) starts and ends:
  * between the two the timer thread may signal it to take an interrupt. */

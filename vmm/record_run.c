@@ -199,13 +199,19 @@ bool rec_run(struct tcpu *tc, bool step, enum vcpu_event *evp)
 	enum stub_stop_kind kind;
 	bool event = false, go;
 
-	*evp = EV_INTR;
-	/* An application processor waiting for its start-up IPI waits without
-	 * the turn, which the one that will send it needs. */
-	if (__atomic_load_n(&tc->c->wait, __ATOMIC_ACQUIRE) == VCPU_WAITS_SIPI) {
-		int r = pc_idle(tc->c);
+	int wait = __atomic_load_n(&tc->c->wait, __ATOMIC_ACQUIRE);
+	bool woke = wait == VCPU_HALTED && !step;
+	char why[200];
 
-		regs_ran(tc); /* (a SIPI set CS:IP) */
+	*evp = EV_INTR;
+	/* A vCPU halted until its next interrupt, or an application processor
+	 * waiting for its start-up IPI, waits without the turn, which the one
+	 * that will send it needs. */
+	if (woke || wait == VCPU_WAITS_SIPI) {
+		int r = pc_idle(tc->c, false);
+
+		if (wait == VCPU_WAITS_SIPI)
+			regs_ran(tc); /* (a SIPI set CS:IP) */
 		if (r)
 			return false; /* kicked: the caller sees whether to stop */
 	}
@@ -215,7 +221,30 @@ bool rec_run(struct tcpu *tc, bool step, enum vcpu_event *evp)
 	for (int n = 0; go && n < REC_QUANTUM && !event; n++) {
 		struct watch *w;
 		bool done;
-		enum vcpu_event ev = rec_one(tc, &done, &w);
+		enum vcpu_event ev;
+		int irq = step ? 0 : rec_interrupt(tc, why, sizeof(why)); /* (a step takes none) */
+
+		if (irq > 0) {
+			/* delivered, as a step: a breakpoint on the handler stops here */
+			woke = false;
+			*evp = EV_DEBUG;
+			if (rec_bp_at(tc, &kind)) {
+				bp_event(tc, kind, tc->st.regs.rip);
+				event = true;
+			}
+			continue;
+		}
+		if (irq < 0 && woke) {
+			/* woken for an interrupt it cannot take: HLT again would spin */
+			set_event(tc, STUB_STOP_SIGNAL, SIGTRAP_, 0,
+				  "vmm: vCPU %d waits in HLT for an interrupt recording cannot deliver (%s): "
+				  "'monitor record off' lets it come\n", tc->c->index, why);
+			tc->why = "halted, waiting for an interrupt recording cannot deliver";
+			event = true;
+			break;
+		}
+		woke = false;
+		ev = rec_one(tc, &done, &w);
 
 		*evp = ev;
 		if (!done && ev == EV_INTERNAL && tc->c->run->exit_reason == KVM_EXIT_INTERNAL_ERROR &&

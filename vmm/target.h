@@ -341,6 +341,12 @@ enum vcpu_event rec_unprotected(struct tcpu *tc, struct watch **watch, bool *wro
 /* record_run.c */
 bool rec_bp_at(struct tcpu *tc, enum stub_stop_kind *kind);
 bool rec_run(struct tcpu *tc, bool step, enum vcpu_event *evp);
+/* record_irq.c: deliver the interrupt the PC devices have for tc as one
+ * logged step: 1 done, 0 none to take now, -errno (why says it) one the
+ * vmm cannot deliver while recording.  rec_irq_mode_ok: tc is in the mode
+ * where it can (64-bit, CPL 0). */
+int rec_interrupt(struct tcpu *tc, char *why, size_t whylen);
+bool rec_irq_mode_ok(struct tcpu *tc);
 void rec_log_user(struct tcpu *tc, const uint64_t *before, const struct fpblob *fb_before);
 int rec_user_regs_begin(struct tcpu *tc, struct rec_user_regs *u) __attribute__((warn_unused_result));
 void rec_log_mem_end(struct gdb_target *t, struct tcpu *tc);

@@ -96,7 +96,7 @@ enum vcpu_event vcpu_run(struct vcpu *c)
 	for (;;) {
 		if (c->vm->pc) {
 			if (__atomic_load_n(&c->wait, __ATOMIC_ACQUIRE) != VCPU_RUNS) {
-				int r = pc_idle(c);
+				int r = pc_idle(c, c->hold_irq);
 
 				if (r == -EINTR)
 					return EV_INTR;
