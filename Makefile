@@ -76,6 +76,8 @@ $(B)/tests/unit_gdb_serve: LDFLAGS += -Wl,--wrap=pthread_create
 # unit_sched runs the scheduler's vCPU threads against a fake KVM: its ioctl
 # stands in for libc's.
 $(B)/tests/unit_sched: LDFLAGS += -Wl,--wrap=ioctl
+# unit_pc runs the PC devices' glue against a fake KVM the same way.
+$(B)/tests/unit_pc: LDFLAGS += -Wl,--wrap=ioctl
 
 .SECONDARY:
 
