@@ -474,6 +474,31 @@ void pc_ack_vector(struct vcpu *c, uint8_t vector)
 	pthread_mutex_unlock(&pc->lock);
 }
 
+void pc_save_irq_state(struct vcpu *c, struct pc_irq_state *s)
+{
+	struct pc *pc = c->vm->pc;
+
+	if (!pc)
+		return;
+	pthread_mutex_lock(&pc->lock);
+	s->cpu = c->index;
+	s->pic = pc->pic;
+	s->lapic = pc->lapic[c->index];
+	pthread_mutex_unlock(&pc->lock);
+}
+
+void pc_restore_irq_state(struct vm *vm, const struct pc_irq_state *s)
+{
+	struct pc *pc = vm->pc;
+
+	if (!pc || s->cpu < 0 || s->cpu >= vm->ncpus)
+		return;
+	pthread_mutex_lock(&pc->lock);
+	pc->pic = s->pic;
+	pc->lapic[s->cpu] = s->lapic;
+	pthread_mutex_unlock(&pc->lock);
+}
+
 bool pc_halt(struct vcpu *c)
 {
 	struct pc *pc = c->vm->pc;

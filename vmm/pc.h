@@ -32,6 +32,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "vmm/lapic.h"
+#include "vmm/pic.h"
+
 struct vm;
 struct vcpu;
 
@@ -68,6 +71,18 @@ int pc_idle(struct vcpu *c, bool step);
  * caller's to check), and its acknowledge once delivered. */
 int pc_pending_vector(struct vcpu *c);
 void pc_ack_vector(struct vcpu *c, uint8_t vector);
+
+/* What a delivery changes in the interrupt controllers (the PICs, the
+ * vCPU's local APIC), saved before it: going back past the delivery and on
+ * live, the recorder puts it back, or the interrupt would stay in service
+ * with no EOI ever to come. */
+struct pc_irq_state {
+	int cpu;
+	struct pic pic;
+	struct lapic lapic;
+};
+void pc_save_irq_state(struct vcpu *c, struct pc_irq_state *s);
+void pc_restore_irq_state(struct vm *vm, const struct pc_irq_state *s);
 
 /* The thread that runs c (vm_run's, the gdb target's) starts and ends:
  * between the two the timer thread may signal it to take an interrupt. */

@@ -5,8 +5,10 @@
  * vmm delivers an interrupt itself, as the CPU would, as one logged step:
  * the frame written and logged like an instruction's writes, RIP, RSP and
  * RFLAGS changed, the interrupt acknowledged at the PC devices.  Going back
- * over it undoes it like any instruction; the devices' own state (the
- * PIC's in-service bit, the timer) is not rewound.
+ * over it undoes it like any instruction.  The devices are not rewound
+ * step by step, but when history is cut before a delivery (the guest goes
+ * on live from the past) the interrupt controllers go back to how they were
+ * before it: the interrupt is pending again, not left in service forever.
  *
  * Done for what a kernel idling in HLT takes: 64-bit mode at CPL 0, an
  * interrupt or trap gate into the same code segment, no IST stack.  Any
@@ -118,6 +120,25 @@ int rec_interrupt(struct tcpu *tc, char *why, size_t whylen)
 		return -ENOMEM;
 	}
 	memcpy(tc->cur, post, STATE_WORDS * sizeof(post[0]));
+	if (t->nirq_marks == REC_IRQ_MARKS) { /* the oldest goes */
+		memmove(&t->irq_marks[0], &t->irq_marks[1], (REC_IRQ_MARKS - 1) * sizeof(t->irq_marks[0]));
+		t->nirq_marks--;
+	}
+	t->irq_marks[t->nirq_marks].idx = t->log.dropped + t->log.steps - 1;
+	pc_save_irq_state(tc->c, &t->irq_marks[t->nirq_marks].s);
+	t->nirq_marks++;
 	pc_ack_vector(tc->c, (uint8_t)vec);
 	return 1;
+}
+
+void rec_irq_rewind(struct gdb_target *t)
+{
+	uint64_t pos = t->log.dropped + t->log.steps - t->log.back;
+
+	for (int i = 0; i < t->nirq_marks; i++)
+		if (t->irq_marks[i].idx >= pos) {
+			pc_restore_irq_state(t->vm, &t->irq_marks[i].s);
+			t->nirq_marks = i;
+			return;
+		}
 }

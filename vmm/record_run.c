@@ -298,6 +298,7 @@ static void rec_change_history(struct gdb_target *t, bool say)
 {
 	if (!t->rec_on || rec_at_end(&t->log))
 		return;
+	rec_irq_rewind(t);
 	rec_truncate(&t->log);
 	t->live_saved = false;
 	t->ptp_valid = false;
@@ -386,6 +387,7 @@ int rec_start(struct gdb_target *t, char *out, size_t cap)
 	t->live_saved = false;
 	t->ptp_valid = false;
 	t->rec_on = true;
+	t->nirq_marks = 0;
 	snprintf(out, cap, "recording: every instruction of every vCPU and every write to guest RAM "
 		 "is logged (limit %s); reverse-stepi, reverse-continue and friends go back\n",
 		 size_text(t->rec_limit, lim, sizeof(lim)));

@@ -23,6 +23,7 @@
 
 #include "stub/stub.h"
 #include "vmm/gdb.h"
+#include "vmm/pc.h"
 #include "vmm/record.h"
 #include "vmm/tdesc.h"
 #include "vmm/vm.h"
@@ -35,6 +36,7 @@
 #define BP_BUCKETS 1024
 #define MAX_WATCH 32
 #define WATCH_PIECES 16
+#define REC_IRQ_MARKS 256 /* interrupt deliveries whose controller state recording keeps */
 #define REC_OPEN_MAX 32 /* page-table pages left writable while recording, at most */
 #define PTP_MAX 65536   /* page-table pages of one hierarchy the recorder can tell apart */
 #define HW_SLOTS 4      /* debug-register slots: DR0-DR3 */
@@ -154,6 +156,11 @@ struct gdb_target {
 	int nactive;            /* lock: vCPUs inside run_once_locked */
 	bool bp_patched;        /* stopped: software breakpoints are written into guest memory */
 	bool rec_on;            /* stopped: recording (monitor record on) */
+	/* turn, stopped: the interrupt controllers before each interrupt the
+	 * recorder delivered, oldest first (record_irq.c; idx: the delivery's
+	 * step in the log, counting dropped ones) */
+	struct rec_irq_mark { uint64_t idx; struct pc_irq_state s; } irq_marks[REC_IRQ_MARKS];
+	int nirq_marks;
 	bool live_saved;        /* stopped, and lock at a walk's end: the log's cursor left its end:
 				   cpus[].live hold the present */
 	bool ptp_valid;         /* turn: ptp/nptp describe ptp_key's page tables */
@@ -346,6 +353,9 @@ bool rec_run(struct tcpu *tc, bool step, enum vcpu_event *evp);
  * vmm cannot deliver while recording.  rec_irq_mode_ok: tc is in the mode
  * where it can (64-bit, CPL 0). */
 int rec_interrupt(struct tcpu *tc, char *why, size_t whylen);
+/* History is cut at the log's cursor: the interrupt controllers go back to
+ * before the first delivery cut (lock not needed: nothing runs). */
+void rec_irq_rewind(struct gdb_target *t);
 bool rec_irq_mode_ok(struct tcpu *tc);
 void rec_log_user(struct tcpu *tc, const uint64_t *before, const struct fpblob *fb_before);
 int rec_user_regs_begin(struct tcpu *tc, struct rec_user_regs *u) __attribute__((warn_unused_result));
