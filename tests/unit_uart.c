@@ -115,6 +115,28 @@ static void test_receive_fifo(void)
 	TEST_ASSERT_EQ(uart_read(&u, 5) & 1, 0);
 }
 
+/* The outside sends only once the driver is past its start: RTS up, out of
+ * loopback, listening (the line status read, or the receive interrupt on). */
+static void test_flow_control(void)
+{
+	uint8_t tx;
+
+	uart_reset(&u);
+	TEST_ASSERT(!uart_rx_open(&u));
+	TEST_ASSERT_EQ(init_serial(), 0); /* ends with MCR 0x0f */
+	TEST_ASSERT(!uart_rx_open(&u));   /* nobody looked at the line status yet */
+	uart_read(&u, 5);
+	TEST_ASSERT(uart_rx_open(&u));
+	uart_write(&u, 4, 0x1e, &tx);     /* loopback */
+	TEST_ASSERT(!uart_rx_open(&u));
+	uart_write(&u, 4, 0x01, &tx);     /* RTS down */
+	TEST_ASSERT(!uart_rx_open(&u));
+	uart_reset(&u);
+	uart_write(&u, 4, 0x0b, &tx);
+	uart_write(&u, 1, 0x01, &tx);     /* receive interrupt on: listening */
+	TEST_ASSERT(uart_rx_open(&u));
+}
+
 /* Interrupts: received data before transmitter empty, each named by the
  * IIR, the THRE one ended by reading the IIR or by the next byte sent, and
  * the line to the PIC only with OUT2. */
@@ -155,6 +177,7 @@ int main(void)
 	RUN_TEST(test_fifo_probe_says_16550a);
 	RUN_TEST(test_modem_status_in_loopback);
 	RUN_TEST(test_receive_fifo);
+	RUN_TEST(test_flow_control);
 	RUN_TEST(test_interrupts);
 	TEST_MAIN_END();
 }

@@ -3,7 +3,9 @@
  * COM1, reads stdin and hands each byte to the UART's receive FIFO, waiting
  * while the FIFO is full (as a terminal's flow control would), and raises
  * COM1's interrupt line when the guest asked for it.  At end of input the
- * thread ends; vm_destroy cancels it where it blocks in read(). */
+ * thread ends; vm_destroy cancels it where it blocks in read().  Bytes
+ * wait, as behind RTS/CTS flow control, until the driver is past its start
+ * (uart_rx_open). */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -12,7 +14,7 @@
 #include "vmm/pc.h"
 #include "vmm/vm.h"
 
-#define FULL_WAIT_US 1000 /* a full FIFO is looked at again after this */
+#define FULL_WAIT_US 1000 /* a full or closed FIFO is looked at again after this */
 
 static void *reader(void *arg)
 {
@@ -28,7 +30,7 @@ static void *reader(void *arg)
 			return NULL; /* end of input, or none to read */
 		for (ssize_t i = 0; i < n; i++) {
 			pthread_mutex_lock(&vm->out_lock);
-			while (!uart_rx_push(&vm->com1, buf[i])) {
+			while (!uart_rx_open(&vm->com1) || !uart_rx_push(&vm->com1, buf[i])) {
 				pthread_mutex_unlock(&vm->out_lock);
 				usleep(FULL_WAIT_US);
 				pthread_mutex_lock(&vm->out_lock);

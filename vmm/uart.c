@@ -17,6 +17,7 @@ enum {
 #define LSR_DR      0x01 /* a received byte is waiting */
 #define LSR_THRE    0x20 /* the transmit holding register is empty */
 #define LSR_TEMT    0x40 /* and so is the transmitter */
+#define MCR_RTS     0x02
 #define MCR_OUT2    0x08 /* on PCs: the interrupt line to the PIC */
 #define IER_RX      0x01
 #define IER_THRE    0x02
@@ -61,6 +62,11 @@ static uint8_t pending(const struct uart *u)
 	return IIR_NONE;
 }
 
+bool uart_rx_open(const struct uart *u)
+{
+	return (u->mcr & MCR_RTS) && !(u->mcr & MCR_LOOP) && u->listening;
+}
+
 bool uart_irq(const struct uart *u)
 {
 	return (u->mcr & MCR_OUT2) && pending(u) != IIR_NONE;
@@ -88,6 +94,7 @@ uint8_t uart_read(struct uart *u, unsigned off)
 	case REG_MCR:
 		return u->mcr;
 	case REG_LSR:
+		u->listening = true;
 		return LSR_THRE | LSR_TEMT | (u->rx_len ? LSR_DR : 0);
 	case REG_MSR:
 		if (u->mcr & MCR_LOOP) /* DTR->DSR, RTS->CTS, OUT1->RI, OUT2->DCD */
@@ -123,6 +130,8 @@ bool uart_write(struct uart *u, unsigned off, uint8_t v, uint8_t *tx)
 		}
 		if ((v & IER_THRE) && !(u->ier & IER_THRE))
 			u->thre_irq = true; /* enabling it with the register empty raises it */
+		if (v & IER_RX)
+			u->listening = true;
 		u->ier = v & 0x0f;
 		return false;
 	case REG_IIR:

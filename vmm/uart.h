@@ -26,6 +26,7 @@ struct uart {
 	uint8_t rx[UART_FIFO]; /* received, oldest at rx_head */
 	unsigned rx_head, rx_len;
 	bool thre_irq;    /* the transmitter-empty interrupt is pending */
+	bool listening;   /* the guest read the line status or enabled the receive interrupt */
 };
 
 /* Power-on state: 9600 baud divisor (12), 8N1 not set, everything else 0. */
@@ -41,6 +42,14 @@ bool uart_write(struct uart *u, unsigned off, uint8_t v, uint8_t *tx);
 /* A byte from the outside: false (and nothing taken) while the FIFO is
  * full. */
 bool uart_rx_push(struct uart *u, uint8_t v);
+
+/* May the outside send now?  As a terminal with RTS/CTS flow control, once
+ * the driver is past its start: RTS raised, not in loopback (a driver's
+ * "is there a UART" check must get its own byte back), and the guest has
+ * read the line status or enabled the receive interrupt (it listens).
+ * Otherwise bytes typed early would be cleared by the driver's FIFO reset
+ * or read by its loopback check. */
+bool uart_rx_open(const struct uart *u);
 
 /* The level of the UART's interrupt line as the PC sees it (OUT2 set and
  * an enabled interrupt pending). */
