@@ -155,7 +155,9 @@ void cmd_session_start(struct stub *s)
 	s->g_tid = s->stop_tid;
 	s->c_tid = 0;
 	s->list_threads = false;
-	s->pc_moved_tid = 0;
+	s->pc_moved = 0;
+	for (int i = 0; i < STUB_MAX_THREADS; i++)
+		s->last_action[i] = STUB_STAY;
 	memset(&s->client, 0, sizeof(s->client));
 	s->nonstop = false;
 	ns_reset(s);
@@ -163,8 +165,17 @@ void cmd_session_start(struct stub *s)
 
 void cmd_pc_settled(struct stub *s, int tid)
 {
-	if (s->pc_moved_tid == tid)
-		s->pc_moved_tid = 0;
+	if (tid >= 1 && tid <= STUB_MAX_THREADS)
+		s->pc_moved &= ~(1ULL << (tid - 1));
+}
+
+void cmd_resumed(struct stub *s)
+{
+	for (int i = 0; i < STUB_MAX_THREADS; i++)
+		if (s->resume.action[i] != STUB_STAY) {
+			s->last_action[i] = s->resume.action[i];
+			s->pc_moved &= ~(1ULL << i); /* the client resumes it from the PC it left */
+		}
 }
 
 /* vMustReplyEmpty */

@@ -109,10 +109,14 @@ struct stub {
 		bool lldb_errors;      /* errors as "Exx;hex-text" (QEnableErrorStrings) */
 	} client;
 	struct stub_stop last_stop; /* the last stop reported, for jThreadsInfo */
-	/* Thread whose PC the stub moved past a breakpoint for the client
-	 * (pc_after_break), until the client writes its registers or resumes;
-	 * 0: none.  A client that leaves first gets it moved back. */
-	int pc_moved_tid;
+	/* Threads (bit tid - 1) whose PC the stub moved past a breakpoint for
+	 * the client (pc_after_break), each until the client writes its
+	 * registers or resumes it.  A client that leaves first gets them
+	 * moved back. */
+	uint64_t pc_moved;
+	/* What each thread was last resumed with (a non-stop stop comes long
+	 * after other resumes); STUB_STAY: not since the session began. */
+	enum stub_action last_action[STUB_MAX_THREADS];
 	int files[STUB_MAX_FILES]; /* vFile: open descriptors, -1: free */
 	/* qXfer:threads:read's document, made at offset 0 and read in pieces */
 	char threads_doc[STUB_MAX_THREADS * 512];
@@ -190,6 +194,13 @@ int hostio_exec_file(struct stub *s, char *path) __attribute__((warn_unused_resu
 /* The client wrote thread tid's registers, or resumes: a PC the stub moved
  * for it is the client's now. */
 void cmd_pc_settled(struct stub *s, int tid);
+/* A resume is about to go out (s->resume): each named thread's action is
+ * kept, and its moved PC is the client's. */
+void cmd_resumed(struct stub *s);
+/* A stop for a client without swbreak: a software breakpoint's thread that
+ * it continued gets its PC past the breakpoint, where such a client looks
+ * (gdb's decr_pc_after_break); lldb takes it on the breakpoint. */
+void cmd_pc_for_client(struct stub *s, const struct stub_stop *st);
 
 /* Session start: pick the threads Hg / Hc refer to. */
 void cmd_session_start(struct stub *s);

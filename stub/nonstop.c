@@ -68,6 +68,7 @@ int ns_collect(struct stub *s)
 		memset(&st, 0, sizeof(st));
 		if (s->ops->get_stop(s->t, &st))
 			break;
+		cmd_pc_for_client(s, &st); /* (once, as it is queued) */
 		push(s, &st);
 		if (st.kind == STUB_STOP_EXITED)
 			break; /* (it stays readable: the guest is gone) */
@@ -148,7 +149,7 @@ enum cmd_result ns_why(struct stub *s, struct pkt_buf *out)
 
 		if (!s->ops->thread_stop || s->ops->thread_stop(s->t, tids[i], &st))
 			continue;
-		push(s, &st);
+		push(s, &st); /* (told again: a PC moved for it stays as it is) */
 		if (st.kind == STUB_STOP_EXITED)
 			break;
 	}
@@ -159,8 +160,11 @@ enum cmd_result ns_why(struct stub *s, struct pkt_buf *out)
 /* c / s / vCont in non-stop: started, and "OK" now; the stops come later. */
 int ns_run(struct stub *s, struct pkt_buf *out)
 {
-	int r = s->exited ? -ESRCH /* the target is gone */
-		: s->ops->resume ? s->ops->resume(s->t, &s->resume) : -ENOSYS;
+	int r;
+
+	cmd_resumed(s);
+	r = s->exited ? -ESRCH /* the target is gone */
+	    : s->ops->resume ? s->ops->resume(s->t, &s->resume) : -ENOSYS;
 
 	if (r)
 		cmd_error(s, out, r);

@@ -101,9 +101,10 @@ static void refuse(struct stub *s)
 static int lost(struct stub *s)
 {
 	conn_set_live(&s->conn, false);
-	if (s->pc_moved_tid && !s->exited)
-		(void)s->ops->pc_after_break(s->t, s->pc_moved_tid, false);
-	s->pc_moved_tid = 0;
+	for (int i = 0; i < STUB_MAX_THREADS && !s->exited; i++)
+		if (s->pc_moved & (1ULL << i))
+			(void)s->ops->pc_after_break(s->t, i + 1, false);
+	s->pc_moved = 0;
 	if (!s->exited && s->ops->detach)
 		s->ops->detach(s->t);
 	return 0;
@@ -125,16 +126,16 @@ static void note_stop(struct stub *s, const struct stub_stop *st)
  * adjust_pc_after_break); lldb never asks for swbreak: and takes the PC as
  * lldb-server gives it, on the breakpoint.  Going backwards, gdb does not
  * back up either. */
-static void pc_for_client(struct stub *s, const struct stub_stop *st)
+void cmd_pc_for_client(struct stub *s, const struct stub_stop *st)
 {
 	int tid = st->tid;
 
 	if (st->kind != STUB_STOP_SWBREAK || s->client.swbreak || s->client.lldb ||
 	    !s->ops->pc_after_break || s->resume.reverse || tid < 1 || tid > STUB_MAX_THREADS ||
-	    s->resume.action[tid - 1] != STUB_CONTINUE)
+	    s->last_action[tid - 1] != STUB_CONTINUE || (s->pc_moved & (1ULL << (tid - 1))))
 		return;
 	if (s->ops->pc_after_break(s->t, tid, true) == 0)
-		s->pc_moved_tid = tid;
+		s->pc_moved |= 1ULL << (tid - 1);
 }
 
 static int send_stop(struct stub *s, const struct stub_stop *st)
@@ -145,7 +146,7 @@ static int send_stop(struct stub *s, const struct stub_stop *st)
 					   strnlen(st->message, sizeof(st->message))))
 		return -EPIPE;
 	note_stop(s, st);
-	pc_for_client(s, st);
+	cmd_pc_for_client(s, st);
 	conn_reply_begin(&s->conn, &out);
 	cmd_stop_reply(s, st, &out);
 	return conn_reply_end(&s->conn, &out);
@@ -257,7 +258,7 @@ static int run_target(struct stub *s, struct pkt_buf *out)
 
 		return send_stop(s, &st) ? lost(s) : SESSION_ON;
 	}
-	s->pc_moved_tid = 0; /* the client resumes from the PC it left */
+	cmd_resumed(s);
 	/* Live before the '+': once the client sees it, console output flows. */
 	conn_set_live(&s->conn, true);
 	if (conn_flush_ack(&s->conn))

@@ -745,6 +745,44 @@ static void test_nonstop_why_lists_stopped_threads(void)
 	session_end();
 }
 
+/* Non-stop, a client without swbreak: each thread stopped at a software
+ * breakpoint it continued has its PC past it, as such a client expects; a
+ * resume of it makes the PC the client's; one the client leaves behind is
+ * moved back when it goes. */
+static void test_nonstop_pc_after_break(void)
+{
+	char want[300];
+	uint8_t pc2, pc3;
+
+	session_start();
+	cl_cmd(&S.c, "qSupported:multiprocess+");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "QNonStop:1"), "OK");
+	pc2 = F.regs[2][0][0];
+	pc3 = F.regs[3][0][0];
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;c:2"), "OK");
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;c:3"), "OK"); /* (another resume between) */
+	fake_post(&(struct stub_stop){ .kind = STUB_STOP_SWBREAK, .tid = 2 });
+	F.regs[2][0][0] = (uint8_t)(pc2 + 1);
+	snprintf(want, sizeof(want), "Stop:%s", stop_reply(5, 2, ""));
+	F.regs[2][0][0] = pc2;
+	TEST_ASSERT_STREQ(cl_notification(&S.c), want);
+	TEST_ASSERT_EQ(F.pc_after_calls, 1);
+	TEST_ASSERT_EQ(F.regs[2][0][0], (uint8_t)(pc2 + 1));
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vStopped"), "OK");
+	fake_post(&(struct stub_stop){ .kind = STUB_STOP_SWBREAK, .tid = 3 });
+	cl_notification(&S.c);
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vStopped"), "OK");
+	TEST_ASSERT_EQ(F.pc_after_calls, 2);
+	TEST_ASSERT_EQ(F.regs[3][0][0], (uint8_t)(pc3 + 1));
+	/* thread 2 resumed by the client: its PC is the client's now */
+	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;c:2"), "OK");
+	session_end();
+	/* thread 3 was left at the moved PC: moved back */
+	TEST_ASSERT_EQ(F.pc_after_calls, 3);
+	TEST_ASSERT_EQ(F.regs[3][0][0], pc3);
+	TEST_ASSERT_EQ(F.regs[2][0][0], (uint8_t)(pc2 + 1));
+}
+
 /* A resume is answered at once; each stop is a notification, the next
  * ones wait in the queue for vStopped, and no console output goes out. */
 static void test_nonstop_resume_and_notifications(void)
@@ -2505,6 +2543,7 @@ int main(void)
 	RUN_TEST(test_nonstop_unsupported_reply_empty);
 	RUN_TEST(test_nonstop_why_lists_stopped_threads);
 	RUN_TEST(test_nonstop_resume_and_notifications);
+	RUN_TEST(test_nonstop_pc_after_break);
 	RUN_TEST(test_nonstop_exit_notified);
 	if (S.live)
 		session_end();
