@@ -761,10 +761,10 @@ static void test_nonstop_pc_after_break(void)
 	pc3 = F.regs[3][0][0];
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;c:2"), "OK");
 	TEST_ASSERT_STREQ(cl_cmd(&S.c, "vCont;c:3"), "OK"); /* (another resume between) */
-	fake_post(&(struct stub_stop){ .kind = STUB_STOP_SWBREAK, .tid = 2 });
-	F.regs[2][0][0] = (uint8_t)(pc2 + 1);
+	F.regs[2][0][0] = (uint8_t)(pc2 + 1); /* (the reply wanted, made before the stub runs) */
 	snprintf(want, sizeof(want), "Stop:%s", stop_reply(5, 2, ""));
 	F.regs[2][0][0] = pc2;
+	fake_post(&(struct stub_stop){ .kind = STUB_STOP_SWBREAK, .tid = 2 });
 	TEST_ASSERT_STREQ(cl_notification(&S.c), want);
 	TEST_ASSERT_EQ(F.pc_after_calls, 1);
 	TEST_ASSERT_EQ(F.regs[2][0][0], (uint8_t)(pc2 + 1));

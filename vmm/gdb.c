@@ -309,8 +309,8 @@ static int op_exec_file(void *p, char *path, size_t cap)
 {
 	struct gdb_target *t = p;
 	unsigned machine = t->arch == ARCH_X86_64 ? EM_X86_64 : t->arch == ARCH_I386 ? EM_386 : 0;
-	unsigned start = t->vm->mode == MODE_LONG || wide_kernel(t->vm) ? EM_X86_64
-			 : t->vm->mode == MODE_REAL ? 0 : EM_386;
+	enum tdesc_arch a = arch_at_start(t->vm);
+	unsigned start = a == ARCH_X86_64 ? EM_X86_64 : a == ARCH_I386 ? EM_386 : 0;
 
 	if (!t->image || !machine || machine != start || t->vm->elf_machine != machine)
 		return -ENOENT;
@@ -481,8 +481,7 @@ static struct gdb_target *target_new(struct vm *vm, const struct gdb_config *cfg
 	t->arch = !strcmp(cfg->arch, "i8086") ? ARCH_I8086
 		  : !strcmp(cfg->arch, "i386") ? ARCH_I386 : ARCH_X86_64;
 	if (!t->arch_fixed)
-		t->arch = vm->mode == MODE_REAL ? ARCH_I8086
-			  : vm->mode == MODE_LONG || wide_kernel(vm) ? ARCH_X86_64 : ARCH_I386;
+		t->arch = arch_at_start(vm);
 	memset(&t->last, 0, sizeof(t->last));
 	t->last.kind = STUB_STOP_SIGNAL;
 	t->last.signo = SIGTRAP_;

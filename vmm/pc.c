@@ -117,6 +117,23 @@ static bool deliverable_locked(struct pc *pc, int i)
 	       (i == 0 && pic_intr(&pc->pic) && pic_reaches_cpu0(pc));
 }
 
+/* The vector vCPU i takes next (one is deliverable): its APIC's before the
+ * PICs'.  With take the controller acknowledges it; without, nothing
+ * changes (the vector of a copy's acknowledge). */
+static uint8_t next_vector_locked(struct pc *pc, int i, bool take)
+{
+	struct lapic a = pc->lapic[i];
+	struct pic p = pc->pic;
+	bool apic = lapic_pending(&a) >= 0;
+	uint8_t v = apic ? lapic_ack(&a) : pic_ack(&p);
+
+	if (take && apic)
+		pc->lapic[i] = a;
+	else if (take)
+		pc->pic = p;
+	return v;
+}
+
 /* Can anything raise an interrupt for vCPU i by itself (a timer)? */
 static bool wake_source_locked(struct pc *pc, int i)
 {
@@ -125,7 +142,8 @@ static bool wake_source_locked(struct pc *pc, int i)
 
 	if (deliverable_locked(pc, i))
 		return true;
-	if (lapic_timer(&a, 0, &next), next != UINT64_MAX && !(a.lvt[0] & LAPIC_LVT_MASKED))
+	lapic_timer(&a, 0, &next); /* (a copy: only whether it is armed) */
+	if (next != UINT64_MAX && !(a.lvt[0] & LAPIC_LVT_MASKED))
 		return true;
 	if (pit_irq0_armed(&pc->pit) && !(pc->ioapic.redir[PC_PIT_GSI] & IOAPIC_MASKED))
 		return true; /* (wherever the I/O APIC sends it) */
@@ -416,18 +434,12 @@ void pc_before_run(struct vcpu *c)
 	} else if (!pc->no_inject && deliverable_locked(pc, i)) {
 		/* (no_inject: this KVM takes no interrupt from user space, said once) */
 		if (run->ready_for_interrupt_injection && run->if_flag) {
-			/* take the vector from a copy: the models change only if
-			 * KVM takes it */
-			struct lapic a = pc->lapic[i];
-			struct pic p = pc->pic;
-			bool apic = lapic_pending(&a) >= 0;
-			struct kvm_interrupt irq = { apic ? lapic_ack(&a) : pic_ack(&p) };
+			/* acknowledged only once KVM has taken it */
+			struct kvm_interrupt irq = { next_vector_locked(pc, i, false) };
 
 			r = kvm_ioctl_raw(c->fd, KVM_INTERRUPT, &irq);
-			if (r == 0 && apic)
-				pc->lapic[i] = a;
-			else if (r == 0)
-				pc->pic = p;
+			if (r == 0)
+				next_vector_locked(pc, i, true);
 			else if (r != -EEXIST) {
 				/* asking for windows again would spin: stop delivering */
 				pc->no_inject = true;
@@ -449,42 +461,30 @@ int pc_pending_vector(struct vcpu *c)
 	if (!pc || !__atomic_load_n(&pc->used, __ATOMIC_ACQUIRE)) /* (each recorded step asks) */
 		return -1;
 	pthread_mutex_lock(&pc->lock);
-	if (!pc->nmi[i] && deliverable_locked(pc, i)) {
-		struct lapic a = pc->lapic[i];
-		struct pic p = pc->pic;
-
-		v = lapic_pending(&a) >= 0 ? lapic_ack(&a) : pic_ack(&p);
-	}
+	if (!pc->nmi[i] && deliverable_locked(pc, i))
+		v = next_vector_locked(pc, i, false);
 	pthread_mutex_unlock(&pc->lock);
 	return v;
 }
 
-void pc_ack_vector(struct vcpu *c, uint8_t vector)
+bool pc_ack_vector(struct vcpu *c, uint8_t vector, struct pc_irq_state *before)
 {
 	struct pc *pc = c->vm->pc;
 	int i = c->index;
+	bool ok;
 
 	if (!pc)
-		return;
+		return false;
 	pthread_mutex_lock(&pc->lock);
-	if (lapic_pending(&pc->lapic[i]) == vector)
-		lapic_ack(&pc->lapic[i]);
-	else if (i == 0 && pic_intr(&pc->pic))
-		pic_ack(&pc->pic);
+	ok = deliverable_locked(pc, i) && next_vector_locked(pc, i, false) == vector;
+	if (ok) {
+		before->cpu = i;
+		before->pic = pc->pic;
+		before->lapic = pc->lapic[i];
+		next_vector_locked(pc, i, true);
+	}
 	pthread_mutex_unlock(&pc->lock);
-}
-
-void pc_save_irq_state(struct vcpu *c, struct pc_irq_state *s)
-{
-	struct pc *pc = c->vm->pc;
-
-	if (!pc)
-		return;
-	pthread_mutex_lock(&pc->lock);
-	s->cpu = c->index;
-	s->pic = pc->pic;
-	s->lapic = pc->lapic[c->index];
-	pthread_mutex_unlock(&pc->lock);
+	return ok;
 }
 
 void pc_restore_irq_state(struct vm *vm, const struct pc_irq_state *s)

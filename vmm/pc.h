@@ -66,12 +66,6 @@ bool pc_halt(struct vcpu *c);
  * follows the HLT), interrupts waiting. */
 int pc_idle(struct vcpu *c, bool step);
 
-/* For recording, which delivers interrupts itself (vmm/record_irq.c): the
- * vector c would take now (-1: none; IF and the interrupt shadow are the
- * caller's to check), and its acknowledge once delivered. */
-int pc_pending_vector(struct vcpu *c);
-void pc_ack_vector(struct vcpu *c, uint8_t vector);
-
 /* What a delivery changes in the interrupt controllers (the PICs, the
  * vCPU's local APIC), saved before it: going back past the delivery and on
  * live, the recorder puts it back, or the interrupt would stay in service
@@ -81,7 +75,13 @@ struct pc_irq_state {
 	struct pic pic;
 	struct lapic lapic;
 };
-void pc_save_irq_state(struct vcpu *c, struct pc_irq_state *s);
+
+/* For recording, which delivers interrupts itself (vmm/record_irq.c): the
+ * vector c would take now (-1: none; IF and the interrupt shadow are the
+ * caller's to check), and its acknowledge once delivered, with the state
+ * before it in *before (false: it is no longer the one to take). */
+int pc_pending_vector(struct vcpu *c);
+bool pc_ack_vector(struct vcpu *c, uint8_t vector, struct pc_irq_state *before);
 void pc_restore_irq_state(struct vm *vm, const struct pc_irq_state *s);
 
 /* The thread that runs c (vm_run's, the gdb target's) starts and ends:

@@ -56,6 +56,8 @@ int rec_interrupt(struct tcpu *tc, char *why, size_t whylen)
 	struct kvm_regs *r = &tc->st.regs;
 	uint64_t pre[REC_WORDS], post[REC_WORDS], frame[5], rsp, rip;
 	uint8_t *host[5];
+	uint64_t old[5];
+	struct pc_irq_state before;
 	struct mmu_regs mr;
 	uint8_t g[16];
 	int vec, type;
@@ -101,10 +103,16 @@ int rec_interrupt(struct tcpu *tc, char *why, size_t whylen)
 				 (unsigned long long)rsp);
 			return -ENOTSUP;
 		}
+	/* taken from the controllers now, or left to them if it is no longer
+	 * the one to take (a higher one came meanwhile) */
+	if (!pc_ack_vector(tc->c, (uint8_t)vec, &before))
+		return 0;
+	for (int k = 0; k < 5; k++)
+		memcpy(&old[k], host[k], 8);
 	for (int k = 0; k < 5; k++) {
 		if (rec_add_write(&tc->bld, (uint64_t)(host[k] - t->vm->ram), host[k], &frame[k], 8)) {
 			snprintf(why, whylen, "the record log cannot take the interrupt frame");
-			return -ENOMEM;
+			goto undo;
 		}
 		memcpy(host[k], &frame[k], 8);
 	}
@@ -117,7 +125,8 @@ int rec_interrupt(struct tcpu *tc, char *why, size_t whylen)
 	dropped = rec_append(&t->log, &tc->bld);
 	if (dropped < 0) {
 		snprintf(why, whylen, "the record log cannot grow: %s", strerror((int)-dropped));
-		return -ENOMEM;
+		regs_unpack(pre, &tc->st);
+		goto undo;
 	}
 	memcpy(tc->cur, post, STATE_WORDS * sizeof(post[0]));
 	if (t->nirq_marks == REC_IRQ_MARKS) { /* the oldest goes */
@@ -125,10 +134,15 @@ int rec_interrupt(struct tcpu *tc, char *why, size_t whylen)
 		t->nirq_marks--;
 	}
 	t->irq_marks[t->nirq_marks].idx = t->log.dropped + t->log.steps - 1;
-	pc_save_irq_state(tc->c, &t->irq_marks[t->nirq_marks].s);
+	t->irq_marks[t->nirq_marks].s = before;
 	t->nirq_marks++;
-	pc_ack_vector(tc->c, (uint8_t)vec);
 	return 1;
+
+undo: /* the guest and the controllers as they were */
+	for (int k = 0; k < 5; k++)
+		memcpy(host[k], &old[k], 8);
+	pc_restore_irq_state(t->vm, &before);
+	return -ENOMEM;
 }
 
 void rec_irq_rewind(struct gdb_target *t)

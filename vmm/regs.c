@@ -196,6 +196,13 @@ bool wide_kernel(const struct vm *vm)
 	return vm->multiboot && vm->elf_machine == EM_X86_64;
 }
 
+enum tdesc_arch arch_at_start(const struct vm *vm)
+{
+	if (vm->mode == MODE_REAL)
+		return ARCH_I8086;
+	return vm->mode == MODE_LONG || wide_kernel(vm) ? ARCH_X86_64 : ARCH_I386;
+}
+
 enum tdesc_arch arch_of_mode(const struct vm *vm, const struct kvm_sregs *sr)
 {
 	if (!(sr->cr0 & CR0_PE))

@@ -268,6 +268,8 @@ extern const uint32_t state_msr_index[STATE_NMSRS];
 extern const char *const state_msr_name[STATE_NMSRS];
 unsigned regs_msr_probe(struct tcpu *tc);
 bool wide_kernel(const struct vm *vm);
+/* The layout of the mode the guest is entered in. */
+enum tdesc_arch arch_at_start(const struct vm *vm);
 enum tdesc_arch arch_of_mode(const struct vm *vm, const struct kvm_sregs *sr);
 const char *mode_name(const struct kvm_sregs *sr);
 void regs_pack(const struct cpu_state *st, uint64_t *w);

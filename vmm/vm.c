@@ -523,6 +523,20 @@ static int setup_regs(struct vcpu *c, char *err, size_t errlen)
 	return r;
 }
 
+/* The local APIC the vmm emulates, enabled, as a BIOS leaves it (KVM keeps
+ * the MSR without an in-kernel APIC, and sets CPUID's APIC bit from it).
+ * Best effort: where KVM refuses, a kernel finds the APIC by the MADT. */
+static void set_apic_base(struct vcpu *c)
+{
+	struct { struct kvm_msrs h; struct kvm_msr_entry e; } m = {
+		.h.nmsrs = 1,
+		.e = { .index = MSR_APIC_BASE,
+		       .data = LAPIC_BASE | APIC_BASE_ENABLE | (c->index ? 0 : APIC_BASE_BSP) },
+	};
+
+	(void)!kvm_ioctl_raw(c->fd, KVM_SET_MSRS, &m); /* (see above) */
+}
+
 /* Create vCPU c->index with its kvm_run area, CPUID and boot registers. */
 static int setup_vcpu(struct vcpu *c, char *err, size_t errlen)
 {
@@ -547,21 +561,7 @@ static int setup_vcpu(struct vcpu *c, char *err, size_t errlen)
 		seterr(err, errlen, "no memory for its XSAVE area");
 		return -ENOMEM;
 	}
-	/* The local APIC the vmm emulates, enabled, as a BIOS leaves it (KVM
-	 * keeps the MSR without an in-kernel APIC, and sets CPUID's APIC bit
-	 * from it).  A KVM that refuses leaves a kernel to find the APIC by
-	 * the MADT. */
-	{
-		struct { struct kvm_msrs h; struct kvm_msr_entry e; } m = {
-			.h.nmsrs = 1,
-			.e = { .index = MSR_APIC_BASE,
-			       .data = LAPIC_BASE | APIC_BASE_ENABLE | (c->index ? 0 : APIC_BASE_BSP) },
-		};
-
-		int set = kvm_ioctl_raw(c->fd, KVM_SET_MSRS, &m);
-
-		(void)set;
-	}
+	set_apic_base(c);
 	if (vm->multiboot && c->index > 0)
 		return 0; /* an application processor: KVM's reset state until SIPI */
 	return setup_regs(c, err, errlen);
